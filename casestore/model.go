@@ -1,0 +1,174 @@
+package casestore
+
+import (
+	"time"
+)
+
+// Trader is a registered shop: HANDLE@DOMAIN is its complaint address.
+type Trader struct {
+	Handle  string    `json:"handle"`
+	Name    string    `json:"name"`
+	Email   string    `json:"email"`
+	Lang    string    `json:"lang"`
+	Created time.Time `json:"created"`
+}
+
+// Party is one side of a case. Email is the real address, never shown to the other side.
+type Party struct {
+	Role   string `json:"role"` // consumer, trader, mediator
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	Lang   string `json:"lang"`
+	Handle string `json:"handle,omitempty"` // registered trader handle
+	// Thread is every Message-ID Parley sent this party in this case, oldest
+	// first (bounded), for In-Reply-To and References.
+	Thread []string `json:"thread,omitempty"`
+}
+
+// Case states.
+const (
+	StateIncomplete = "incomplete" // waiting for the consumer to name the trader
+	StateOpen       = "open"       // trader notified, parties talk
+	StateClosed     = "closed"
+)
+
+// Case is a dispute.
+type Case struct {
+	ID       string    `json:"id"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+	State    string    `json:"state"`
+	Outcome  string    `json:"outcome,omitempty"`
+	Title    string    `json:"title"`
+	Intake   string    `json:"intake"` // the address the complaint was sent to
+	Consumer Party     `json:"consumer"`
+	Trader   Party     `json:"trader"`
+	// Deadline is the next clock of the case (trader window, intake expiry).
+	Deadline time.Time `json:"deadline,omitempty"`
+	// Events is the number of events; the next event gets Events+1.
+	Events   uint64 `json:"events"`
+	LastHash string `json:"last_hash,omitempty"`
+}
+
+// PartyByRole returns a pointer to the party with the given role name.
+func (c *Case) PartyByRole(role string) *Party {
+	switch role {
+	case "consumer":
+		return &c.Consumer
+	case "trader":
+		return &c.Trader
+	}
+	return nil
+}
+
+// Message flags.
+const (
+	FlagAutoReply   = "auto-reply"
+	FlagQuarantined = "quarantined"
+	FlagMalformed   = "malformed"
+	FlagDuplicate   = "duplicate"
+	FlagBounce      = "bounce"
+)
+
+// Message is one inbound message for one recipient, as accepted over SMTP.
+type Message struct {
+	ID         uint64    `json:"id"`
+	Received   time.Time `json:"received"`
+	RemoteAddr string    `json:"remote_addr"`
+	Helo       string    `json:"helo"`
+	MailFrom   string    `json:"mail_from"`
+	Rcpt       string    `json:"rcpt"`
+	// Target is what the recipient address resolved to at RCPT time:
+	// "intake:complaints", "intake:HANDLE", "party:CASEID:ROLE", "bounce:N", "postmaster".
+	Target    string   `json:"target"`
+	MessageID string   `json:"message_id,omitempty"`
+	Size      int64    `json:"size"`
+	SHA256    string   `json:"sha256"`
+	CaseID    string   `json:"case_id,omitempty"`
+	Role      string   `json:"role,omitempty"`
+	From      string   `json:"from,omitempty"`
+	Subject   string   `json:"subject,omitempty"`
+	Flags     []string `json:"flags,omitempty"`
+	Note      string   `json:"note,omitempty"`
+	Processed bool     `json:"processed"`
+}
+
+// HasFlag reports whether the message carries flag f.
+func (m *Message) HasFlag(f string) bool {
+	for _, x := range m.Flags {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Event kinds.
+const (
+	EvCaseOpened   = "case-opened"
+	EvMailIn       = "mail-in"
+	EvMailOut      = "mail-out"
+	EvRelayed      = "relayed"
+	EvQuarantine   = "quarantine"
+	EvAutoReply    = "auto-reply"
+	EvStateChange  = "state"
+	EvDelivered    = "delivered"
+	EvDeliveryFail = "delivery-failed"
+	EvBounce       = "bounce"
+	EvDuplicate    = "duplicate"
+)
+
+// Event is one entry of a case's append-only, hash-chained log.
+type Event struct {
+	Case    string    `json:"case"`
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Role    string    `json:"role,omitempty"`
+	Message uint64    `json:"message,omitempty"`
+	Out     uint64    `json:"outbound,omitempty"`
+	Text    string    `json:"text,omitempty"`
+	Prev    string    `json:"prev"`
+	Hash    string    `json:"hash"`
+}
+
+// Job kinds.
+const (
+	JobIngest = "ingest"
+)
+
+// Job is durable follow-up work committed with the message that caused it.
+type Job struct {
+	ID      uint64 `json:"id"`
+	Kind    string `json:"kind"`
+	Message uint64 `json:"message"`
+	// Shard routes jobs of one case (or one intake sender) to one worker, so a
+	// case's messages are handled in the order they were accepted.
+	Shard string `json:"shard"`
+}
+
+// Outbound states.
+const (
+	OutQueued = "queued"
+	OutSent   = "sent"
+	OutFailed = "failed"
+)
+
+// Outbound is a message Parley sends, with its delivery state.
+type Outbound struct {
+	ID        uint64    `json:"id"`
+	CaseID    string    `json:"case_id,omitempty"`
+	Role      string    `json:"role,omitempty"`
+	Kind      string    `json:"kind"` // template name
+	To        string    `json:"to"`
+	MailFrom  string    `json:"mail_from"`
+	MessageID string    `json:"message_id"`
+	Created   time.Time `json:"created"`
+	Next      time.Time `json:"next"`
+	Attempts  int       `json:"attempts"`
+	State     string    `json:"state"`
+	LastError string    `json:"last_error,omitempty"`
+	Done      time.Time `json:"done,omitempty"`
+	Size      int64     `json:"size"`
+	SHA256    string    `json:"sha256"` // raw content, in the raw bucket or the blob folder
+}

@@ -1,0 +1,214 @@
+// Package casestore owns Parley's state: one bbolt file (cases, parties,
+// traders, messages, events, jobs, outbound rows, indexes, schema version) and
+// a folder of write-once content-addressed blobs for raw messages too large to
+// keep inline.
+//
+// Writes go through a group committer: concurrent callers' functions run in one
+// bbolt transaction and share its fsync, so a durable commit per SMTP message
+// does not cost one fsync per message. A function passed to Update may run more
+// than once (when another function in its batch fails, the batch is retried
+// without it), so it must only touch the transaction it is given.
+package casestore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout version of the bbolt file; Open refuses newer files.
+const SchemaVersion = 1
+
+var (
+	bMeta       = []byte("meta")
+	bTraders    = []byte("traders")
+	bTraderMail = []byte("traders_by_email")
+	bCases      = []byte("cases")
+	bMessages   = []byte("messages")
+	bCaseMsgs   = []byte("messages_by_case")
+	bDedup      = []byte("dedup")
+	bRaw        = []byte("raw")
+	bEvents     = []byte("events")
+	bJobs       = []byte("jobs")
+	bOutbound   = []byte("outbound")
+	allBuckets  = [][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bEvents, bJobs, bOutbound}
+)
+
+// ErrLocked means another process (normally the running daemon) holds the database.
+var ErrLocked = errors.New("database is locked by another process")
+
+// ErrNotFound is returned for a missing case, trader, message or outbound row.
+var ErrNotFound = errors.New("not found")
+
+// Options configure Open.
+type Options struct {
+	// LockTimeout bounds the wait for bbolt's file lock; zero means 1 second.
+	LockTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxBatch bounds how many callers share one commit; zero means 512.
+	MaxBatch int
+}
+
+// Store is the open database plus its blob folder.
+type Store struct {
+	db       *bolt.DB
+	dir      string
+	Blobs    *Blobs
+	now      func() time.Time
+	commits  chan *commitReq
+	maxBatch int
+	stopped  chan struct{}
+}
+
+// Open opens (creating if needed) DIR/parley.db and DIR/blobs. The folder is
+// created with mode 0700 and the file with 0600.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 512
+	}
+	path := filepath.Join(dir, "parley.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        opts.LockTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.Update(initSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init %s: %w", path, err)
+	}
+	blobs, err := OpenBlobs(filepath.Join(dir, "blobs"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{
+		db: db, dir: dir, Blobs: blobs, now: opts.Now,
+		commits: make(chan *commitReq, 4096), maxBatch: opts.MaxBatch,
+		stopped: make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+func initSchema(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bMeta)
+	if v := meta.Get([]byte("schema")); v != nil {
+		if n := btoi(v); n > SchemaVersion {
+			return fmt.Errorf("schema version %d is newer than this program's %d", n, SchemaVersion)
+		}
+		return nil
+	}
+	return meta.Put([]byte("schema"), itob(SchemaVersion))
+}
+
+// Dir is the data folder.
+func (s *Store) Dir() string { return s.dir }
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.now() }
+
+// Close stops the committer and closes the file. Pending Update calls finish first.
+func (s *Store) Close() error {
+	close(s.commits)
+	<-s.stopped
+	return s.db.Close()
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, s: s}) })
+}
+
+type commitReq struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// Update runs fn in a read-write transaction shared with concurrent callers and
+// returns once that transaction is durably committed (or failed).
+func (s *Store) Update(fn func(*Tx) error) error {
+	req := &commitReq{fn: fn, done: make(chan error, 1)}
+	s.commits <- req
+	return <-req.done
+}
+
+type batchFailure struct {
+	index int
+	err   error
+}
+
+func (b *batchFailure) Error() string { return b.err.Error() }
+
+// commitLoop is the group committer: it takes every request that is waiting,
+// runs them in one transaction, and commits once. While a commit is in flight
+// new requests queue up and form the next batch, so under load each fsync
+// carries many messages and under no load nobody waits for a timer.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	batch := make([]*commitReq, 0, s.maxBatch)
+	for req := range s.commits {
+		batch = append(batch[:0], req)
+	drain:
+		for len(batch) < s.maxBatch {
+			select {
+			case r, ok := <-s.commits:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []*commitReq) {
+	for len(batch) > 0 {
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			tx := &Tx{tx: btx, s: s}
+			for i, r := range batch {
+				if err := r.fn(tx); err != nil {
+					return &batchFailure{index: i, err: err}
+				}
+			}
+			return nil
+		})
+		var bf *batchFailure
+		if errors.As(err, &bf) {
+			batch[bf.index].done <- bf.err
+			batch = append(batch[:bf.index:bf.index], batch[bf.index+1:]...)
+			continue
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+}

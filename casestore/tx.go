@@ -1,0 +1,354 @@
+package casestore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// InlineMax is the largest raw message kept inside the bbolt file; larger ones
+// go to the blob folder (fsynced before the row that names them is committed).
+const InlineMax = 256 << 10
+
+// Tx is a transaction with typed accessors.
+type Tx struct {
+	tx *bolt.Tx
+	s  *Store
+}
+
+func itob(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func btoi(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func (t *Tx) put(bucket, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucket).Put(key, b)
+}
+
+func (t *Tx) get(bucket, key []byte, v any) error {
+	b := t.tx.Bucket(bucket).Get(key)
+	if b == nil {
+		return ErrNotFound
+	}
+	return json.Unmarshal(b, v)
+}
+
+// NormalizeEmail lower-cases an address for lookups.
+func NormalizeEmail(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
+
+// PutTrader adds or replaces a trader, keeping the email index right.
+func (t *Tx) PutTrader(tr Trader) error {
+	tr.Handle = strings.ToLower(tr.Handle)
+	var old Trader
+	if err := t.get(bTraders, []byte(tr.Handle), &old); err == nil {
+		if err := t.tx.Bucket(bTraderMail).Delete([]byte(NormalizeEmail(old.Email))); err != nil {
+			return err
+		}
+	}
+	if h := t.tx.Bucket(bTraderMail).Get([]byte(NormalizeEmail(tr.Email))); h != nil && string(h) != tr.Handle {
+		return fmt.Errorf("email %s already belongs to trader %s", tr.Email, h)
+	}
+	if err := t.put(bTraders, []byte(tr.Handle), tr); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bTraderMail).Put([]byte(NormalizeEmail(tr.Email)), []byte(tr.Handle))
+}
+
+// Trader returns the trader with the handle.
+func (t *Tx) Trader(handle string) (Trader, error) {
+	var tr Trader
+	err := t.get(bTraders, []byte(strings.ToLower(handle)), &tr)
+	return tr, err
+}
+
+// TraderByEmail finds a registered trader by its address.
+func (t *Tx) TraderByEmail(email string) (Trader, error) {
+	h := t.tx.Bucket(bTraderMail).Get([]byte(NormalizeEmail(email)))
+	if h == nil {
+		return Trader{}, ErrNotFound
+	}
+	return t.Trader(string(h))
+}
+
+// Traders lists all traders by handle.
+func (t *Tx) Traders() ([]Trader, error) {
+	var out []Trader
+	err := t.tx.Bucket(bTraders).ForEach(func(k, v []byte) error {
+		var tr Trader
+		if err := json.Unmarshal(v, &tr); err != nil {
+			return fmt.Errorf("trader %s: %w", k, err)
+		}
+		out = append(out, tr)
+		return nil
+	})
+	return out, err
+}
+
+// PutCase writes a case.
+func (t *Tx) PutCase(c *Case) error {
+	c.Updated = t.s.now()
+	return t.put(bCases, []byte(c.ID), c)
+}
+
+// CaseExists reports whether a case id is taken.
+func (t *Tx) CaseExists(id string) bool { return t.tx.Bucket(bCases).Get([]byte(id)) != nil }
+
+// Case reads a case.
+func (t *Tx) Case(id string) (*Case, error) {
+	var c Case
+	if err := t.get(bCases, []byte(id), &c); err != nil {
+		return nil, fmt.Errorf("case %s: %w", id, err)
+	}
+	return &c, nil
+}
+
+// Cases lists all cases, newest first.
+func (t *Tx) Cases() ([]Case, error) {
+	var out []Case
+	err := t.tx.Bucket(bCases).ForEach(func(k, v []byte) error {
+		var c Case
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("case %s: %w", k, err)
+		}
+		out = append(out, c)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, err
+}
+
+// NextMessageID reserves a message id.
+func (t *Tx) NextMessageID() (uint64, error) { return t.tx.Bucket(bMessages).NextSequence() }
+
+// PutMessage writes a message row.
+func (t *Tx) PutMessage(m *Message) error {
+	if m.CaseID != "" {
+		if err := t.tx.Bucket(bCaseMsgs).Put(append([]byte(m.CaseID+"/"), itob(m.ID)...), nil); err != nil {
+			return err
+		}
+	}
+	return t.put(bMessages, itob(m.ID), m)
+}
+
+// Message reads a message row.
+func (t *Tx) Message(id uint64) (*Message, error) {
+	var m Message
+	if err := t.get(bMessages, itob(id), &m); err != nil {
+		return nil, fmt.Errorf("message %d: %w", id, err)
+	}
+	return &m, nil
+}
+
+// CaseMessages lists the messages of a case in the order they were accepted.
+func (t *Tx) CaseMessages(caseID string) ([]Message, error) {
+	var out []Message
+	prefix := []byte(caseID + "/")
+	c := t.tx.Bucket(bCaseMsgs).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		m, err := t.Message(btoi(k[len(prefix):]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *m)
+	}
+	return out, nil
+}
+
+// Dedup returns the message already stored under key, or 0.
+func (t *Tx) Dedup(key string) uint64 { return btoi(t.tx.Bucket(bDedup).Get([]byte(key))) }
+
+// SetDedup records key -> message id.
+func (t *Tx) SetDedup(key string, id uint64) error {
+	return t.tx.Bucket(bDedup).Put([]byte(key), itob(id))
+}
+
+// PutRawInline stores a small raw message under its digest (write once).
+func (t *Tx) PutRawInline(sum string, data []byte) error {
+	b := t.tx.Bucket(bRaw)
+	if b.Get([]byte(sum)) != nil {
+		return nil
+	}
+	return b.Put([]byte(sum), data)
+}
+
+// RawInline returns a copy of an inline raw message, or nil when it lives in the blob folder.
+func (t *Tx) RawInline(sum string) []byte {
+	v := t.tx.Bucket(bRaw).Get([]byte(sum))
+	if v == nil {
+		return nil
+	}
+	return bytes.Clone(v)
+}
+
+// Raw returns the raw bytes of content sum, from the bbolt file or the blob folder.
+func (s *Store) Raw(sum string) ([]byte, error) {
+	var data []byte
+	if err := s.View(func(tx *Tx) error { data = tx.RawInline(sum); return nil }); err != nil {
+		return nil, err
+	}
+	if data != nil {
+		return data, nil
+	}
+	f, err := s.Blobs.Open(sum)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("raw %s: %w", sum, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("raw %s: %w", sum, err)
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// AppendEvent appends ev to the case's hash-chained log and advances c's
+// counters; the caller writes c back with PutCase in the same transaction.
+func (t *Tx) AppendEvent(c *Case, ev Event) error {
+	ev.Case = c.ID
+	ev.Seq = c.Events + 1
+	if ev.Time.IsZero() {
+		ev.Time = t.s.now()
+	}
+	ev.Prev = c.LastHash
+	ev.Hash = ""
+	ev.Hash = EventHash(ev)
+	if err := t.put(bEvents, eventKey(c.ID, ev.Seq), ev); err != nil {
+		return fmt.Errorf("append event to %s: %w", c.ID, err)
+	}
+	c.Events, c.LastHash = ev.Seq, ev.Hash
+	return nil
+}
+
+// EventHash is SHA-256 over the previous hash and the event's JSON without its own hash.
+func EventHash(ev Event) string {
+	ev.Hash = ""
+	b, _ := json.Marshal(ev)
+	h := sha256.New()
+	h.Write([]byte(ev.Prev))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func eventKey(caseID string, seq uint64) []byte {
+	return append([]byte(caseID+"/"), itob(seq)...)
+}
+
+// Events returns the case's log in order.
+func (t *Tx) Events(caseID string) ([]Event, error) {
+	var out []Event
+	prefix := []byte(caseID + "/")
+	c := t.tx.Bucket(bEvents).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var ev Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return nil, fmt.Errorf("event %s: %w", k, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// AddJob queues follow-up work; the id is assigned here.
+func (t *Tx) AddJob(j *Job) error {
+	id, err := t.tx.Bucket(bJobs).NextSequence()
+	if err != nil {
+		return err
+	}
+	j.ID = id
+	return t.put(bJobs, itob(id), j)
+}
+
+// DeleteJob removes a finished job.
+func (t *Tx) DeleteJob(id uint64) error { return t.tx.Bucket(bJobs).Delete(itob(id)) }
+
+// JobExists reports whether a job is still pending.
+func (t *Tx) JobExists(id uint64) bool { return t.tx.Bucket(bJobs).Get(itob(id)) != nil }
+
+// Jobs lists pending jobs in the order they were queued.
+func (t *Tx) Jobs() ([]Job, error) {
+	var out []Job
+	err := t.tx.Bucket(bJobs).ForEach(func(k, v []byte) error {
+		var j Job
+		if err := json.Unmarshal(v, &j); err != nil {
+			return fmt.Errorf("job %d: %w", btoi(k), err)
+		}
+		out = append(out, j)
+		return nil
+	})
+	return out, err
+}
+
+// AddOutbound queues a message for delivery. Raw content up to InlineMax is
+// stored inline; larger content must already be in the blob folder under o.SHA256.
+func (t *Tx) AddOutbound(o *Outbound, raw []byte) error {
+	id, err := t.tx.Bucket(bOutbound).NextSequence()
+	if err != nil {
+		return err
+	}
+	o.ID = id
+	if raw != nil {
+		sum := sha256.Sum256(raw)
+		o.SHA256 = hex.EncodeToString(sum[:])
+		o.Size = int64(len(raw))
+		if err := t.PutRawInline(o.SHA256, raw); err != nil {
+			return err
+		}
+	}
+	if o.State == "" {
+		o.State = OutQueued
+	}
+	return t.put(bOutbound, itob(id), o)
+}
+
+// NextOutboundID returns the id the next AddOutbound will assign, so the
+// message can name its own VERP address before it is stored.
+func (t *Tx) NextOutboundID() uint64 { return t.tx.Bucket(bOutbound).Sequence() + 1 }
+
+// PutOutbound updates an outbound row.
+func (t *Tx) PutOutbound(o *Outbound) error { return t.put(bOutbound, itob(o.ID), o) }
+
+// Outbound reads an outbound row.
+func (t *Tx) Outbound(id uint64) (*Outbound, error) {
+	var o Outbound
+	if err := t.get(bOutbound, itob(id), &o); err != nil {
+		return nil, fmt.Errorf("outbound %d: %w", id, err)
+	}
+	return &o, nil
+}
+
+// OutboundWhere lists outbound rows for which keep returns true.
+func (t *Tx) OutboundWhere(keep func(*Outbound) bool) ([]Outbound, error) {
+	var out []Outbound
+	err := t.tx.Bucket(bOutbound).ForEach(func(k, v []byte) error {
+		var o Outbound
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("outbound %d: %w", btoi(k), err)
+		}
+		if keep(&o) {
+			out = append(out, o)
+		}
+		return nil
+	})
+	return out, err
+}

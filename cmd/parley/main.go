@@ -1,0 +1,65 @@
+// Command parley is the Parley daemon and its operator's command line:
+//
+//	parley serve [--config FILE] [--data DIR] [--domain D] [--smtp ADDR] [--smarthost HOST:PORT] [--outbox DIR]
+//	parley init [--config FILE]
+//	parley trader add --handle H --name N --email E [--lang L]
+//	parley trader list
+//	parley case list [--json]
+//	parley case show ID [--json]
+//
+// The admin commands take --data DIR and --config FILE, and work whether or
+// not `serve` runs on the same data folder (they use its control socket).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+const usage = `usage: parley COMMAND [flags]
+
+commands:
+  serve                run the daemon (SMTP, procedure, delivery queue)
+  init                 write a commented sample config (parley.toml)
+  trader add|list      register traders: HANDLE@DOMAIN becomes their complaint address
+  case list|show ID    show cases, parties and their timeline
+
+Run "parley COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{}
+
+func (usageError) Error() string { return "usage" }
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return usageError{}
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:])
+	case "init":
+		return cmdInit(args[1:])
+	case "trader":
+		return cmdTrader(args[1:])
+	case "case":
+		return cmdCase(args[1:])
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	return usageError{}
+}

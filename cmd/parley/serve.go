@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"parley/casestore"
+	"parley/config"
+	"parley/control"
+	"parley/locales"
+	"parley/outbound"
+	"parley/procedure"
+	"parley/smtpd"
+	"parley/templates"
+	"parley/threading"
+)
+
+func cmdServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var cf commonFlags
+	cf.register(fs)
+	domain := fs.String("domain", "", "mail domain (overrides domain)")
+	smtpAddr := fs.String("smtp", "", "SMTP listen address (overrides smtp.listen)")
+	smarthost := fs.String("smarthost", "", "deliver through this host:port (overrides outbound.smarthost)")
+	outbox := fs.String("outbox", "", "Maildir for outbound mail when no smarthost is set")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return usageError{}
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	if *domain != "" {
+		cfg.Domain = *domain
+	}
+	if *smtpAddr != "" {
+		cfg.SMTP.Listen = *smtpAddr
+	}
+	if *smarthost != "" {
+		cfg.Outbound.Smarthost = *smarthost
+	}
+	if *outbox != "" {
+		cfg.Outbound.Outbox = *outbox
+	}
+	if err := cfg.Resolve(); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the daemon until ctx is done, then shuts down in order: stop
+// accepting mail, let sessions finish, stop workers, close the store.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	store, err := casestore.Open(cfg.DataDir, casestore.Options{})
+	if errors.Is(err, casestore.ErrLocked) {
+		return fmt.Errorf("another parley is already serving %s", cfg.DataDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	store.Blobs.CleanTmp()
+	keys, err := threading.LoadOrCreateKeys(keysPath(cfg.DataDir))
+	if err != nil {
+		return err
+	}
+	loc, err := locales.New(cfg.DefaultLang)
+	if err != nil {
+		return err
+	}
+	tmpl, err := templates.New(loc)
+	if err != nil {
+		return err
+	}
+
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	queue := outbound.New(store, outbound.Config{
+		Smarthost: cfg.Outbound.Smarthost, TLS: cfg.Outbound.TLS,
+		Username: cfg.Outbound.Username, Password: cfg.Outbound.Password,
+		Outbox: cfg.Outbound.Outbox, GiveUp: cfg.Outbound.GiveUp.D(),
+		MinBackoff: cfg.Outbound.MinBackoff.D(), MaxBackoff: cfg.Outbound.MaxBackoff.D(),
+		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname,
+	}, log.With("part", "outbound"))
+	engine := procedure.NewEngine(store, keys, tmpl, loc, procedure.Config{
+		Domain: cfg.Domain, Hostname: cfg.Hostname,
+		TraderWindow: cfg.Procedure.TraderWindow.D(), IncompleteIntake: cfg.Procedure.IncompleteIntake.D(),
+	}, log.With("part", "procedure"), queue.Add)
+	runner := procedure.NewRunner(engine, 4)
+	if err := queue.Start(workCtx); err != nil {
+		return err
+	}
+	if err := runner.Start(workCtx); err != nil {
+		return err
+	}
+
+	smtpSrv := smtpd.New(smtpd.Config{
+		Domain: cfg.Domain, Hostname: cfg.Hostname,
+		MaxMessageSize: int64(cfg.SMTP.MaxMessageSize), MaxRecipients: cfg.SMTP.MaxRecipients,
+		MaxLineLength: cfg.SMTP.MaxLineLength, MaxHeaderSize: int(cfg.SMTP.MaxHeaderSize),
+		ReadTimeout: cfg.SMTP.ReadTimeout.D(), WriteTimeout: cfg.SMTP.WriteTimeout.D(),
+		DataTimeout: cfg.SMTP.DataTimeout.D(), MaxConnections: cfg.SMTP.MaxConnections,
+	}, store, keys, runner, log.With("part", "smtp"))
+	l, err := net.Listen("tcp", cfg.SMTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen SMTP: %w", err)
+	}
+	closeCtl, err := control.Serve(ctx, cfg.DataDir, &control.Ops{Store: store, Keys: keys, Domain: cfg.Domain, Languages: loc.Supported}, log.With("part", "control"))
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer closeCtl()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- smtpSrv.Serve(l) }()
+	delivery := "smarthost " + cfg.Outbound.Smarthost
+	if cfg.Outbound.Smarthost == "" {
+		abs, _ := filepath.Abs(cfg.Outbound.Outbox)
+		delivery = "Maildir " + abs
+	}
+	absData, _ := filepath.Abs(cfg.DataDir)
+	log.Info("parley serving", "smtp", l.Addr().String(), "domain", cfg.Domain, "data", absData,
+		"delivery", delivery, "intake", "complaints@"+cfg.Domain)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if err != nil {
+			log.Error("SMTP listener stopped", "err", err)
+		}
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	smtpSrv.Shutdown(sctx)
+	stopWork()
+	runner.Wait()
+	queue.Wait()
+	return nil
+}
+
+func cmdInit(args []string) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	path := fs.String("config", "parley.toml", "where to write the sample config")
+	if err := fs.Parse(args); err != nil {
+		return usageError{}
+	}
+	if err := config.WriteSample(*path); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s; every value in it is a default, edit what you need and run: parley serve --config %s\n", *path, *path)
+	return nil
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+
+	"parley/casestore"
+	"parley/config"
+	"parley/control"
+	"parley/locales"
+	"parley/threading"
+)
+
+// commonFlags are --config and --data, shared by every command.
+type commonFlags struct {
+	config string
+	data   string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "", "config file (TOML); default: built-in defaults")
+	fs.StringVar(&c.data, "data", "", "data folder (overrides data_dir)")
+}
+
+// load reads the config and applies --data.
+func (c *commonFlags) load() (config.Config, error) {
+	cfg, err := config.Load(c.config)
+	if err != nil {
+		return cfg, err
+	}
+	if c.data != "" {
+		cfg.DataDir = c.data
+	}
+	return cfg, nil
+}
+
+func keysPath(dataDir string) string { return filepath.Join(dataDir, "keys", "reply.keys") }
+
+// admin returns the operations for the data folder: through the daemon's
+// socket when it runs, else on the bbolt file directly. close releases it.
+func admin(cf *commonFlags) (ops control.Interface, closeFn func(), err error) {
+	cfg, err := cf.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.Resolve(); err != nil {
+		return nil, nil, err
+	}
+	if cl, err := control.Dial(cfg.DataDir); err == nil {
+		return cl, func() {}, nil
+	}
+	store, err := casestore.Open(cfg.DataDir, casestore.Options{})
+	if errors.Is(err, casestore.ErrLocked) {
+		return nil, nil, fmt.Errorf("%s is held by a running parley, but its control socket %s does not answer", cfg.DataDir, control.SocketPath(cfg.DataDir))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := threading.LoadOrCreateKeys(keysPath(cfg.DataDir))
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	loc, err := locales.New(cfg.DefaultLang)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return &control.Ops{Store: store, Keys: keys, Domain: cfg.Domain, Languages: loc.Supported}, func() { store.Close() }, nil
+}

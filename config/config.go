@@ -1,0 +1,260 @@
+// Package config owns Parley's configuration file: the TOML format, the embedded
+// defaults that let `parley serve` run with no file at all, validation, and the
+// commented sample that `parley init` writes.
+//
+// Durations are strings in Go syntax ("72h", "3s"); working-day clocks also take
+// a count of working days ("20wd"). Every limit has a finite default: nothing is
+// unlimited.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+//go:embed sample.toml
+var sample string
+
+// Sample returns the commented sample configuration; its values are the defaults.
+func Sample() string { return sample }
+
+// Config is the whole configuration of one Parley daemon.
+type Config struct {
+	Domain  string `toml:"domain"`
+	DataDir string `toml:"data_dir"`
+	// DefaultLang is the language used for a party whose language is unknown.
+	DefaultLang string `toml:"default_lang"`
+	// Hostname is announced in SMTP greetings and Message-IDs.
+	Hostname string `toml:"hostname"`
+
+	SMTP      SMTP      `toml:"smtp"`
+	Outbound  Outbound  `toml:"outbound"`
+	Procedure Procedure `toml:"procedure"`
+}
+
+// SMTP configures the inbound listener.
+type SMTP struct {
+	Listen         string   `toml:"listen"`
+	MaxMessageSize Size     `toml:"max_message_size"`
+	MaxRecipients  int      `toml:"max_recipients"`
+	MaxLineLength  int      `toml:"max_line_length"`
+	MaxHeaderSize  Size     `toml:"max_header_size"`
+	ReadTimeout    Duration `toml:"read_timeout"`
+	WriteTimeout   Duration `toml:"write_timeout"`
+	// DataTimeout bounds the whole DATA transfer, against clients trickling bytes.
+	DataTimeout    Duration `toml:"data_timeout"`
+	MaxConnections int      `toml:"max_connections"`
+}
+
+// Outbound configures the delivery queue.
+type Outbound struct {
+	// Smarthost is host:port of the relay all mail goes through. Empty means
+	// mail is written to the Outbox Maildir instead (development default).
+	Smarthost string `toml:"smarthost"`
+	// TLS is "none", "starttls" (required) or "opportunistic".
+	TLS        string   `toml:"tls"`
+	Username   string   `toml:"username"`
+	Password   string   `toml:"password"`
+	Outbox     string   `toml:"outbox"`
+	GiveUp     Duration `toml:"give_up"`
+	MinBackoff Duration `toml:"min_backoff"`
+	MaxBackoff Duration `toml:"max_backoff"`
+	// Concurrency is the number of parallel deliveries (and smarthost connections).
+	Concurrency int      `toml:"concurrency"`
+	Timeout     Duration `toml:"timeout"`
+}
+
+// Procedure holds the dispute procedure's clocks and amounts.
+type Procedure struct {
+	TraderWindow Duration `toml:"trader_window"`
+	// IncompleteIntake closes an intake that never became complete.
+	IncompleteIntake Duration `toml:"incomplete_intake"`
+}
+
+// Default returns the embedded defaults: loopback ports, ./parley-data, disputes.localhost.
+func Default() Config {
+	var c Config
+	if _, err := toml.Decode(sample, &c); err != nil {
+		// The sample is embedded and covered by a test; failing here is a build defect.
+		panic(fmt.Sprintf("embedded sample config: %v", err))
+	}
+	return c
+}
+
+// Load reads path on top of the defaults. An empty path returns the defaults.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path == "" {
+		return c, nil
+	}
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	return c, nil
+}
+
+// Resolve fills derived paths (outbox under the data folder) and validates.
+func (c *Config) Resolve() error {
+	if c.Outbound.Outbox == "" {
+		c.Outbound.Outbox = filepath.Join(c.DataDir, "outbox")
+	}
+	if c.Hostname == "" {
+		c.Hostname = c.Domain
+	}
+	return c.Validate()
+}
+
+// Validate reports every problem in the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Domain == "" || strings.ContainsAny(c.Domain, "@ \t/") {
+		bad("domain %q: must be a bare domain name", c.Domain)
+	}
+	if c.DataDir == "" {
+		bad("data_dir: must be set")
+	}
+	if _, _, err := net.SplitHostPort(c.SMTP.Listen); err != nil {
+		bad("smtp.listen %q: %v", c.SMTP.Listen, err)
+	}
+	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength <= 0 || c.SMTP.MaxHeaderSize <= 0 || c.SMTP.MaxConnections <= 0 {
+		bad("smtp: max_message_size, max_recipients, max_line_length, max_header_size and max_connections must be positive")
+	}
+	if c.SMTP.ReadTimeout <= 0 || c.SMTP.WriteTimeout <= 0 || c.SMTP.DataTimeout <= 0 {
+		bad("smtp: read_timeout, write_timeout and data_timeout must be positive")
+	}
+	if c.Outbound.Smarthost != "" {
+		if _, _, err := net.SplitHostPort(c.Outbound.Smarthost); err != nil {
+			bad("outbound.smarthost %q: %v", c.Outbound.Smarthost, err)
+		}
+	}
+	switch c.Outbound.TLS {
+	case "none", "starttls", "opportunistic":
+	default:
+		bad("outbound.tls %q: must be none, starttls or opportunistic", c.Outbound.TLS)
+	}
+	if c.Outbound.Username != "" && c.Outbound.TLS == "none" && !isLoopback(c.Outbound.Smarthost) {
+		bad("outbound: AUTH needs tls = \"starttls\" unless the smarthost is on loopback")
+	}
+	if c.Outbound.GiveUp <= 0 || c.Outbound.MinBackoff <= 0 || c.Outbound.MaxBackoff < c.Outbound.MinBackoff {
+		bad("outbound: give_up and min_backoff must be positive and max_backoff >= min_backoff")
+	}
+	if c.Outbound.Concurrency <= 0 || c.Outbound.Concurrency > 256 {
+		bad("outbound.concurrency %d: must be 1..256", c.Outbound.Concurrency)
+	}
+	if c.Outbound.Timeout <= 0 {
+		bad("outbound.timeout: must be positive")
+	}
+	if c.Procedure.TraderWindow <= 0 || c.Procedure.IncompleteIntake <= 0 {
+		bad("procedure: durations must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// WriteSample writes the commented sample to path, refusing to overwrite.
+func WriteSample(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("write sample config: %w", err)
+	}
+	if _, err := f.WriteString(sample); err != nil {
+		f.Close()
+		return fmt.Errorf("write sample config %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// Duration is a time.Duration written as a Go duration string. A count of
+// working days ("20wd") is kept in WorkingDays with Duration zero.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalText parses "72h", "3s", "5d" (days) or "7d12h".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration back in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// ParseDuration accepts Go durations plus a leading day count ("5d", "7d12h").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, 'd'); i > 0 && !strings.HasPrefix(s[i:], "d ") {
+		if days, err := strconv.Atoi(s[:i]); err == nil {
+			rest := s[i+1:]
+			var extra time.Duration
+			if rest != "" {
+				if extra, err = time.ParseDuration(rest); err != nil {
+					return 0, fmt.Errorf("duration %q: %w", s, err)
+				}
+			}
+			return time.Duration(days)*24*time.Hour + extra, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want a Go duration like \"72h\" or days like \"5d\"", s)
+	}
+	return v, nil
+}
+
+// Size is a byte count written as "25MiB", "512KiB" or a plain number.
+type Size int64
+
+// UnmarshalText parses a size with an optional KiB/MiB/GiB suffix.
+func (s *Size) UnmarshalText(b []byte) error {
+	str := strings.TrimSpace(string(b))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(str, u.suffix) {
+			str, mult = strings.TrimSpace(strings.TrimSuffix(str, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(str, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("size %q: want a byte count like 26214400 or \"25MiB\"", string(b))
+	}
+	*s = Size(n * mult)
+	return nil
+}

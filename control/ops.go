@@ -1,0 +1,172 @@
+// Package control owns the operator's interface to a data folder: the
+// operations behind `parley trader ...` and `parley case ...`, served by the
+// daemon on a unix socket in the data folder (mode 0600, JSON over HTTP), and
+// run directly against the bbolt file when no daemon holds it. bbolt's file
+// lock admits one process, so while `parley serve` runs the socket is the only
+// way in.
+package control
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"parley/casestore"
+	"parley/threading"
+)
+
+// Interface is what the command line can ask, locally or through the socket.
+type Interface interface {
+	AddTrader(req TraderAdd) (casestore.Trader, error)
+	Traders() ([]casestore.Trader, error)
+	Cases() ([]CaseSummary, error)
+	Case(id string) (*CaseDetail, error)
+}
+
+// TraderAdd is the request of `parley trader add`.
+type TraderAdd struct {
+	Handle string `json:"handle"`
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	Lang   string `json:"lang"`
+}
+
+// CaseSummary is one line of `parley case list`.
+type CaseSummary struct {
+	ID       string `json:"id"`
+	Created  string `json:"created"`
+	State    string `json:"state"`
+	Outcome  string `json:"outcome,omitempty"`
+	Title    string `json:"title"`
+	Trader   string `json:"trader"`
+	Consumer string `json:"consumer"`
+	Messages int    `json:"messages"`
+}
+
+// PartyView is a party with its case address.
+type PartyView struct {
+	casestore.Party
+	CaseAddress string `json:"case_address"`
+}
+
+// CaseDetail is `parley case show`.
+type CaseDetail struct {
+	casestore.Case
+	Parties  []PartyView          `json:"parties"`
+	Messages []casestore.Message  `json:"messages"`
+	Outbound []casestore.Outbound `json:"outbound"`
+	Events   []casestore.Event    `json:"event_list"`
+}
+
+// Ops runs the operations on an open store.
+type Ops struct {
+	Store     *casestore.Store
+	Keys      *threading.Keys
+	Domain    string
+	Languages func(lang string) bool
+}
+
+var _ Interface = (*Ops)(nil)
+
+var handleRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// reservedHandles are local parts Parley uses itself.
+var reservedHandles = map[string]bool{"complaints": true, "postmaster": true, "abuse": true, "mailer-daemon": true, "noreply": true, "parley": true}
+
+// ErrInvalid marks a request the operator must correct.
+var ErrInvalid = errors.New("invalid request")
+
+// AddTrader registers a trader (or updates one with the same handle).
+func (o *Ops) AddTrader(req TraderAdd) (casestore.Trader, error) {
+	h := strings.ToLower(strings.TrimSpace(req.Handle))
+	switch {
+	case !handleRe.MatchString(h):
+		return casestore.Trader{}, fmt.Errorf("%w: handle %q: use 1-63 lower-case letters, digits and '-'", ErrInvalid, req.Handle)
+	case reservedHandles[h]:
+		return casestore.Trader{}, fmt.Errorf("%w: handle %q is reserved", ErrInvalid, h)
+	case strings.TrimSpace(req.Name) == "":
+		return casestore.Trader{}, fmt.Errorf("%w: --name is required", ErrInvalid)
+	case !strings.Contains(req.Email, "@") || strings.ContainsAny(req.Email, " <>\r\n"):
+		return casestore.Trader{}, fmt.Errorf("%w: --email %q is not an address", ErrInvalid, req.Email)
+	case o.Languages != nil && !o.Languages(req.Lang):
+		return casestore.Trader{}, fmt.Errorf("%w: --lang %q has no locale", ErrInvalid, req.Lang)
+	}
+	if strings.HasSuffix(strings.ToLower(req.Email), "@"+strings.ToLower(o.Domain)) {
+		return casestore.Trader{}, fmt.Errorf("%w: --email must be the trader's own address, not one at %s", ErrInvalid, o.Domain)
+	}
+	tr := casestore.Trader{Handle: h, Name: threading.SanitizeHeader(req.Name), Email: strings.TrimSpace(req.Email), Lang: req.Lang, Created: o.Store.Now()}
+	err := o.Store.Update(func(tx *casestore.Tx) error {
+		if old, err := tx.Trader(h); err == nil {
+			tr.Created = old.Created
+		}
+		return tx.PutTrader(tr)
+	})
+	if err != nil {
+		return casestore.Trader{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return tr, nil
+}
+
+// Traders lists the registered traders.
+func (o *Ops) Traders() (out []casestore.Trader, err error) {
+	err = o.Store.View(func(tx *casestore.Tx) error { out, err = tx.Traders(); return err })
+	return out, err
+}
+
+// Cases lists the cases, newest first.
+func (o *Ops) Cases() ([]CaseSummary, error) {
+	var out []CaseSummary
+	err := o.Store.View(func(tx *casestore.Tx) error {
+		cases, err := tx.Cases()
+		if err != nil {
+			return err
+		}
+		for _, c := range cases {
+			msgs, err := tx.CaseMessages(c.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, CaseSummary{
+				ID: c.ID, Created: c.Created.UTC().Format("2006-01-02 15:04"), State: c.State, Outcome: c.Outcome,
+				Title: c.Title, Trader: c.Trader.Name, Consumer: c.Consumer.Email, Messages: len(msgs),
+			})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Case returns everything about one case.
+func (o *Ops) Case(id string) (*CaseDetail, error) {
+	id = threading.NormalizeCaseID(id)
+	var d CaseDetail
+	err := o.Store.View(func(tx *casestore.Tx) error {
+		c, err := tx.Case(id)
+		if err != nil {
+			return err
+		}
+		d.Case = *c
+		for _, p := range []struct {
+			party casestore.Party
+			role  threading.Role
+		}{{c.Consumer, threading.Consumer}, {c.Trader, threading.Trader}} {
+			if p.party.Email == "" {
+				continue
+			}
+			d.Parties = append(d.Parties, PartyView{Party: p.party, CaseAddress: o.Keys.PartyLocal(c.ID, p.role) + "@" + o.Domain})
+		}
+		if d.Messages, err = tx.CaseMessages(id); err != nil {
+			return err
+		}
+		if d.Outbound, err = tx.OutboundWhere(func(x *casestore.Outbound) bool { return x.CaseID == id }); err != nil {
+			return err
+		}
+		d.Events, err = tx.Events(id)
+		return err
+	})
+	if errors.Is(err, casestore.ErrNotFound) {
+		return nil, fmt.Errorf("case %s: %w", id, casestore.ErrNotFound)
+	}
+	return &d, err
+}

@@ -1,0 +1,215 @@
+// Package evidence turns a raw message into what the procedure needs: sender,
+// subject, thread headers, the text (plain, or HTML converted), attachments with
+// sanitised names, declared and sniffed types and SHA-256, and what was wrong
+// with it. Parsing uses github.com/jhillyerd/enmime/v2 (RFC 2045-2049, RFC 2047
+// and RFC 2231 names, charsets); a message it cannot parse is still returned,
+// flagged, with whatever text could be recovered. It also recognises automatic
+// replies (RFC 3834 and the common non-standard markers).
+package evidence
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"path"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jhillyerd/enmime/v2"
+)
+
+// Attachment is one file part of a message.
+type Attachment struct {
+	Name     string // sanitised file name, never empty
+	Declared string // Content-Type as declared
+	Sniffed  string // Content-Type sniffed from the bytes
+	Size     int64
+	SHA256   string
+	Inline   bool
+	Data     []byte
+}
+
+// Message is a parsed message.
+type Message struct {
+	FromAddr        string // lower-cased address from the From header ("" if none)
+	FromName        string
+	ReplyTo         string
+	Subject         string
+	MessageID       string
+	InReplyTo       string
+	References      []string
+	ContentLanguage string
+	Text            string // plain text, or the HTML part as text
+	Attachments     []Attachment
+	Problems        []string // what was wrong; non-empty means malformed
+	header          func(string) string
+}
+
+// Header returns the first value of a header (decoded).
+func (m *Message) Header(name string) string {
+	if m.header == nil {
+		return ""
+	}
+	return m.header(name)
+}
+
+// Malformed reports whether parsing found errors.
+func (m *Message) Malformed() bool { return len(m.Problems) > 0 }
+
+// Parser holds the enmime parser configuration.
+type Parser struct {
+	p *enmime.Parser
+}
+
+// NewParser returns a parser that keeps going over malformed parts.
+func NewParser() *Parser {
+	return &Parser{p: enmime.NewParser(
+		enmime.SkipMalformedParts(true),
+		enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy),
+		enmime.MaxStoredPartErrors(20),
+	)}
+}
+
+// Parse reads raw. It never fails: problems are reported in Problems.
+func (p *Parser) Parse(raw []byte) (msg *Message) {
+	msg = &Message{}
+	defer func() {
+		// enmime is third-party code fed hostile input: a panic there must not
+		// stop the worker. The message stays stored raw and flagged.
+		if r := recover(); r != nil {
+			msg = fallback(raw, fmt.Sprintf("parser panic: %v", r))
+		}
+	}()
+	env, err := p.p.ReadEnvelope(bytes.NewReader(raw))
+	if err != nil {
+		return fallback(raw, "unparseable MIME: "+err.Error())
+	}
+	msg.header = env.GetHeader
+	for _, e := range env.Errors {
+		if e.Severe {
+			msg.Problems = append(msg.Problems, e.Error())
+		}
+	}
+	fillHeaders(msg, env.GetHeader)
+	msg.Text = env.Text
+	if strings.TrimSpace(msg.Text) == "" && env.HTML != "" {
+		msg.Text = htmlToText(env.HTML)
+	}
+	parts := append(append([]*enmime.Part{}, env.Attachments...), env.Inlines...)
+	for i, part := range parts {
+		msg.Attachments = append(msg.Attachments, attachment(part, i+1, i >= len(env.Attachments)))
+	}
+	for _, part := range env.OtherParts {
+		if part.FileName != "" || len(part.Content) > 0 {
+			msg.Attachments = append(msg.Attachments, attachment(part, len(msg.Attachments)+1, true))
+		}
+	}
+	return msg
+}
+
+func fillHeaders(msg *Message, get func(string) string) {
+	if a, err := mail.ParseAddress(get("From")); err == nil {
+		msg.FromAddr, msg.FromName = strings.ToLower(a.Address), a.Name
+	} else if list, err := mail.ParseAddressList(get("From")); err == nil && len(list) > 0 {
+		msg.FromAddr, msg.FromName = strings.ToLower(list[0].Address), list[0].Name
+	}
+	if a, err := mail.ParseAddress(get("Reply-To")); err == nil {
+		msg.ReplyTo = strings.ToLower(a.Address)
+	}
+	msg.Subject = get("Subject")
+	msg.MessageID = strings.TrimSpace(get("Message-Id"))
+	msg.InReplyTo = strings.TrimSpace(get("In-Reply-To"))
+	msg.References = strings.Fields(get("References"))
+	msg.ContentLanguage = strings.TrimSpace(get("Content-Language"))
+}
+
+// fallback recovers what it can from a message enmime rejected: the header
+// block via net/mail, and the body bytes as text when they are valid UTF-8.
+func fallback(raw []byte, problem string) *Message {
+	msg := &Message{Problems: []string{problem}}
+	if m, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+		dec := new(enmimeDecoder)
+		msg.header = func(name string) string { return dec.decode(m.Header.Get(name)) }
+		fillHeaders(msg, msg.header)
+		var body bytes.Buffer
+		body.ReadFrom(m.Body)
+		if utf8.Valid(body.Bytes()) {
+			msg.Text = body.String()
+		}
+	}
+	return msg
+}
+
+type enmimeDecoder struct{}
+
+func (enmimeDecoder) decode(s string) string { return enmime.DecodeRFC2047(s) }
+
+func attachment(part *enmime.Part, n int, inline bool) Attachment {
+	sum := sha256.Sum256(part.Content)
+	declared := part.ContentType
+	if declared == "" {
+		declared = "application/octet-stream"
+	}
+	sniffed := http.DetectContentType(part.Content)
+	if i := strings.IndexByte(sniffed, ';'); i > 0 {
+		sniffed = sniffed[:i]
+	}
+	return Attachment{
+		Name:     SanitizeName(part.FileName, n, declared),
+		Declared: declared,
+		Sniffed:  sniffed,
+		Size:     int64(len(part.Content)),
+		SHA256:   hex.EncodeToString(sum[:]),
+		Inline:   inline,
+		Data:     part.Content,
+	}
+}
+
+// SanitizeName makes a file name safe to show and to write in a case file: no
+// path, no control or reserved characters, bounded length, never empty.
+func SanitizeName(name string, n int, contentType string) string {
+	name = strings.ReplaceAll(name, "\\", "/")
+	name = path.Base(name)
+	name = strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || r == 0x7f || unicode.Is(unicode.Cf, r):
+			return -1
+		case strings.ContainsRune(`<>:"/\|?*`, r):
+			return '_'
+		}
+		return r
+	}, name)
+	name = strings.Trim(name, " .")
+	if name == "" || name == "." || name == ".." {
+		ext := ".bin"
+		switch {
+		case strings.HasPrefix(contentType, "text/plain"):
+			ext = ".txt"
+		case strings.HasPrefix(contentType, "text/html"):
+			ext = ".html"
+		case strings.HasPrefix(contentType, "image/"):
+			ext = "." + strings.TrimPrefix(contentType, "image/")
+		case contentType == "application/pdf":
+			ext = ".pdf"
+		case contentType == "message/rfc822":
+			ext = ".eml"
+		}
+		name = fmt.Sprintf("attachment-%d%s", n, ext)
+	}
+	if len(name) > 120 {
+		ext := path.Ext(name)
+		if len(ext) > 16 {
+			ext = ""
+		}
+		cut := 120 - len(ext)
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		name = name[:cut] + ext
+	}
+	return name
+}

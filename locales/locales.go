@@ -1,0 +1,187 @@
+// Package locales owns the translated text of every message Parley writes: one
+// go-i18n TOML file per language (active.LANG.toml), embedded in the binary.
+// Adding a language is adding a file; a test checks that every message id
+// exists in every file. The files also carry per-language data Parley needs to
+// read mail: intake field labels and a short list of common words used to
+// guess a consumer's language from the text.
+package locales
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"text/template"
+	"unicode"
+
+	"github.com/BurntSushi/toml"
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+)
+
+//go:embed active.*.toml
+var files embed.FS
+
+// Bundle holds every locale. It is immutable after New and safe for concurrent use.
+type Bundle struct {
+	bundle     *i18n.Bundle
+	langs      []string
+	localizers map[string]*i18n.Localizer
+	stopwords  map[string]map[string]bool
+	fallback   string
+}
+
+// New loads the embedded locale files. fallback is used for unknown languages.
+func New(fallback string) (*Bundle, error) {
+	b := &Bundle{
+		bundle:     i18n.NewBundle(language.English),
+		localizers: map[string]*i18n.Localizer{},
+		stopwords:  map[string]map[string]bool{},
+		fallback:   fallback,
+	}
+	b.bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	names, err := fs.Glob(files, "active.*.toml")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		data, err := files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := b.bundle.ParseMessageFileBytes(data, name); err != nil {
+			return nil, fmt.Errorf("locale %s: %w", name, err)
+		}
+		lang := strings.TrimSuffix(strings.TrimPrefix(name, "active."), ".toml")
+		b.langs = append(b.langs, lang)
+	}
+	sort.Strings(b.langs)
+	for _, lang := range b.langs {
+		b.localizers[lang] = i18n.NewLocalizer(b.bundle, lang)
+		words := map[string]bool{}
+		for _, w := range strings.Fields(b.T(lang, "Stopwords", nil)) {
+			words[strings.ToLower(w)] = true
+		}
+		b.stopwords[lang] = words
+	}
+	if !b.Supported(fallback) {
+		return nil, fmt.Errorf("default language %q has no locale file (have %s)", fallback, strings.Join(b.langs, " "))
+	}
+	return b, nil
+}
+
+// Languages lists the supported language codes, sorted.
+func (b *Bundle) Languages() []string { return append([]string(nil), b.langs...) }
+
+// Supported reports whether lang has a locale file.
+func (b *Bundle) Supported(lang string) bool { _, ok := b.localizers[lang]; return ok }
+
+// Default is the fallback language.
+func (b *Bundle) Default() string { return b.fallback }
+
+// Match maps a language tag such as "nl-BE" or "de_DE" to a supported code, or "".
+func (b *Bundle) Match(tag string) string {
+	tag = strings.ToLower(strings.TrimSpace(tag))
+	tag = strings.ReplaceAll(tag, "_", "-")
+	if b.Supported(tag) {
+		return tag
+	}
+	base, _, _ := strings.Cut(tag, "-")
+	if b.Supported(base) {
+		return base
+	}
+	// Norwegian: "no" and "nn" readers are served Bokmål.
+	if (base == "no" || base == "nn") && b.Supported("nb") {
+		return "nb"
+	}
+	return ""
+}
+
+// T renders message id in lang with data. Unknown languages use the fallback.
+func (b *Bundle) T(lang, id string, data any) string {
+	l, ok := b.localizers[lang]
+	if !ok {
+		l = b.localizers[b.fallback]
+	}
+	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, Funcs: template.FuncMap{}})
+	if err != nil {
+		return "[" + id + "]"
+	}
+	return s
+}
+
+// Has reports whether lang's own file defines id (no fallback).
+func (b *Bundle) Has(lang, id string) bool {
+	_, tag, err := b.localizers[lang].LocalizeWithTag(&i18n.LocalizeConfig{MessageID: id})
+	return err == nil && tag.String() == language.Make(lang).String()
+}
+
+// MessageIDs lists the message ids of a locale file, sorted.
+func MessageIDs(lang string) ([]string, error) {
+	data, err := files.ReadFile("active." + lang + ".toml")
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&m); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(m))
+	for k := range m {
+		ids = append(ids, k)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Labels returns label id's alternatives in every language, e.g. all words that
+// may introduce the trader line of a complaint.
+func (b *Bundle) Labels(id string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, lang := range b.langs {
+		for _, l := range strings.Split(b.T(lang, id, nil), "|") {
+			l = strings.TrimSpace(l)
+			if l != "" && !seen[strings.ToLower(l)] {
+				seen[strings.ToLower(l)] = true
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// Detect guesses the language of text by counting common words; it returns ""
+// when the text is too short or no language stands out.
+func (b *Bundle) Detect(text string) string {
+	counts := map[string]int{}
+	n := 0
+	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && r != '\'' }) {
+		n++
+		if n > 2000 {
+			break
+		}
+		for lang, words := range b.stopwords {
+			if words[w] {
+				counts[lang]++
+			}
+		}
+	}
+	best, second := "", 0
+	for _, lang := range b.langs {
+		if best == "" || counts[lang] > counts[best] {
+			if best != "" {
+				second = counts[best]
+			}
+			best = lang
+		} else if counts[lang] > second {
+			second = counts[lang]
+		}
+	}
+	if best == "" || counts[best] < 3 || counts[best] < 2*second {
+		return ""
+	}
+	return best
+}

@@ -1,0 +1,312 @@
+// Package outbound owns delivery of the mail Parley writes: a persistent queue
+// (rows in casestore, scheduled in memory) worked by a bounded pool of workers
+// that deliver to a smarthost over SMTP (RFC 5321; STARTTLS RFC 3207; AUTH
+// PLAIN RFC 4616), keeping connections open between messages, or, when no
+// smarthost is configured, into a Maildir. Temporary failures are retried with
+// exponential backoff and jitter until a give-up age; permanent failures (5xx)
+// and expired messages are marked failed and recorded in their case.
+package outbound
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"parley/casestore"
+)
+
+// Config configures delivery.
+type Config struct {
+	Smarthost   string
+	TLS         string // none, starttls, opportunistic
+	Username    string
+	Password    string
+	Outbox      string
+	GiveUp      time.Duration
+	MinBackoff  time.Duration
+	MaxBackoff  time.Duration
+	Concurrency int
+	Timeout     time.Duration
+	Hostname    string // EHLO name
+}
+
+// Transport delivers one message. A *PermanentError means do not retry.
+type Transport interface {
+	Deliver(ctx context.Context, o *casestore.Outbound, raw []byte) error
+	Close() error
+}
+
+// PermanentError is a delivery failure that retrying cannot fix.
+type PermanentError struct{ Err error }
+
+func (p *PermanentError) Error() string { return p.Err.Error() }
+func (p *PermanentError) Unwrap() error { return p.Err }
+
+// Queue schedules and delivers outbound rows.
+type Queue struct {
+	store *casestore.Store
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	newT  func() Transport
+
+	mu        sync.Mutex
+	due       dueHeap
+	scheduled map[uint64]bool
+	wake      chan struct{}
+	work      chan uint64
+	wg        sync.WaitGroup
+	inflight  sync.WaitGroup
+}
+
+// New builds a queue; it delivers nothing until Start.
+func New(store *casestore.Store, cfg Config, log *slog.Logger) *Queue {
+	q := &Queue{
+		store: store, cfg: cfg, log: log, now: store.Now,
+		scheduled: map[uint64]bool{}, wake: make(chan struct{}, 1), work: make(chan uint64),
+	}
+	if cfg.Smarthost == "" {
+		md := &Maildir{Dir: cfg.Outbox}
+		q.newT = func() Transport { return md }
+	} else {
+		q.newT = func() Transport { return &Smarthost{cfg: cfg, log: log} }
+	}
+	return q
+}
+
+// Add schedules committed rows for immediate delivery.
+func (q *Queue) Add(ids ...uint64) {
+	now := q.now()
+	q.mu.Lock()
+	for _, id := range ids {
+		if !q.scheduled[id] {
+			q.scheduled[id] = true
+			heap.Push(&q.due, dueItem{at: now, id: id})
+		}
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+func (q *Queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start loads undelivered rows left by a previous run and starts the workers.
+func (q *Queue) Start(ctx context.Context) error {
+	rows, err := q.pending()
+	if err != nil {
+		return err
+	}
+	q.mu.Lock()
+	for _, o := range rows {
+		if !q.scheduled[o.ID] {
+			q.scheduled[o.ID] = true
+			heap.Push(&q.due, dueItem{at: o.Next, id: o.ID})
+		}
+	}
+	q.mu.Unlock()
+	for i := 0; i < q.cfg.Concurrency; i++ {
+		q.wg.Add(1)
+		go q.worker(ctx)
+	}
+	q.wg.Add(1)
+	go q.dispatch(ctx)
+	return nil
+}
+
+func (q *Queue) pending() ([]casestore.Outbound, error) {
+	var rows []casestore.Outbound
+	err := q.store.View(func(tx *casestore.Tx) (err error) {
+		rows, err = tx.OutboundWhere(func(o *casestore.Outbound) bool { return o.State == casestore.OutQueued })
+		return err
+	})
+	return rows, err
+}
+
+// Wait blocks until the workers stopped (after ctx is done).
+func (q *Queue) Wait() { q.wg.Wait() }
+
+// Len is the number of rows scheduled or in flight.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.scheduled)
+}
+
+func (q *Queue) dispatch(ctx context.Context) {
+	defer q.wg.Done()
+	defer close(q.work)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		q.mu.Lock()
+		var next dueItem
+		have := q.due.Len() > 0
+		if have {
+			next = q.due[0]
+		}
+		q.mu.Unlock()
+		wait := time.Hour
+		if have {
+			wait = next.at.Sub(q.now())
+			if wait <= 0 {
+				q.mu.Lock()
+				heap.Pop(&q.due)
+				q.mu.Unlock()
+				select {
+				case q.work <- next.id:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func (q *Queue) worker(ctx context.Context) {
+	defer q.wg.Done()
+	t := q.newT()
+	defer t.Close()
+	for id := range q.work {
+		q.deliver(ctx, t, id)
+	}
+}
+
+func (q *Queue) deliver(ctx context.Context, t Transport, id uint64) {
+	var o *casestore.Outbound
+	err := q.store.View(func(tx *casestore.Tx) (err error) { o, err = tx.Outbound(id); return err })
+	if err != nil || o.State != casestore.OutQueued {
+		q.forget(id)
+		return
+	}
+	raw, err := q.store.Raw(o.SHA256)
+	if err == nil {
+		dctx, cancel := context.WithTimeout(ctx, q.cfg.Timeout)
+		err = t.Deliver(dctx, o, raw)
+		cancel()
+	}
+	if ctx.Err() != nil && err != nil {
+		// Shutting down: the row stays queued and is retried at the next start.
+		q.forget(id)
+		return
+	}
+	q.record(o, err)
+}
+
+// record commits the outcome of one attempt and reschedules if needed.
+func (q *Queue) record(o *casestore.Outbound, derr error) {
+	now := q.now()
+	o.Attempts++
+	var perm *PermanentError
+	switch {
+	case derr == nil:
+		o.State, o.Done, o.LastError = casestore.OutSent, now, ""
+	case errors.As(derr, &perm):
+		o.State, o.Done, o.LastError = casestore.OutFailed, now, derr.Error()
+	case now.Sub(o.Created) >= q.cfg.GiveUp:
+		o.State, o.Done = casestore.OutFailed, now
+		o.LastError = fmt.Sprintf("gave up after %d attempts over %s: %v", o.Attempts, q.cfg.GiveUp, derr)
+	default:
+		o.LastError = derr.Error()
+		o.Next = now.Add(q.backoff(o.Attempts))
+	}
+	err := q.store.Update(func(tx *casestore.Tx) error {
+		if err := tx.PutOutbound(o); err != nil {
+			return err
+		}
+		if o.CaseID == "" || o.State == casestore.OutQueued {
+			return nil
+		}
+		c, err := tx.Case(o.CaseID)
+		if err != nil {
+			return nil // case data deleted meanwhile: the row is enough
+		}
+		kind := casestore.EvDelivered
+		if o.State == casestore.OutFailed {
+			kind = casestore.EvDeliveryFail
+		}
+		if err := tx.AppendEvent(c, casestore.Event{Kind: kind, Role: o.Role, Out: o.ID, Text: o.LastError}); err != nil {
+			return err
+		}
+		return tx.PutCase(c)
+	})
+	if err != nil {
+		q.log.Error("record delivery", "outbound", o.ID, "err", err)
+		o.Next = now.Add(q.cfg.MinBackoff) // retry from the stored state later
+	}
+	switch {
+	case err == nil && o.State != casestore.OutQueued:
+		if derr != nil {
+			q.log.Warn("delivery failed", "outbound", o.ID, "to", o.To, "err", o.LastError)
+		}
+		q.forget(o.ID)
+	default:
+		if derr != nil {
+			q.log.Info("delivery deferred", "outbound", o.ID, "attempt", o.Attempts, "next", o.Next, "err", derr)
+		}
+		q.mu.Lock()
+		heap.Push(&q.due, dueItem{at: o.Next, id: o.ID})
+		q.mu.Unlock()
+		q.poke()
+	}
+}
+
+func (q *Queue) forget(id uint64) {
+	q.mu.Lock()
+	delete(q.scheduled, id)
+	q.mu.Unlock()
+}
+
+// backoff is min*2^(attempts-1), capped at max, with ±25% jitter so that a
+// smarthost coming back is not hit by every deferred message at once.
+func (q *Queue) backoff(attempts int) time.Duration {
+	d := q.cfg.MinBackoff
+	for i := 1; i < attempts && d < q.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	if d > q.cfg.MaxBackoff {
+		d = q.cfg.MaxBackoff
+	}
+	jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+	return d + jitter
+}
+
+type dueItem struct {
+	at time.Time
+	id uint64
+}
+
+type dueHeap []dueItem
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if h[i].at.Equal(h[j].at) {
+		return h[i].id < h[j].id
+	}
+	return h[i].at.Before(h[j].at)
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueItem)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

@@ -1,0 +1,165 @@
+package procedure
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"parley/casestore"
+	"parley/evidence"
+	"parley/threading"
+)
+
+// body is a rendered MIME entity (its own Content-* headers plus content),
+// built outside the commit; the envelope headers that depend on the case's
+// thread state are added inside the transaction by queue.
+type body struct {
+	entity []byte
+	lang   string
+	kind   string
+	auto   bool // a system notice: Auto-Submitted: auto-generated
+	// fromName is the display name in From, e.g. "Acme Shop via Parley".
+	fromName string
+}
+
+// renderBody builds a text/plain entity, or multipart/mixed with attachments.
+func renderBody(text string, atts []evidence.Attachment) ([]byte, error) {
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	text = strings.ReplaceAll(text, "\n", "\r\n")
+	var buf bytes.Buffer
+	var h message.Header
+	if len(atts) == 0 {
+		h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		w, err := message.CreateWriter(&buf, h)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write([]byte(text)); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	h.SetContentType("multipart/mixed", nil)
+	mw, err := message.CreateWriter(&buf, h)
+	if err != nil {
+		return nil, err
+	}
+	var th message.Header
+	th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	tw, err := mw.CreatePart(th)
+	if err != nil {
+		return nil, err
+	}
+	tw.Write([]byte(text))
+	tw.Close()
+	for _, a := range atts {
+		var ah message.Header
+		ah.SetContentType(a.Declared, nil)
+		ah.SetContentDisposition("attachment", map[string]string{"filename": a.Name})
+		ah.Set("Content-Transfer-Encoding", "base64")
+		aw, err := mw.CreatePart(ah)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := aw.Write(a.Data); err != nil {
+			return nil, err
+		}
+		aw.Close()
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// maxThread bounds the Message-IDs remembered per party.
+const maxThread = 20
+
+// queue stores an outbound message to party role of case c: From and Reply-To
+// the party's own case address, threaded on what Parley sent that party before.
+// It appends a mail-out event; the caller writes c back.
+func (e *Engine) queue(tx *casestore.Tx, c *casestore.Case, role threading.Role, b body) (*casestore.Outbound, error) {
+	party := c.PartyByRole(role.Name())
+	if party == nil || party.Email == "" {
+		return nil, fmt.Errorf("case %s has no %s address", c.ID, role.Name())
+	}
+	own := e.keys.PartyLocal(c.ID, role) + "@" + e.domain
+	return e.queueTo(tx, c, party, own, b)
+}
+
+// queueTo is queue for an arbitrary recipient (a party, or the sender of a
+// quarantined message, in which case party.Role is empty and no thread is kept).
+func (e *Engine) queueTo(tx *casestore.Tx, c *casestore.Case, party *casestore.Party, fromAddr string, b body) (*casestore.Outbound, error) {
+	now := e.now()
+	msgID := threading.NewMessageID(c.ID, e.hostname)
+	// go-message writes fields in the reverse order of adding them, so they
+	// are added last-first to come out in the usual order.
+	var h mail.Header
+	if b.auto {
+		// Ask Exchange and Outlook not to send out-of-office replies to notices.
+		h.Set("X-Auto-Response-Suppress", "All")
+		h.Set("Auto-Submitted", "auto-generated")
+	}
+	h.Set("X-Parley-Case", c.ID)
+	h.Set("Content-Language", b.lang)
+	if n := len(party.Thread); n > 0 {
+		refs := threading.References(party.Thread)
+		ids := make([]string, len(refs))
+		for i, r := range refs {
+			ids[i] = strings.Trim(r, "<>")
+		}
+		h.SetMsgIDList("References", ids)
+		h.SetMsgIDList("In-Reply-To", []string{strings.Trim(party.Thread[n-1], "<>")})
+	}
+	h.SetMessageID(strings.Trim(msgID, "<>"))
+	h.SetDate(now)
+	h.SetSubject(threading.CaseSubject(c.ID, c.Title, len(party.Thread) > 0))
+	h.SetAddressList("To", []*mail.Address{{Name: threading.SanitizeHeader(party.Name), Address: party.Email}})
+	h.SetAddressList("Reply-To", []*mail.Address{{Address: fromAddr}})
+	from := &mail.Address{Name: threading.SanitizeHeader(b.fromName), Address: fromAddr}
+	h.SetAddressList("From", []*mail.Address{from})
+	var buf bytes.Buffer
+	if err := textproto.WriteHeader(&buf, h.Header.Header); err != nil {
+		return nil, fmt.Errorf("write header: %w", err)
+	}
+	// WriteHeader ends with the blank line; the entity brings its own
+	// Content-* lines, so the blank line goes after them.
+	raw := append(bytes.TrimSuffix(buf.Bytes(), []byte("\r\n")), b.entity...)
+
+	id := tx.NextOutboundID()
+	o := &casestore.Outbound{
+		CaseID: c.ID, Role: party.Role, Kind: b.kind, To: party.Email,
+		MailFrom:  e.keys.BounceLocal(id) + "@" + e.domain,
+		MessageID: msgID, Created: now, Next: now,
+	}
+	if err := tx.AddOutbound(o, raw); err != nil {
+		return nil, fmt.Errorf("queue %s to %s: %w", b.kind, party.Role, err)
+	}
+	if o.ID != id {
+		return nil, fmt.Errorf("outbound id moved from %d to %d", id, o.ID)
+	}
+	if party.Role != "" {
+		party.Thread = append(party.Thread, msgID)
+		if len(party.Thread) > maxThread {
+			party.Thread = append(party.Thread[:1], party.Thread[len(party.Thread)-maxThread+1:]...)
+		}
+	}
+	if err := tx.AppendEvent(c, casestore.Event{Kind: casestore.EvMailOut, Role: party.Role, Out: o.ID, Text: b.kind}); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// formatDeadline prints a deadline the same way in every language (ISO date and UTC time).
+func formatDeadline(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+

@@ -1,0 +1,206 @@
+// Package procedure owns what happens to a message after Parley accepted it:
+// which case and party it belongs to, opening a case from a complaint, who
+// receives what, sender binding and quarantine, auto-reply suppression (RFC
+// 3834), and the case's event log. It runs as a background worker on the jobs
+// that smtpd commits with each message; a job's results and its deletion are
+// committed in one transaction, so replaying a job after a crash has the effect
+// of running it once.
+package procedure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"parley/casestore"
+	"parley/evidence"
+	"parley/locales"
+	"parley/templates"
+	"parley/threading"
+)
+
+// Config is what the engine needs from the configuration.
+type Config struct {
+	Domain           string
+	Hostname         string
+	TraderWindow     time.Duration
+	IncompleteIntake time.Duration
+}
+
+// Engine processes ingest jobs.
+type Engine struct {
+	store    *casestore.Store
+	keys     *threading.Keys
+	tmpl     *templates.Set
+	loc      *locales.Bundle
+	parser   *evidence.Parser
+	domain   string
+	hostname string
+	cfg      Config
+	now      func() time.Time
+	log      *slog.Logger
+	// queued is told about outbound rows after their commit.
+	queued func(ids ...uint64)
+}
+
+// NewEngine wires an engine. queued receives the ids of committed outbound rows.
+func NewEngine(store *casestore.Store, keys *threading.Keys, tmpl *templates.Set, loc *locales.Bundle, cfg Config, log *slog.Logger, queued func(ids ...uint64)) *Engine {
+	if cfg.Hostname == "" {
+		cfg.Hostname = cfg.Domain
+	}
+	return &Engine{
+		store: store, keys: keys, tmpl: tmpl, loc: loc, parser: evidence.NewParser(),
+		domain: cfg.Domain, hostname: cfg.Hostname, cfg: cfg, now: store.Now, log: log, queued: queued,
+	}
+}
+
+// Target strings, as smtpd records them at RCPT time.
+const (
+	TargetComplaints = "intake:complaints"
+	TargetPostmaster = "postmaster"
+)
+
+// TargetIntake is the target for a trader's complaint address.
+func TargetIntake(handle string) string { return "intake:" + strings.ToLower(handle) }
+
+// TargetParty is the target of a party's case address.
+func TargetParty(caseID string, role threading.Role) string {
+	return "party:" + caseID + ":" + string(role)
+}
+
+// TargetBounce is the target of a VERP address.
+func TargetBounce(out uint64) string { return "bounce:" + strconv.FormatUint(out, 10) }
+
+// Shard routes a message's job: one case's mail is handled in order.
+func Shard(target, mailFrom string) string {
+	if strings.HasPrefix(target, "party:") {
+		return target[:len("party:")+8]
+	}
+	if strings.HasPrefix(target, "intake:") {
+		return "intake:" + strings.ToLower(mailFrom)
+	}
+	return target
+}
+
+// errPermanent marks a job that cannot succeed by retrying.
+type errPermanent struct{ error }
+
+// Process runs one ingest job to completion: results and the job's deletion
+// are one transaction.
+func (e *Engine) Process(ctx context.Context, job casestore.Job) error {
+	var msg *casestore.Message
+	if err := e.store.View(func(tx *casestore.Tx) error {
+		if !tx.JobExists(job.ID) {
+			return nil
+		}
+		var err error
+		msg, err = tx.Message(job.Message)
+		return err
+	}); err != nil {
+		return fmt.Errorf("load job %d: %w", job.ID, err)
+	}
+	if msg == nil {
+		return nil // already done
+	}
+	raw, err := e.store.Raw(msg.SHA256)
+	if err != nil {
+		return fmt.Errorf("load raw of message %d: %w", msg.ID, err)
+	}
+	pm := e.parser.Parse(raw)
+	in := &inbound{job: job, msg: msg, parsed: pm, auto: evidence.AutoReply(pm, msg.MailFrom)}
+	if pm.Malformed() {
+		msg.Flags = appendFlag(msg.Flags, casestore.FlagMalformed)
+		msg.Note = strings.Join(pm.Problems, "; ")
+	}
+	msg.From, msg.Subject = pm.FromAddr, threading.SanitizeHeader(pm.Subject)
+	if msg.From == "" {
+		msg.From = strings.ToLower(msg.MailFrom)
+	}
+	switch {
+	case strings.HasPrefix(msg.Target, "intake:"):
+		err = e.intake(ctx, in)
+	case strings.HasPrefix(msg.Target, "party:"):
+		err = e.partyMail(ctx, in)
+	case strings.HasPrefix(msg.Target, "bounce:"):
+		err = e.bounce(in)
+	default:
+		err = e.finish(in, nil)
+	}
+	var perm errPermanent
+	if errors.As(err, &perm) {
+		e.log.Warn("message kept but not handled", "msg", msg.ID, "err", err)
+		in.msg.Note = strings.TrimPrefix(in.msg.Note+"; "+err.Error(), "; ")
+		return e.finish(in, nil)
+	}
+	return err
+}
+
+type inbound struct {
+	job    casestore.Job
+	msg    *casestore.Message
+	parsed *evidence.Message
+	auto   string
+}
+
+// finish commits the message row, the job's deletion and whatever work does in
+// the same transaction, then hands new outbound rows to the queue.
+func (e *Engine) finish(in *inbound, work func(tx *casestore.Tx) ([]uint64, error)) error {
+	var out []uint64
+	err := e.store.Update(func(tx *casestore.Tx) error {
+		out = out[:0]
+		if !tx.JobExists(in.job.ID) {
+			return nil
+		}
+		if work != nil {
+			ids, err := work(tx)
+			if err != nil {
+				return err
+			}
+			out = append(out, ids...)
+		}
+		in.msg.Processed = true
+		if err := tx.PutMessage(in.msg); err != nil {
+			return err
+		}
+		return tx.DeleteJob(in.job.ID)
+	})
+	if err != nil {
+		return err
+	}
+	if len(out) > 0 && e.queued != nil {
+		e.queued(out...)
+	}
+	return nil
+}
+
+func appendFlag(flags []string, f string) []string {
+	for _, x := range flags {
+		if x == f {
+			return flags
+		}
+	}
+	return append(flags, f)
+}
+
+// partyLang picks the language of someone writing to Parley: Content-Language,
+// then the text, then fallback.
+func (e *Engine) partyLang(pm *evidence.Message, fallback string) string {
+	for _, tag := range strings.Split(pm.ContentLanguage, ",") {
+		if l := e.loc.Match(tag); l != "" {
+			return l
+		}
+	}
+	if l := e.loc.Detect(pm.Text); l != "" {
+		return l
+	}
+	if fallback != "" {
+		return fallback
+	}
+	return e.loc.Default()
+}
+
+func fmtAny(v any) string { return fmt.Sprint(v) }

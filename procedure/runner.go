@@ -1,0 +1,144 @@
+package procedure
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"parley/casestore"
+)
+
+// Runner feeds committed jobs to a fixed number of workers. Jobs with the same
+// shard (one case, or one intake sender) go to the same worker, in order.
+type Runner struct {
+	e       *Engine
+	shards  []*shardQueue
+	wg      sync.WaitGroup
+	retries int
+	backoff time.Duration
+}
+
+type shardQueue struct {
+	mu   sync.Mutex
+	jobs []casestore.Job
+	wake chan struct{}
+}
+
+// NewRunner makes a runner with n workers.
+func NewRunner(e *Engine, n int) *Runner {
+	r := &Runner{e: e, retries: 5, backoff: time.Second}
+	for i := 0; i < n; i++ {
+		r.shards = append(r.shards, &shardQueue{wake: make(chan struct{}, 1)})
+	}
+	return r
+}
+
+// Submit hands committed jobs to their workers; it never blocks on processing.
+func (r *Runner) Submit(jobs ...casestore.Job) {
+	for _, j := range jobs {
+		h := fnv.New32a()
+		h.Write([]byte(j.Shard))
+		q := r.shards[h.Sum32()%uint32(len(r.shards))]
+		q.mu.Lock()
+		q.jobs = append(q.jobs, j)
+		q.mu.Unlock()
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Start loads the jobs left by a previous run and starts the workers. They stop
+// when ctx is done; Wait waits for them.
+func (r *Runner) Start(ctx context.Context) error {
+	var pending []casestore.Job
+	if err := r.e.store.View(func(tx *casestore.Tx) (err error) { pending, err = tx.Jobs(); return err }); err != nil {
+		return err
+	}
+	r.Submit(pending...)
+	for _, q := range r.shards {
+		r.wg.Add(1)
+		go r.work(ctx, q)
+	}
+	return nil
+}
+
+// Wait blocks until every worker stopped.
+func (r *Runner) Wait() { r.wg.Wait() }
+
+// Idle reports whether no job is queued in memory (for tests and shutdown logs).
+func (r *Runner) Idle() bool {
+	for _, q := range r.shards {
+		q.mu.Lock()
+		n := len(q.jobs)
+		q.mu.Unlock()
+		if n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Runner) work(ctx context.Context, q *shardQueue) {
+	defer r.wg.Done()
+	for {
+		q.mu.Lock()
+		var job casestore.Job
+		have := len(q.jobs) > 0
+		if have {
+			job = q.jobs[0]
+		}
+		q.mu.Unlock()
+		if !have {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.wake:
+				continue
+			}
+		}
+		r.run(ctx, job)
+		q.mu.Lock()
+		q.jobs = q.jobs[1:]
+		q.mu.Unlock()
+	}
+}
+
+// run processes a job, retrying transient failures. A job that keeps failing
+// stays in the store and is tried again at the next start; its case's later
+// mail waits behind it only for the retries, not forever.
+func (r *Runner) run(ctx context.Context, job casestore.Job) {
+	delay := r.backoff
+	for attempt := 1; ; attempt++ {
+		err := r.safeProcess(ctx, job)
+		if err == nil {
+			return
+		}
+		r.e.log.Error("job failed", "job", job.ID, "message", job.Message, "attempt", attempt, "err", err)
+		if attempt >= r.retries || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
+
+// safeProcess keeps a panic in one job from taking the daemon down.
+func (r *Runner) safeProcess(ctx context.Context, job casestore.Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{p}
+		}
+	}()
+	return r.e.Process(ctx, job)
+}
+
+type panicError struct{ v any }
+
+func (p *panicError) Error() string { return "panic: " + fmtAny(p.v) }

@@ -1,0 +1,130 @@
+// Package smtpd owns Parley's inbound SMTP (RFC 5321, with go-smtp): which
+// recipients are accepted (intake, trader handles, HMAC-verified case and
+// bounce addresses, postmaster as RFC 5321 section 4.5.1 requires), the limits,
+// the strict DATA reader that refuses bare CR/LF, and the 250 rule: a message
+// is acknowledged only once its raw bytes are durable (inline in the bbolt
+// commit, or fsynced in the blob folder first) and its rows and follow-up job
+// are committed. Any internal failure answers 451 4.3.0.
+package smtpd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"parley/casestore"
+	"parley/threading"
+)
+
+// Config is what the listener needs from the configuration.
+type Config struct {
+	Domain         string
+	Hostname       string
+	MaxMessageSize int64
+	MaxRecipients  int
+	MaxLineLength  int
+	MaxHeaderSize  int
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	DataTimeout    time.Duration
+	MaxConnections int
+}
+
+// Submitter receives the jobs committed with each accepted message.
+type Submitter interface {
+	Submit(jobs ...casestore.Job)
+}
+
+// Server is the inbound SMTP listener.
+type Server struct {
+	cfg    Config
+	store  *casestore.Store
+	keys   *threading.Keys
+	jobs   Submitter
+	log    *slog.Logger
+	srv    *smtp.Server
+	connID atomic.Uint64
+}
+
+var _ smtp.Backend = (*Server)(nil)
+
+// New builds the server; Serve starts it.
+func New(cfg Config, store *casestore.Store, keys *threading.Keys, jobs Submitter, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, store: store, keys: keys, jobs: jobs, log: log}
+	srv := smtp.NewServer(s)
+	srv.Domain = cfg.Hostname
+	srv.MaxMessageBytes = cfg.MaxMessageSize
+	srv.MaxRecipients = cfg.MaxRecipients
+	srv.MaxLineLength = cfg.MaxLineLength
+	srv.ReadTimeout = cfg.ReadTimeout
+	srv.WriteTimeout = cfg.WriteTimeout
+	srv.ErrorLog = slogLogger{log}
+	s.srv = srv
+	return s
+}
+
+// NewSession starts a session with its own connection id for the logs.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	id := s.connID.Add(1)
+	return &session{
+		srv: s, conn: c, helo: c.Hostname(), remote: c.Conn().RemoteAddr().String(),
+		log: s.log.With("conn", id, "remote", c.Conn().RemoteAddr().String()),
+	}, nil
+}
+
+// Serve accepts connections on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	return s.srv.Serve(&limitListener{Listener: l, max: s.cfg.MaxConnections, log: s.log})
+}
+
+// Shutdown stops accepting and waits for sessions to end (or ctx).
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// limitListener refuses connections over the limit with 421 instead of
+// queueing them in the kernel until they time out.
+type limitListener struct {
+	net.Listener
+	max    int
+	active atomic.Int64
+	log    *slog.Logger
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.active.Add(1) > int64(l.max) {
+			l.active.Add(-1)
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "421 4.7.0 Too many connections, try again later\r\n")
+			c.Close()
+			l.log.Warn("connection refused: limit reached", "remote", c.RemoteAddr().String(), "max", l.max)
+			continue
+		}
+		return &countedConn{Conn: c, l: l}, nil
+	}
+}
+
+type countedConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.active.Add(-1) })
+	return c.Conn.Close()
+}
+
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) Printf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Println(v ...any)               { l.log.Error(fmt.Sprint(v...)) }

@@ -1,0 +1,99 @@
+// Package templates owns the layout of every message Parley writes. The
+// templates are embedded text/template files that hold no language of their own:
+// every sentence comes from the locales bundle through the t function, so a
+// template works in every language that has a locale file.
+//
+// Text the parties wrote is passed in Data.Text and printed as written; it is
+// never interpreted as a template. Headers are not built here (see procedure),
+// so nothing a party writes can become a header.
+package templates
+
+import (
+	"embed"
+	"fmt"
+	"strings"
+	"text/template"
+
+	"parley/locales"
+)
+
+//go:embed text/*.txt
+var files embed.FS
+
+// Names of the templates.
+const (
+	Confirm    = "confirm"
+	NeedTrader = "need_trader"
+	TraderNote = "trader_notice"
+	Relay      = "relay"
+	Quarantine = "quarantine"
+)
+
+// All lists every template, for tests.
+var All = []string{Confirm, NeedTrader, TraderNote, Relay, Quarantine}
+
+// Attachment is an entry of the attachment list printed under a message.
+type Attachment struct {
+	Name   string
+	Size   int64
+	SHA256 string
+}
+
+// Data is everything a template may print.
+type Data struct {
+	CaseID      string
+	Trader      string // trader's display name
+	Name        string // the writing party's display name (relays)
+	Deadline    string
+	From        string // offending sender (quarantine)
+	Text        string // the party's own words, unchanged
+	Attachments []Attachment
+}
+
+// Set is the parsed templates plus the locale bundle.
+type Set struct {
+	base    *template.Template
+	locales *locales.Bundle
+}
+
+// New parses the embedded templates.
+func New(b *locales.Bundle) (*Set, error) {
+	base := template.New("").Funcs(template.FuncMap{
+		"t":          func(string) string { return "" },
+		"size":       humanSize,
+		"firstLabel": func(s string) string { l, _, _ := strings.Cut(s, "|"); return l },
+	})
+	base, err := base.ParseFS(files, "text/*.txt")
+	if err != nil {
+		return nil, fmt.Errorf("parse templates: %w", err)
+	}
+	return &Set{base: base, locales: b}, nil
+}
+
+// Render writes template name in lang.
+func (s *Set) Render(name, lang string, d Data) (string, error) {
+	t, err := s.base.Clone()
+	if err != nil {
+		return "", err
+	}
+	t.Funcs(template.FuncMap{"t": func(id string) string { return s.locales.T(lang, id, d) }})
+	var sb strings.Builder
+	if err := t.ExecuteTemplate(&sb, name+".txt", d); err != nil {
+		return "", fmt.Errorf("render %s/%s: %w", name, lang, err)
+	}
+	// Normalise to CRLF later, at the MIME layer; here: no trailing blank lines.
+	return strings.TrimRight(sb.String(), "\n") + "\n", nil
+}
+
+// T exposes the locale bundle for headers (display names, titles).
+func (s *Set) T(lang, id string, data any) string { return s.locales.T(lang, id, data) }
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,91 @@
+package threading
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Reply headers that mail clients put above quoted history, in the languages
+// Parley supports. Each pattern matches one line (or the start of a wrapped one).
+var attributionRes = []*regexp.Regexp{
+	// Gmail, Thunderbird, Apple Mail: "On <date>, <name> wrote:" and translations.
+	regexp.MustCompile(`(?i)^\s*(on|am|op|le|il|w dniu|den|på|el|em|dne|am)\s.{0,200}(wrote|schrieb|schreef|a écrit|ha scritto|napisał|napisała|pisze|skrev|escribió|escreveu|napsal|kirjoitti)\s*:?\s*$`),
+	regexp.MustCompile(`(?i)^\s*.{0,200}\s(wrote|schrieb|schreef|a écrit|ha scritto|napisał\(a\)|napisał|napisała|skrev)\s*:\s*$`),
+	// Outlook, Outlook.com, many webmails.
+	regexp.MustCompile(`(?i)^\s*-{2,}\s*(original message|ursprüngliche nachricht|oorspronkelijk bericht|message d'origine|messaggio originale|wiadomość oryginalna|oprinnelig melding|opprinnelig melding|forwarded message|weitergeleitete nachricht|doorgestuurd bericht|message transféré)\s*-{2,}\s*$`),
+	regexp.MustCompile(`^\s*_{20,}\s*$`),
+}
+
+// Outlook's header block: "From: x" followed within a few lines by "Sent: y".
+var (
+	outlookFrom = regexp.MustCompile(`(?i)^\s*\*?(from|von|van|de|da|od|fra)\s*:\*?\s`)
+	outlookSent = regexp.MustCompile(`(?i)^\s*\*?(sent|date|gesendet|verzonden|envoyé|inviato|wysłane|sendt|datum|data|date)\s*:\*?\s`)
+)
+
+// StripQuoted returns the new text of a reply: everything above the first
+// attribution line or quoted block, without a trailing "-- " signature. If
+// stripping would leave nothing, the text is returned trimmed but whole, so a
+// reply written inline between quotes is never lost.
+func StripQuoted(text string) string {
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	lines := strings.Split(text, "\n")
+	cut := len(lines)
+	for i, line := range lines {
+		if isAttribution(line) || (outlookFrom.MatchString(line) && sentFollows(lines[i+1:])) {
+			cut = i
+			break
+		}
+		// A joined two-line attribution ("On Mon, ... <x@y>\nwrote:").
+		if i+1 < len(lines) && len(line) < 200 && isAttribution(line+" "+lines[i+1]) && strings.HasPrefix(strings.TrimSpace(line), "On ") {
+			cut = i
+			break
+		}
+		if strings.HasPrefix(line, ">") {
+			// Quoted block: only history if nothing but quotes and blanks follow.
+			if onlyQuotesAfter(lines[i:]) {
+				cut = i
+				break
+			}
+		}
+	}
+	out := lines[:cut]
+	for i, line := range out {
+		if line == "-- " || line == "--" {
+			out = out[:i]
+			break
+		}
+	}
+	s := strings.TrimSpace(strings.Join(out, "\n"))
+	if s == "" {
+		return strings.TrimSpace(text)
+	}
+	return s
+}
+
+func isAttribution(line string) bool {
+	for _, re := range attributionRes {
+		if re.MatchString(line) {
+			return true
+		}
+	}
+	return false
+}
+
+func sentFollows(lines []string) bool {
+	for i := 0; i < len(lines) && i < 4; i++ {
+		if outlookSent.MatchString(lines[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func onlyQuotesAfter(lines []string) bool {
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if t != "" && !strings.HasPrefix(t, ">") {
+			return false
+		}
+	}
+	return true
+}
