@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,6 +64,8 @@ type Store struct {
 	commits  chan *commitReq
 	maxBatch int
 	stopped  chan struct{}
+	closeMu  sync.RWMutex
+	closed   bool
 }
 
 // Open opens (creating if needed) DIR/parley.db and DIR/blobs. The folder is
@@ -134,10 +137,20 @@ func (s *Store) Now() time.Time { return s.now() }
 
 // Close stops the committer and closes the file. Pending Update calls finish first.
 func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
 	close(s.commits)
+	s.closeMu.Unlock()
 	<-s.stopped
 	return s.db.Close()
 }
+
+// ErrClosed is returned by Update after Close.
+var ErrClosed = errors.New("store is closed")
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
@@ -153,7 +166,13 @@ type commitReq struct {
 // returns once that transaction is durably committed (or failed).
 func (s *Store) Update(fn func(*Tx) error) error {
 	req := &commitReq{fn: fn, done: make(chan error, 1)}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
 	s.commits <- req
+	s.closeMu.RUnlock()
 	return <-req.done
 }
 

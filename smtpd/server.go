@@ -113,10 +113,40 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
+// countedConn also watches the raw byte stream for a CR not followed by LF or
+// an LF not preceded by CR. go-smtp's DATA reader swallows the CR of "\r\n.\r"
+// while unstuffing dots, so the strict reader above it cannot see every bare
+// CR; the session asks this flag at the end of DATA.
 type countedConn struct {
 	net.Conn
 	l    *limitListener
 	once sync.Once
+
+	mu       sync.Mutex
+	prev     byte
+	bareSeen bool
+}
+
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	for _, b := range p[:n] {
+		if (b == '\n' && c.prev != '\r') || (c.prev == '\r' && b != '\n') {
+			c.bareSeen = true
+		}
+		c.prev = b
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// takeBare reports whether a bare CR or LF arrived since the last call.
+func (c *countedConn) takeBare() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := c.bareSeen
+	c.bareSeen = false
+	return seen
 }
 
 func (c *countedConn) Close() error {

@@ -141,6 +141,12 @@ func splitAddress(addr string) (local, domain string, ok bool) {
 func (s *session) Data(r io.Reader) error {
 	start := time.Now()
 	s.conn.Conn().SetReadDeadline(start.Add(s.srv.cfg.DataTimeout))
+	// Under STARTTLS the connection is a *tls.Conn over ours and the watcher
+	// sees ciphertext, so only the strict reader applies there.
+	raw, watched := s.conn.Conn().(*countedConn)
+	if watched {
+		raw.takeBare() // forget the command phase; the data follows our 354
+	}
 	sr := newStrictReader(r, s.srv.cfg.MaxHeaderSize, s.srv.cfg.MaxLineLength)
 
 	// Small messages stay in memory and go inline into the group commit; a
@@ -193,6 +199,10 @@ func (s *session) Data(r io.Reader) error {
 			s.log.Info("data transfer failed", "err", err)
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection problem during DATA, please try again"}
 		}
+	}
+	if watched && raw.takeBare() {
+		s.log.Info("message refused", "reason", "bare CR in dot line")
+		return errBareLineEnding
 	}
 	sum := hex.EncodeToString(hash.Sum(nil))
 	if blob != nil {
@@ -275,4 +285,3 @@ func headerMessageID(header []byte) string {
 	}
 	return id
 }
-

@@ -28,13 +28,13 @@ var (
 // reports) and enforcing header and line limits. It also keeps a copy of the
 // header block for the session to read Message-ID from.
 type strictReader struct {
-	r          io.Reader
-	prev       byte
-	inHeader   bool
-	header     []byte
-	maxHeader  int
-	lineLen    int
-	maxLine    int
+	r         io.Reader
+	prev      byte
+	inHeader  bool
+	header    []byte
+	maxHeader int
+	lineLen   int
+	maxLine   int
 }
 
 func newStrictReader(r io.Reader, maxHeader, maxLine int) *strictReader {

@@ -9,7 +9,7 @@ import (
 // Parley supports. Each pattern matches one line (or the start of a wrapped one).
 var attributionRes = []*regexp.Regexp{
 	// Gmail, Thunderbird, Apple Mail: "On <date>, <name> wrote:" and translations.
-	regexp.MustCompile(`(?i)^\s*(on|am|op|le|il|w dniu|den|på|el|em|dne|am)\s.{0,200}(wrote|schrieb|schreef|a écrit|ha scritto|napisał|napisała|pisze|skrev|escribió|escreveu|napsal|kirjoitti)\s*:?\s*$`),
+	regexp.MustCompile(`(?i)^\s*(on|am|op|le|il|il giorno|w dniu|den|på|el|em|dne)\s.{0,250}\b(wrote|schrieb|schreef|a écrit|ha scritto|napisał|napisała|pisze|skrev|escribió|escreveu|napsal|kirjoitti)\b.{0,250}:\s*$`),
 	regexp.MustCompile(`(?i)^\s*.{0,200}\s(wrote|schrieb|schreef|a écrit|ha scritto|napisał\(a\)|napisał|napisała|skrev)\s*:\s*$`),
 	// Outlook, Outlook.com, many webmails.
 	regexp.MustCompile(`(?i)^\s*-{2,}\s*(original message|ursprüngliche nachricht|oorspronkelijk bericht|message d'origine|messaggio originale|wiadomość oryginalna|oprinnelig melding|opprinnelig melding|forwarded message|weitergeleitete nachricht|doorgestuurd bericht|message transféré)\s*-{2,}\s*$`),

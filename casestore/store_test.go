@@ -1,0 +1,142 @@
+package casestore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	var wg sync.WaitGroup
+	errs := make([]error, 200)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = s.Update(func(tx *Tx) error {
+				if err := tx.PutTrader(Trader{Handle: fmt.Sprintf("t%d", i), Name: "n", Email: fmt.Sprintf("t%d@x.example", i)}); err != nil {
+					return err
+				}
+				if i%7 == 0 {
+					return fmt.Errorf("caller %d fails", i)
+				}
+				return nil
+			})
+		}(i)
+	}
+	wg.Wait()
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	s.View(func(tx *Tx) error {
+		for i, err := range errs {
+			_, terr := tx.Trader(fmt.Sprintf("t%d", i))
+			if i%7 == 0 {
+				if err == nil || terr == nil {
+					t.Errorf("caller %d: err=%v, written=%v; a failing function must not commit", i, err, terr == nil)
+				}
+			} else if err != nil || terr != nil {
+				t.Errorf("caller %d: err=%v lookup=%v; its batch neighbour's failure must not cost it", i, err, terr)
+			}
+		}
+		return nil
+	})
+}
+
+func TestEventChain(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	err := s.Update(func(tx *Tx) error {
+		c := &Case{ID: "ABC-DEFG", State: StateOpen}
+		for i := 0; i < 5; i++ {
+			if err := tx.AppendEvent(c, Event{Kind: EvMailIn, Text: fmt.Sprint(i)}); err != nil {
+				return err
+			}
+		}
+		return tx.PutCase(c)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []Event
+	var c *Case
+	s.View(func(tx *Tx) (err error) {
+		if c, err = tx.Case("ABC-DEFG"); err != nil {
+			return err
+		}
+		evs, err = tx.Events("ABC-DEFG")
+		return err
+	})
+	if len(evs) != 5 || c.Events != 5 || c.LastHash != evs[4].Hash {
+		t.Fatalf("events %d, case counters %d %s", len(evs), c.Events, c.LastHash)
+	}
+	prev := ""
+	for _, ev := range evs {
+		if ev.Prev != prev || EventHash(ev) != ev.Hash {
+			t.Fatalf("chain broken at %d", ev.Seq)
+		}
+		prev = ev.Hash
+	}
+	evs[2].Text = "altered"
+	if EventHash(evs[2]) == evs[2].Hash {
+		t.Fatal("altering an event must change its hash")
+	}
+}
+
+func TestUpdateAfterClose(t *testing.T) {
+	s := open(t, t.TempDir())
+	s.Close()
+	if err := s.Update(func(*Tx) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Update after Close = %v", err)
+	}
+}
+
+func TestSecondOpenIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	defer s.Close()
+	if _, err := Open(dir, Options{LockTimeout: 50e6}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+}
+
+func TestBlobsWriteOnceAndModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := open(t, dir)
+	defer s.Close()
+	sum1, n, err := s.Blobs.Put(bytes.NewReader([]byte("evidence")))
+	if err != nil || n != 8 {
+		t.Fatal(err)
+	}
+	sum2, _, err := s.Blobs.Put(bytes.NewReader([]byte("evidence")))
+	if err != nil || sum1 != sum2 {
+		t.Fatal("same content must give the same blob")
+	}
+	for path, want := range map[string]os.FileMode{
+		filepath.Join(dir, "parley.db"): 0o600, s.Blobs.Path(sum1): 0o600, dir: 0o700, filepath.Join(dir, "blobs"): 0o700,
+	} {
+		st, err := os.Stat(path)
+		if err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v (%v)", path, st.Mode().Perm(), want, err)
+		}
+	}
+	tmp, _ := os.ReadDir(filepath.Join(dir, "blobs", "tmp"))
+	if len(tmp) != 0 {
+		t.Errorf("tmp folder keeps %d files", len(tmp))
+	}
+}

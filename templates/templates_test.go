@@ -1,0 +1,48 @@
+package templates
+
+import (
+	"strings"
+	"testing"
+
+	"parley/locales"
+)
+
+func TestEveryTemplateRendersInEveryLanguage(t *testing.T) {
+	b, err := locales.New("en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Data{CaseID: "K7Q-4M2P", Trader: "Acme Shop", Name: "Jan", Deadline: "2026-11-28 10:00 UTC", From: "x@example.org",
+		Text:        "{{.CaseID}} is not a template here",
+		Attachments: []Attachment{{Name: "photo.jpg", Size: 2048, SHA256: strings.Repeat("ab", 32)}}}
+	for _, lang := range b.Languages() {
+		for _, name := range All {
+			out, err := s.Render(name, lang, d)
+			if err != nil {
+				t.Errorf("%s/%s: %v", name, lang, err)
+				continue
+			}
+			if strings.Contains(out, "[") && strings.Contains(out, "]\n") && strings.Contains(out, "[Label") {
+				t.Errorf("%s/%s has an untranslated id: %s", name, lang, out)
+			}
+			if strings.Contains(out, "<no value>") {
+				t.Errorf("%s/%s prints <no value>: %s", name, lang, out)
+			}
+			if name == Relay || name == TraderNote {
+				if !strings.Contains(out, "{{.CaseID}} is not a template here") {
+					t.Errorf("%s/%s changed the party's words:\n%s", name, lang, out)
+				}
+				if !strings.Contains(out, "photo.jpg (2 KB, SHA-256 abab") {
+					t.Errorf("%s/%s lacks the attachment list:\n%s", name, lang, out)
+				}
+			}
+			if !strings.Contains(out, "K7Q-4M2P") {
+				t.Errorf("%s/%s does not name the case", name, lang)
+			}
+		}
+	}
+}
