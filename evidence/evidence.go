@@ -108,7 +108,39 @@ func (p *Parser) Parse(raw []byte) (msg *Message) {
 			msg.Attachments = append(msg.Attachments, attachment(part, len(msg.Attachments)+1, true))
 		}
 	}
+	if strings.TrimSpace(msg.Text) == "" && len(msg.Attachments) == 0 {
+		// A broken structure (say, a multipart whose boundary never occurs)
+		// can parse "successfully" into nothing. The words are still there.
+		if body := bodyOf(raw); len(bytes.TrimSpace(body)) > 0 {
+			msg.Problems = append(msg.Problems, "MIME structure yields no text or attachment; body read as plain text")
+			msg.Text = asText(body)
+		}
+	}
 	return msg
+}
+
+// bodyOf returns what follows the header block.
+func bodyOf(raw []byte) []byte {
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		return raw[i+4:]
+	}
+	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		return raw[i+2:]
+	}
+	return nil
+}
+
+// asText returns b as UTF-8, reading invalid UTF-8 as Latin-1 (the most
+// common undeclared charset) so that no byte is silently dropped.
+func asText(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return string(r)
 }
 
 func fillHeaders(msg *Message, get func(string) string) {
@@ -137,9 +169,7 @@ func fallback(raw []byte, problem string) *Message {
 		fillHeaders(msg, msg.header)
 		var body bytes.Buffer
 		body.ReadFrom(m.Body)
-		if utf8.Valid(body.Bytes()) {
-			msg.Text = body.String()
-		}
+		msg.Text = asText(body.Bytes())
 	}
 	return msg
 }
