@@ -36,7 +36,9 @@ var (
 	bEvents     = []byte("events")
 	bJobs       = []byte("jobs")
 	bOutbound   = []byte("outbound")
-	allBuckets  = [][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bEvents, bJobs, bOutbound}
+	bOutQueued  = []byte("outbound_queued")
+	bOutByCase  = []byte("outbound_by_case")
+	allBuckets  = [][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase}
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

@@ -318,7 +318,12 @@ func (t *Tx) AddOutbound(o *Outbound, raw []byte) error {
 	if o.State == "" {
 		o.State = OutQueued
 	}
-	return t.put(bOutbound, itob(id), o)
+	if o.CaseID != "" {
+		if err := t.tx.Bucket(bOutByCase).Put(append([]byte(o.CaseID+"/"), itob(id)...), nil); err != nil {
+			return err
+		}
+	}
+	return t.PutOutbound(o)
 }
 
 // NextOutboundID returns the id the next AddOutbound will assign, so the
@@ -326,7 +331,50 @@ func (t *Tx) AddOutbound(o *Outbound, raw []byte) error {
 func (t *Tx) NextOutboundID() uint64 { return t.tx.Bucket(bOutbound).Sequence() + 1 }
 
 // PutOutbound updates an outbound row.
-func (t *Tx) PutOutbound(o *Outbound) error { return t.put(bOutbound, itob(o.ID), o) }
+// The queued index lets a starting daemon find undelivered rows without
+// reading every row ever sent.
+func (t *Tx) PutOutbound(o *Outbound) error {
+	q := t.tx.Bucket(bOutQueued)
+	var err error
+	if o.State == OutQueued {
+		err = q.Put(itob(o.ID), nil)
+	} else {
+		err = q.Delete(itob(o.ID))
+	}
+	if err != nil {
+		return err
+	}
+	return t.put(bOutbound, itob(o.ID), o)
+}
+
+// QueuedOutbound lists rows waiting for delivery.
+func (t *Tx) QueuedOutbound() ([]Outbound, error) {
+	var out []Outbound
+	c := t.tx.Bucket(bOutQueued).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		o, err := t.Outbound(btoi(k))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *o)
+	}
+	return out, nil
+}
+
+// CaseOutbound lists the outbound rows of a case in order.
+func (t *Tx) CaseOutbound(caseID string) ([]Outbound, error) {
+	var out []Outbound
+	prefix := []byte(caseID + "/")
+	c := t.tx.Bucket(bOutByCase).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		o, err := t.Outbound(btoi(k[len(prefix):]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *o)
+	}
+	return out, nil
+}
 
 // Outbound reads an outbound row.
 func (t *Tx) Outbound(id uint64) (*Outbound, error) {
@@ -335,20 +383,4 @@ func (t *Tx) Outbound(id uint64) (*Outbound, error) {
 		return nil, fmt.Errorf("outbound %d: %w", id, err)
 	}
 	return &o, nil
-}
-
-// OutboundWhere lists outbound rows for which keep returns true.
-func (t *Tx) OutboundWhere(keep func(*Outbound) bool) ([]Outbound, error) {
-	var out []Outbound
-	err := t.tx.Bucket(bOutbound).ForEach(func(k, v []byte) error {
-		var o Outbound
-		if err := json.Unmarshal(v, &o); err != nil {
-			return fmt.Errorf("outbound %d: %w", btoi(k), err)
-		}
-		if keep(&o) {
-			out = append(out, o)
-		}
-		return nil
-	})
-	return out, err
 }

@@ -159,7 +159,7 @@ func (o *Ops) Case(id string) (*CaseDetail, error) {
 		if d.Messages, err = tx.CaseMessages(id); err != nil {
 			return err
 		}
-		if d.Outbound, err = tx.OutboundWhere(func(x *casestore.Outbound) bool { return x.CaseID == id }); err != nil {
+		if d.Outbound, err = tx.CaseOutbound(id); err != nil {
 			return err
 		}
 		d.Events, err = tx.Events(id)

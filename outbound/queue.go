@@ -126,7 +126,7 @@ func (q *Queue) Start(ctx context.Context) error {
 func (q *Queue) pending() ([]casestore.Outbound, error) {
 	var rows []casestore.Outbound
 	err := q.store.View(func(tx *casestore.Tx) (err error) {
-		rows, err = tx.OutboundWhere(func(o *casestore.Outbound) bool { return o.State == casestore.OutQueued })
+		rows, err = tx.QueuedOutbound()
 		return err
 	})
 	return rows, err
