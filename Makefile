@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test build bench vet
+.PHONY: run test build bench fuzz
 
 run:
 	$(GO) run ./cmd/parley serve
@@ -15,3 +15,10 @@ build:
 
 bench:
 	bash bench/ingest.sh
+
+# Each fuzz target briefly; the seed corpora also run in every `make test`.
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAddress$$' -fuzztime $(FUZZTIME) ./threading
+	$(GO) test -run '^$$' -fuzz '^FuzzStripQuoted$$' -fuzztime $(FUZZTIME) ./threading
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./evidence
