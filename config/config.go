@@ -78,6 +78,9 @@ type Procedure struct {
 	TraderWindow Duration `toml:"trader_window"`
 	// IncompleteIntake closes an intake that never became complete.
 	IncompleteIntake Duration `toml:"incomplete_intake"`
+	// Workers is the number of goroutines handling accepted mail; one case's
+	// mail always goes to the same worker, in order.
+	Workers int `toml:"workers"`
 }
 
 // Default returns the embedded defaults: loopback ports, ./parley-data, disputes.localhost.
@@ -164,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Procedure.TraderWindow <= 0 || c.Procedure.IncompleteIntake <= 0 {
 		bad("procedure: durations must be positive")
+	}
+	if c.Procedure.Workers <= 0 || c.Procedure.Workers > 256 {
+		bad("procedure.workers %d: must be 1..256", c.Procedure.Workers)
 	}
 	return errors.Join(errs...)
 }

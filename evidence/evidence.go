@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jhillyerd/enmime/v2"
+	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
 // Attachment is one file part of a message.
@@ -62,16 +63,48 @@ func (m *Message) Malformed() bool { return len(m.Problems) > 0 }
 
 // Parser holds the enmime parser configuration.
 type Parser struct {
-	p *enmime.Parser
+	p     *enmime.Parser // 8-bit mail: guess the charset of undeclared text parts
+	ascii *enmime.Parser // 7-bit mail: nothing to guess
 }
 
-// NewParser returns a parser that keeps going over malformed parts.
+// NewParser returns a parser that keeps going over malformed parts. A declared
+// charset is trusted (as MUAs do); only undeclared text that actually carries
+// 8-bit bytes is run through charset detection, which is by far the most
+// expensive step of parsing.
 func NewParser() *Parser {
-	return &Parser{p: enmime.NewParser(
+	opts := []enmime.Option{
 		enmime.SkipMalformedParts(true),
 		enmime.SetReadPartErrorPolicy(enmime.AllowCorruptTextPartErrorPolicy),
 		enmime.MaxStoredPartErrors(20),
-	)}
+		enmime.DisableCharacterDetection(true),
+	}
+	return &Parser{
+		p:     enmime.NewParser(opts...),
+		ascii: enmime.NewParser(append(opts, enmime.SetCustomParseMediaType(declareASCII))...),
+	}
+}
+
+// declareASCII gives undeclared text parts the RFC 2045 default charset,
+// us-ascii, so that enmime does not run detection on them. Used only for
+// messages without a single 8-bit byte.
+func declareASCII(ctype string) (string, map[string]string, []string, error) {
+	mtype, params, invalid, err := mediatype.Parse(ctype)
+	if err == nil && strings.HasPrefix(mtype, "text/") && params["charset"] == "" {
+		if params == nil {
+			params = map[string]string{}
+		}
+		params["charset"] = "us-ascii"
+	}
+	return mtype, params, invalid, err
+}
+
+func is7bit(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Parse reads raw. It never fails: problems are reported in Problems.
@@ -84,7 +117,11 @@ func (p *Parser) Parse(raw []byte) (msg *Message) {
 			msg = fallback(raw, fmt.Sprintf("parser panic: %v", r))
 		}
 	}()
-	env, err := p.p.ReadEnvelope(bytes.NewReader(raw))
+	parser := p.p
+	if is7bit(raw) {
+		parser = p.ascii
+	}
+	env, err := parser.ReadEnvelope(bytes.NewReader(raw))
 	if err != nil {
 		return fallback(raw, "unparseable MIME: "+err.Error())
 	}

@@ -92,6 +92,30 @@ type errPermanent struct{ error }
 // Process runs one ingest job to completion: results and the job's deletion
 // are one transaction.
 func (e *Engine) Process(ctx context.Context, job casestore.Job) error {
+	st, err := e.prepare(ctx, job)
+	if err != nil || st == nil {
+		return err
+	}
+	return e.commit([]*step{st})
+}
+
+// step is a prepared job: the parsing and rendering done outside the
+// transaction, and the work to do inside it.
+type step struct {
+	in   *inbound
+	work func(tx *casestore.Tx) ([]uint64, error)
+	// barrier marks a step whose commit changes what later steps of the same
+	// case were prepared against (an intake completed), so a batch ends there.
+	barrier bool
+}
+
+// errStale means a step was prepared against a case state that changed
+// before its commit; preparing it again fixes it.
+var errStale = errors.New("case changed since the message was prepared")
+
+// prepare does everything for job that needs no transaction. It returns nil
+// when the job is already done.
+func (e *Engine) prepare(ctx context.Context, job casestore.Job) (*step, error) {
 	var msg *casestore.Message
 	if err := e.store.View(func(tx *casestore.Tx) error {
 		if !tx.JobExists(job.ID) {
@@ -101,14 +125,14 @@ func (e *Engine) Process(ctx context.Context, job casestore.Job) error {
 		msg, err = tx.Message(job.Message)
 		return err
 	}); err != nil {
-		return fmt.Errorf("load job %d: %w", job.ID, err)
+		return nil, fmt.Errorf("load job %d: %w", job.ID, err)
 	}
 	if msg == nil {
-		return nil // already done
+		return nil, nil // already done
 	}
 	raw, err := e.store.Raw(msg.SHA256)
 	if err != nil {
-		return fmt.Errorf("load raw of message %d: %w", msg.ID, err)
+		return nil, fmt.Errorf("load raw of message %d: %w", msg.ID, err)
 	}
 	pm := e.parser.Parse(raw)
 	in := &inbound{job: job, msg: msg, parsed: pm, auto: evidence.AutoReply(pm, msg.MailFrom)}
@@ -134,9 +158,12 @@ func (e *Engine) Process(ctx context.Context, job casestore.Job) error {
 	if errors.As(err, &perm) {
 		e.log.Warn("message kept but not handled", "msg", msg.ID, "err", err)
 		in.msg.Note = strings.TrimPrefix(in.msg.Note+"; "+err.Error(), "; ")
-		return e.finish(in, nil)
+		err = e.finish(in, nil)
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return in.step, nil
 }
 
 type inbound struct {
@@ -144,29 +171,43 @@ type inbound struct {
 	msg    *casestore.Message
 	parsed *evidence.Message
 	auto   string
+	step   *step
 }
 
-// finish commits the message row, the job's deletion and whatever work does in
-// the same transaction, then hands new outbound rows to the queue.
+// finish records the work to commit for in: its effects, the message row and
+// the job's deletion go into one transaction in commit.
 func (e *Engine) finish(in *inbound, work func(tx *casestore.Tx) ([]uint64, error)) error {
+	in.step = &step{in: in, work: work}
+	return nil
+}
+
+// commit applies prepared steps in order in one transaction (one fsync for
+// the lot), then hands new outbound rows to the queue.
+func (e *Engine) commit(steps []*step) error {
 	var out []uint64
 	err := e.store.Update(func(tx *casestore.Tx) error {
 		out = out[:0]
-		if !tx.JobExists(in.job.ID) {
-			return nil
-		}
-		if work != nil {
-			ids, err := work(tx)
-			if err != nil {
+		for _, st := range steps {
+			in := st.in
+			if !tx.JobExists(in.job.ID) {
+				continue
+			}
+			if st.work != nil {
+				ids, err := st.work(tx)
+				if err != nil {
+					return fmt.Errorf("message %d: %w", in.msg.ID, err)
+				}
+				out = append(out, ids...)
+			}
+			in.msg.Processed = true
+			if err := tx.PutMessage(in.msg); err != nil {
 				return err
 			}
-			out = append(out, ids...)
+			if err := tx.DeleteJob(in.job.ID); err != nil {
+				return err
+			}
 		}
-		in.msg.Processed = true
-		if err := tx.PutMessage(in.msg); err != nil {
-			return err
-		}
-		return tx.DeleteJob(in.job.ID)
+		return nil
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ type env struct {
 	e      *Engine
 	keys   *threading.Keys
 	now    time.Time
+	mu     sync.Mutex
 	queued []uint64
 }
 
@@ -46,7 +48,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	ev.e = NewEngine(ev.store, ev.keys, tmpl, loc, Config{Domain: "d.test", TraderWindow: 7 * 24 * time.Hour, IncompleteIntake: 14 * 24 * time.Hour},
-		slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), func(ids ...uint64) { ev.queued = append(ev.queued, ids...) })
+		slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), func(ids ...uint64) { ev.mu.Lock(); ev.queued = append(ev.queued, ids...); ev.mu.Unlock() })
 	ev.store.Update(func(tx *casestore.Tx) error {
 		return tx.PutTrader(casestore.Trader{Handle: "acme", Name: "Acme Shop", Email: "support@acme.example", Lang: "nl"})
 	})
@@ -98,7 +100,11 @@ type sent struct {
 func (ev *env) take() []sent {
 	ev.t.Helper()
 	var out []sent
-	for _, id := range ev.queued {
+	ev.mu.Lock()
+	ids := ev.queued
+	ev.queued = nil
+	ev.mu.Unlock()
+	for _, id := range ids {
 		var o *casestore.Outbound
 		ev.store.View(func(tx *casestore.Tx) (err error) { o, err = tx.Outbound(id); return err })
 		raw, err := ev.store.Raw(o.SHA256)
@@ -111,7 +117,6 @@ func (ev *env) take() []sent {
 		}
 		out = append(out, sent{o: *o, env: e, raw: string(raw)})
 	}
-	ev.queued = nil
 	return out
 }
 

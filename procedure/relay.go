@@ -81,10 +81,14 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		return err
 	}
 
-	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
+	err = e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
 		cc, err := tx.Case(caseID)
 		if err != nil {
 			return nil, err
+		}
+		// Rendering above used c; if the case moved on meanwhile, redo it.
+		if cc.State != c.State || cc.PartyByRole(role.Name()).Email != party.Email || cc.Trader.Email != c.Trader.Email {
+			return nil, errStale
 		}
 		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: role.Name(), Message: msg.ID}); err != nil {
 			return nil, err
@@ -106,6 +110,8 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		}
 		return ids, tx.PutCase(cc)
 	})
+	in.step.barrier = completed != nil
+	return err
 }
 
 // completeIntake handles the consumer's answer to "which shop?": with a trader

@@ -81,17 +81,17 @@ func (r *Runner) Idle() bool {
 	return true
 }
 
+// maxBatch bounds how many of a shard's queued jobs share one commit.
+const maxBatch = 64
+
 func (r *Runner) work(ctx context.Context, q *shardQueue) {
 	defer r.wg.Done()
-	for {
+	for ctx.Err() == nil {
 		q.mu.Lock()
-		var job casestore.Job
-		have := len(q.jobs) > 0
-		if have {
-			job = q.jobs[0]
-		}
+		n := min(len(q.jobs), maxBatch)
+		batch := append([]casestore.Job(nil), q.jobs[:n]...)
 		q.mu.Unlock()
-		if !have {
+		if n == 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -99,11 +99,64 @@ func (r *Runner) work(ctx context.Context, q *shardQueue) {
 				continue
 			}
 		}
-		r.run(ctx, job)
+		done := r.runBatch(ctx, batch)
 		q.mu.Lock()
-		q.jobs = q.jobs[1:]
+		q.jobs = q.jobs[done:]
 		q.mu.Unlock()
 	}
+}
+
+// runBatch prepares consecutive jobs of one shard and commits them together,
+// so a busy case costs one fsync per batch instead of one per message. If the
+// batch cannot commit as a whole (a stale preparation, a failing job), its jobs
+// run one by one. It returns how many jobs it dealt with.
+func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
+	var steps []*step
+	for _, job := range batch {
+		st, err := r.safePrepare(ctx, job)
+		if err != nil {
+			break
+		}
+		if st == nil {
+			steps = append(steps, &step{in: &inbound{job: job}}) // already done
+			continue
+		}
+		steps = append(steps, st)
+		if st.barrier {
+			break
+		}
+	}
+	var live []*step
+	for _, st := range steps {
+		if st.in.msg != nil {
+			live = append(live, st)
+		}
+	}
+	if len(steps) > 0 {
+		err := r.e.commit(live)
+		if err == nil {
+			return len(steps)
+		}
+		r.e.log.Debug("batch commit failed, running its jobs one by one", "jobs", len(steps), "err", err)
+	} else {
+		steps = []*step{{in: &inbound{job: batch[0]}}}
+	}
+	for _, st := range steps {
+		if ctx.Err() != nil {
+			return 0
+		}
+		r.run(ctx, st.in.job)
+	}
+	return len(steps)
+}
+
+func (r *Runner) safePrepare(ctx context.Context, job casestore.Job) (st *step, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{p}
+		}
+	}()
+	return r.e.prepare(ctx, job)
 }
 
 // run processes a job, retrying transient failures. A job that keeps failing

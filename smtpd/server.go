@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,7 +155,20 @@ func (c *countedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// slogLogger takes go-smtp's error log. A client hanging up or timing out is
+// routine on the internet (health checks, scanners), so it is logged at info;
+// everything else (panics included) stays an error.
 type slogLogger struct{ log *slog.Logger }
 
-func (l slogLogger) Printf(format string, v ...any) { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l slogLogger) Println(v ...any)               { l.log.Error(fmt.Sprint(v...)) }
+func (l slogLogger) Printf(format string, v ...any) { l.print(fmt.Sprintf(format, v...)) }
+func (l slogLogger) Println(v ...any)               { l.print(fmt.Sprint(v...)) }
+
+func (l slogLogger) print(msg string) {
+	for _, routine := range []string{"connection reset by peer", "broken pipe", "i/o timeout", "EOF", "use of closed network connection"} {
+		if strings.Contains(msg, routine) && !strings.Contains(msg, "panic") {
+			l.log.Info(strings.TrimSpace(msg))
+			return
+		}
+	}
+	l.log.Error(strings.TrimSpace(msg))
+}

@@ -63,6 +63,12 @@ func StripQuoted(text string) string {
 }
 
 func isAttribution(line string) bool {
+	// Every attribution line ends with a colon or is a rule of dashes or
+	// underscores; checking that first keeps the regexps off ordinary lines.
+	t := strings.TrimSpace(line)
+	if !strings.HasSuffix(t, ":") && !strings.Contains(t, "--") && !strings.HasPrefix(t, "___") {
+		return false
+	}
 	for _, re := range attributionRes {
 		if re.MatchString(line) {
 			return true

@@ -103,7 +103,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Domain: cfg.Domain, Hostname: cfg.Hostname,
 		TraderWindow: cfg.Procedure.TraderWindow.D(), IncompleteIntake: cfg.Procedure.IncompleteIntake.D(),
 	}, log.With("part", "procedure"), queue.Add)
-	runner := procedure.NewRunner(engine, 4)
+	runner := procedure.NewRunner(engine, cfg.Procedure.Workers)
 	if err := queue.Start(workCtx); err != nil {
 		return err
 	}

@@ -1,0 +1,161 @@
+package procedure
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/casestore"
+	"parley/threading"
+)
+
+// queueMessage stores a message and its job without running it.
+func (ev *env) queueMessage(mailFrom, target, raw string) casestore.Job {
+	ev.t.Helper()
+	raw = strings.ReplaceAll(raw, "\n", "\r\n")
+	sum := sha256.Sum256([]byte(raw))
+	var job casestore.Job
+	err := ev.store.Update(func(tx *casestore.Tx) error {
+		id, _ := tx.NextMessageID()
+		m := &casestore.Message{ID: id, MailFrom: mailFrom, Target: target, SHA256: hex.EncodeToString(sum[:])}
+		if err := tx.PutRawInline(m.SHA256, []byte(raw)); err != nil {
+			return err
+		}
+		if err := tx.PutMessage(m); err != nil {
+			return err
+		}
+		job = casestore.Job{Kind: casestore.JobIngest, Message: id, Shard: Shard(target, mailFrom)}
+		return tx.AddJob(&job)
+	})
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	return job
+}
+
+func (ev *env) pendingJobs() int {
+	var n int
+	ev.store.View(func(tx *casestore.Tx) error { jobs, _ := tx.Jobs(); n = len(jobs); return nil })
+	return n
+}
+
+func runAll(t *testing.T, ev *env, r *Runner, jobs []casestore.Job) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); r.Wait() }()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Submit(jobs...)
+	deadline := time.Now().Add(20 * time.Second)
+	for ev.pendingJobs() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs still pending", ev.pendingJobs())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// A case's messages are committed in batches and still relayed in the order
+// they were accepted, each exactly once.
+func TestRunnerBatchesKeepCaseOrder(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	var jobs []casestore.Job
+	for i := 0; i < 150; i++ {
+		jobs = append(jobs, ev.queueMessage("support@acme.example", TargetParty(c.ID, threading.Trader),
+			fmt.Sprintf("From: support@acme.example\nSubject: Re\n\nmarker-%03d\n", i)))
+	}
+	// Also a quarantined one and a new complaint, on other paths.
+	jobs = append(jobs, ev.queueMessage("x@evil.example", TargetParty(c.ID, threading.Trader), "From: x@evil.example\nSubject: x\n\nspam\n"))
+	r := NewRunner(ev.e, 3)
+	runAll(t, ev, r, jobs)
+	out := ev.take()
+	var relays []string
+	for _, s := range out {
+		if s.o.Kind == "relay" {
+			relays = append(relays, s.env.Text)
+		}
+	}
+	if len(relays) != 150 {
+		t.Fatalf("%d relays, want 150", len(relays))
+	}
+	for i, text := range relays {
+		if !strings.Contains(text, fmt.Sprintf("marker-%03d", i)) {
+			t.Fatalf("relay %d out of order: %q", i, text)
+		}
+	}
+	var evs []casestore.Event
+	ev.store.View(func(tx *casestore.Tx) (err error) { evs, err = tx.Events(c.ID); return err })
+	prev := ""
+	for _, e := range evs {
+		if e.Prev != prev || casestore.EventHash(e) != e.Hash {
+			t.Fatalf("event chain broken at %d", e.Seq)
+		}
+		prev = e.Hash
+	}
+}
+
+// A completed intake is a barrier: the consumer's next message in the same
+// batch must be relayed to the trader named by the completion.
+func TestRunnerBarrierAfterCompletion(t *testing.T) {
+	ev := newEnv(t)
+	ev.deliver("jan@consumer.example", TargetComplaints, complaint)
+	c := ev.onlyCase()
+	ev.take()
+	target := TargetParty(c.ID, threading.Consumer)
+	jobs := []casestore.Job{
+		ev.queueMessage("jan@consumer.example", target, "From: jan@consumer.example\nSubject: Re\n\nTrader: support@acme.example\n"),
+		ev.queueMessage("jan@consumer.example", target, "From: jan@consumer.example\nSubject: Re\n\nAlso, the lid is cracked.\n"),
+	}
+	runAll(t, ev, NewRunner(ev.e, 1), jobs)
+	out := ev.take()
+	if len(out) != 3 || out[2].o.Kind != "relay" || out[2].o.To != "support@acme.example" || !strings.Contains(out[2].env.Text, "lid is cracked") {
+		for _, s := range out {
+			t.Logf("%s to %s", s.o.Kind, s.o.To)
+		}
+		t.Fatalf("want confirm, trader notice, then the relay of the second message")
+	}
+}
+
+// A job that cannot be prepared (its raw message is gone) does not hold up
+// the rest of its case forever.
+func TestRunnerFailingJobDoesNotBlockCase(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	target := TargetParty(c.ID, threading.Trader)
+	bad := ev.queueMessage("support@acme.example", target, "From: support@acme.example\n\nfirst\n")
+	ev.store.Update(func(tx *casestore.Tx) error {
+		m, _ := tx.Message(bad.Message)
+		m.SHA256 = strings.Repeat("0", 64)
+		return tx.PutMessage(m)
+	})
+	good := ev.queueMessage("support@acme.example", target, "From: support@acme.example\n\nsecond\n")
+	r := NewRunner(ev.e, 1)
+	r.retries, r.backoff = 2, time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); r.Wait() }()
+	r.Start(ctx)
+	r.Submit(bad, good)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var done bool
+		ev.store.View(func(tx *casestore.Tx) error { done = !tx.JobExists(good.ID); return nil })
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the good job never ran")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	var stillThere bool
+	ev.store.View(func(tx *casestore.Tx) error { stillThere = tx.JobExists(bad.ID); return nil })
+	if !stillThere {
+		t.Error("the failing job must stay in the store for the next start")
+	}
+}
