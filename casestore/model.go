@@ -25,12 +25,53 @@ type Party struct {
 	Thread []string `json:"thread,omitempty"`
 }
 
-// Case states.
+// Case states; the transitions between them are procedure's table.
 const (
-	StateIncomplete = "incomplete" // waiting for the consumer to name the trader
-	StateOpen       = "open"       // trader notified, parties talk
-	StateClosed     = "closed"
+	StateIntake    = "intake"    // waiting for the consumer to complete the complaint
+	StateOpen      = "open"      // trader's window: the parties talk directly
+	StateChoice    = "choice"    // the window ended: the consumer chooses
+	StateMediation = "mediation" // a mediator works the case
+	StateClosed    = "closed"
 )
+
+// Outcomes of a closed case.
+const (
+	OutcomeResolved   = "resolved"   // resolved by the parties
+	OutcomeSettled    = "settled"    // settled in mediation
+	OutcomeReferred   = "referred"   // referred to arbitration
+	OutcomeRefused    = "refused"    // the trader refused (or stayed silent in mediation)
+	OutcomeAbandoned  = "abandoned"  // the consumer did not answer
+	OutcomeWithdrawn  = "withdrawn"  // the consumer withdrew
+	OutcomeIneligible = "ineligible" // not eligible for referral
+)
+
+// Outcomes lists every outcome, for validating #close.
+var Outcomes = []string{OutcomeResolved, OutcomeSettled, OutcomeReferred, OutcomeRefused, OutcomeAbandoned, OutcomeWithdrawn, OutcomeIneligible}
+
+// Fields are what a dispute body needs from the complaint (the EU ODR form).
+type Fields struct {
+	OrderDate string `json:"order_date,omitempty"` // YYYY-MM-DD
+	OrderRef  string `json:"order_ref,omitempty"`
+	Amount    int64  `json:"amount,omitempty"` // cents
+	Currency  string `json:"currency,omitempty"`
+	Problem   string `json:"problem,omitempty"`
+	Wants     string `json:"wants,omitempty"`     // refund, repair, replacement, other
+	Contacted string `json:"contacted,omitempty"` // yes, no
+}
+
+// Proposal is a mediator's settlement proposal and each party's answer.
+type Proposal struct {
+	Text     string    `json:"text"`
+	Created  time.Time `json:"created"`
+	Consumer string    `json:"consumer,omitempty"` // accepted, rejected
+	Trader   string    `json:"trader,omitempty"`
+}
+
+// Timer is a pending clock of a case, mirrored in the timers bucket.
+type Timer struct {
+	Kind string    `json:"kind"`
+	Due  time.Time `json:"due"`
+}
 
 // Case is a dispute.
 type Case struct {
@@ -43,12 +84,25 @@ type Case struct {
 	Intake   string    `json:"intake"` // the address the complaint was sent to
 	Consumer Party     `json:"consumer"`
 	Trader   Party     `json:"trader"`
-	// Deadline is the next clock of the case (trader window, intake expiry).
+	Mediator Party     `json:"mediator"`
+	Fields   Fields    `json:"fields"`
+	Proposal *Proposal `json:"proposal,omitempty"`
+	// Extensions is how many extra trader windows the consumer granted.
+	Extensions int `json:"extensions"`
+	// TraderAnswered is set when the trader writes during mediation.
+	TraderAnswered bool      `json:"trader_answered,omitempty"`
+	Closed         time.Time `json:"closed,omitempty"`
+	Purged         bool      `json:"purged,omitempty"`
+	// Deadline is the case's main pending clock, for display.
 	Deadline time.Time `json:"deadline,omitempty"`
+	Timers   []Timer   `json:"timers,omitempty"`
 	// Events is the number of events; the next event gets Events+1.
 	Events   uint64 `json:"events"`
 	LastHash string `json:"last_hash,omitempty"`
 }
+
+// Open reports whether the case is not closed.
+func (c *Case) Open() bool { return c.State != StateClosed }
 
 // PartyByRole returns a pointer to the party with the given role name.
 func (c *Case) PartyByRole(role string) *Party {
@@ -57,6 +111,8 @@ func (c *Case) PartyByRole(role string) *Party {
 		return &c.Consumer
 	case "trader":
 		return &c.Trader
+	case "mediator":
+		return &c.Mediator
 	}
 	return nil
 }
@@ -116,7 +172,24 @@ const (
 	EvDeliveryFail = "delivery-failed"
 	EvBounce       = "bounce"
 	EvDuplicate    = "duplicate"
+	EvDeadline     = "deadline"
+	EvChoice       = "choice"
+	EvCommand      = "command"
+	EvNote         = "note"
+	EvProposal     = "proposal"
+	EvClosed       = "closed"
+	EvPurged       = "purged"
+	EvRefused      = "refused"
 )
+
+// Mediator is a registered mediator of this deployment.
+type Mediator struct {
+	Email    string    `json:"email"`
+	Name     string    `json:"name"`
+	Lang     string    `json:"lang"`
+	Password string    `json:"password,omitempty"` // argon2id PHC string
+	Created  time.Time `json:"created"`
+}
 
 // Event is one entry of a case's append-only, hash-chained log.
 type Event struct {
@@ -127,9 +200,13 @@ type Event struct {
 	Role    string    `json:"role,omitempty"`
 	Message uint64    `json:"message,omitempty"`
 	Out     uint64    `json:"outbound,omitempty"`
-	Text    string    `json:"text,omitempty"`
-	Prev    string    `json:"prev"`
-	Hash    string    `json:"hash"`
+	// Text is free text (a note, a command, a reason). The chain covers its
+	// SHA-256, not the text itself, so deleting personal data after the
+	// retention period leaves the record verifiable.
+	Text    string `json:"text,omitempty"`
+	TextSHA string `json:"text_sha256,omitempty"`
+	Prev    string `json:"prev"`
+	Hash    string `json:"hash"`
 }
 
 // Job kinds.

@@ -33,12 +33,15 @@ var (
 	bCaseMsgs   = []byte("messages_by_case")
 	bDedup      = []byte("dedup")
 	bRaw        = []byte("raw")
+	bRawRefs    = []byte("raw_refs")
 	bEvents     = []byte("events")
 	bJobs       = []byte("jobs")
 	bOutbound   = []byte("outbound")
 	bOutQueued  = []byte("outbound_queued")
 	bOutByCase  = []byte("outbound_by_case")
-	allBuckets  = [][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase}
+	bTimers     = []byte("timers")
+	bMediators  = []byte("mediators")
+	allBuckets  = [][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bMediators}
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

@@ -92,7 +92,14 @@ func TestEventChain(t *testing.T) {
 		}
 		prev = ev.Hash
 	}
+	if seq, why := VerifyEvents(c, evs); seq != 0 {
+		t.Fatalf("intact log reported bad at %d: %s", seq, why)
+	}
 	evs[2].Text = "altered"
+	if seq, _ := VerifyEvents(c, evs); seq != 3 {
+		t.Fatalf("altered text reported at %d, want 3", seq)
+	}
+	evs[2].Text, evs[2].Kind = "2", "forged"
 	if EventHash(evs[2]) == evs[2].Hash {
 		t.Fatal("altering an event must change its hash")
 	}

@@ -179,6 +179,9 @@ func (t *Tx) CaseMessages(caseID string) ([]Message, error) {
 // Dedup returns the message already stored under key, or 0.
 func (t *Tx) Dedup(key string) uint64 { return btoi(t.tx.Bucket(bDedup).Get([]byte(key))) }
 
+// DeleteDedup forgets a dedup key (retention purge).
+func (t *Tx) DeleteDedup(key string) error { return t.tx.Bucket(bDedup).Delete([]byte(key)) }
+
 // SetDedup records key -> message id.
 func (t *Tx) SetDedup(key string, id uint64) error {
 	return t.tx.Bucket(bDedup).Put([]byte(key), itob(id))
@@ -232,6 +235,10 @@ func (t *Tx) AppendEvent(c *Case, ev Event) error {
 	}
 	ev.Prev = c.LastHash
 	ev.Hash = ""
+	if ev.Text != "" {
+		sum := sha256.Sum256([]byte(ev.Text))
+		ev.TextSHA = hex.EncodeToString(sum[:])
+	}
 	ev.Hash = EventHash(ev)
 	if err := t.put(bEvents, eventKey(c.ID, ev.Seq), ev); err != nil {
 		return fmt.Errorf("append event to %s: %w", c.ID, err)
@@ -240,9 +247,10 @@ func (t *Tx) AppendEvent(c *Case, ev Event) error {
 	return nil
 }
 
-// EventHash is SHA-256 over the previous hash and the event's JSON without its own hash.
+// EventHash is SHA-256 over the previous hash and the event's JSON without
+// its own hash and without its text (whose SHA-256 it includes).
 func EventHash(ev Event) string {
-	ev.Hash = ""
+	ev.Hash, ev.Text = "", ""
 	b, _ := json.Marshal(ev)
 	h := sha256.New()
 	h.Write([]byte(ev.Prev))
@@ -315,6 +323,9 @@ func (t *Tx) AddOutbound(o *Outbound, raw []byte) error {
 			return err
 		}
 	}
+	if _, err := t.RefRaw(o.SHA256, 1); err != nil {
+		return err
+	}
 	if o.State == "" {
 		o.State = OutQueued
 	}
@@ -384,3 +395,48 @@ func (t *Tx) Outbound(id uint64) (*Outbound, error) {
 	}
 	return &o, nil
 }
+
+// VerifyEvents checks a case's log: each event's hash, the chain of previous
+// hashes, the text digests, and that the case's head matches the last event.
+// It returns the sequence number of the first bad event, or 0.
+func VerifyEvents(c *Case, evs []Event) (uint64, string) {
+	prev := ""
+	for i, ev := range evs {
+		switch {
+		case ev.Seq != uint64(i+1):
+			return uint64(i + 1), fmt.Sprintf("event %d is missing (found %d in its place)", i+1, ev.Seq)
+		case ev.Prev != prev:
+			return ev.Seq, "its previous-hash does not match the event before it"
+		case EventHash(ev) != ev.Hash:
+			return ev.Seq, "its content does not match its hash"
+		}
+		if ev.Text != "" {
+			sum := sha256.Sum256([]byte(ev.Text))
+			if hex.EncodeToString(sum[:]) != ev.TextSHA {
+				return ev.Seq, "its text does not match the text digest"
+			}
+		}
+		prev = ev.Hash
+	}
+	if c.Events != uint64(len(evs)) || c.LastHash != prev {
+		return uint64(len(evs)) + 1, fmt.Sprintf("the case records %d events ending in %.12s, the log has %d ending in %.12s", c.Events, c.LastHash, len(evs), prev)
+	}
+	return 0, ""
+}
+
+// PutEvent overwrites a stored event (retention purge of its text only).
+func (t *Tx) PutEvent(ev Event) error { return t.put(bEvents, eventKey(ev.Case, ev.Seq), ev) }
+
+// RefRaw changes the reference count of raw content sum by delta and reports
+// whether nothing references it any more.
+func (t *Tx) RefRaw(sum string, delta int) (unused bool, err error) {
+	b := t.tx.Bucket(bRawRefs)
+	n := int64(btoi(b.Get([]byte(sum)))) + int64(delta)
+	if n <= 0 {
+		return true, b.Delete([]byte(sum))
+	}
+	return false, b.Put([]byte(sum), itob(uint64(n)))
+}
+
+// DeleteRawInline removes inline raw content.
+func (t *Tx) DeleteRawInline(sum string) error { return t.tx.Bucket(bRaw).Delete([]byte(sum)) }

@@ -73,11 +73,31 @@ type Outbound struct {
 	Timeout     Duration `toml:"timeout"`
 }
 
-// Procedure holds the dispute procedure's clocks and amounts.
+// Procedure holds the dispute procedure's clocks and amounts (defaults in
+// DESIGN.md, from the WebwinkelKeur and DigiDispuut rules and the EU ADR rules).
 type Procedure struct {
-	TraderWindow Duration `toml:"trader_window"`
+	// TraderWindow is the trader's first window to answer.
+	TraderWindow Clock `toml:"trader_window"`
+	// TraderReminder is how long before the window ends the trader is reminded.
+	TraderReminder Clock `toml:"trader_reminder"`
+	// ChoiceWindow is how long the consumer has to choose after the window.
+	ChoiceWindow Clock `toml:"choice_window"`
+	// MaxExtensions is how often the consumer may give the trader one more window.
+	MaxExtensions int `toml:"max_extensions"`
+	// MediationReply is the trader's time to answer in mediation; silence is refusal.
+	MediationReply Clock `toml:"mediation_reply"`
 	// IncompleteIntake closes an intake that never became complete.
-	IncompleteIntake Duration `toml:"incomplete_intake"`
+	IncompleteIntake Clock `toml:"incomplete_intake"`
+	// Retention is how long personal data is kept after closing.
+	Retention Clock `toml:"retention"`
+	// Arbitration eligibility and cost.
+	ArbitrationMin  Amount   `toml:"arbitration_min"`
+	ArbitrationMax  Amount   `toml:"arbitration_max"`
+	ArbitrationFee  Amount   `toml:"arbitration_fee"`
+	Currency        string   `toml:"currency"`
+	MaxComplaintAge Duration `toml:"max_complaint_age"`
+	// Mediators is "round-robin" (assign in turn) or "take" (wait for #take).
+	Mediators string `toml:"mediators"`
 	// Workers is the number of goroutines handling accepted mail; one case's
 	// mail always goes to the same worker, in order.
 	Workers int `toml:"workers"`
@@ -165,8 +185,24 @@ func (c *Config) Validate() error {
 	if c.Outbound.Timeout <= 0 {
 		bad("outbound.timeout: must be positive")
 	}
-	if c.Procedure.TraderWindow <= 0 || c.Procedure.IncompleteIntake <= 0 {
-		bad("procedure: durations must be positive")
+	p := c.Procedure
+	for name, clk := range map[string]Clock{"trader_window": p.TraderWindow, "choice_window": p.ChoiceWindow,
+		"mediation_reply": p.MediationReply, "incomplete_intake": p.IncompleteIntake, "retention": p.Retention} {
+		if !clk.Positive() {
+			bad("procedure.%s: must be a positive duration or working-day count", name)
+		}
+	}
+	if p.MaxExtensions < 0 || p.MaxComplaintAge <= 0 {
+		bad("procedure: max_extensions must be >= 0 and max_complaint_age positive")
+	}
+	if p.ArbitrationMin > p.ArbitrationMax {
+		bad("procedure: arbitration_min %s is above arbitration_max %s", p.ArbitrationMin, p.ArbitrationMax)
+	}
+	if len(p.Currency) != 3 {
+		bad("procedure.currency %q: want an ISO 4217 code like EUR", p.Currency)
+	}
+	if p.Mediators != "round-robin" && p.Mediators != "take" {
+		bad("procedure.mediators %q: want round-robin or take", p.Mediators)
 	}
 	if c.Procedure.Workers <= 0 || c.Procedure.Workers > 256 {
 		bad("procedure.workers %d: must be 1..256", c.Procedure.Workers)

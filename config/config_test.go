@@ -19,7 +19,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if c.Outbound.Outbox != filepath.Join("parley-data", "outbox") {
 		t.Errorf("outbox default = %q", c.Outbound.Outbox)
 	}
-	if c.SMTP.MaxMessageSize != 25<<20 || c.Outbound.GiveUp.D() != 5*24*time.Hour || c.Procedure.TraderWindow.D() != 7*24*time.Hour {
+	if c.SMTP.MaxMessageSize != 25<<20 || c.Outbound.GiveUp.D() != 5*24*time.Hour || c.Procedure.TraderWindow.Duration != 7*24*time.Hour {
 		t.Errorf("limits: %+v %+v", c.SMTP, c.Outbound)
 	}
 }
@@ -32,7 +32,7 @@ func TestLoadOverridesAndRejectsUnknownKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Domain != "example.test" || c.Outbound.MinBackoff.D() != 3*time.Second || c.Procedure.TraderWindow.D() != 60*time.Hour {
+	if c.Domain != "example.test" || c.Outbound.MinBackoff.D() != 3*time.Second || c.Procedure.TraderWindow.Duration != 60*time.Hour {
 		t.Errorf("not applied: %+v", c)
 	}
 	if c.SMTP.Listen != "127.0.0.1:2525" {
@@ -77,5 +77,38 @@ func TestWriteSample(t *testing.T) {
 	c, err := Load(path)
 	if err != nil || c != Default() {
 		t.Errorf("sample does not load to the defaults: %v", err)
+	}
+}
+
+func TestWorkingDaysSkipWeekends(t *testing.T) {
+	var c Clock
+	if err := c.UnmarshalText([]byte("20wd")); err != nil || c.WorkingDays != 20 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	fri := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC) // a Friday
+	if got := (Clock{WorkingDays: 1}).From(fri); got.Weekday() != time.Monday || got.Day() != 23 {
+		t.Errorf("1wd from Friday = %v", got)
+	}
+	if got := c.From(fri); !got.Equal(fri.AddDate(0, 0, 28)) {
+		t.Errorf("20wd from Friday = %v, want four weeks later", got)
+	}
+	if err := c.UnmarshalText([]byte("3s")); err != nil || c.Duration != 3*time.Second {
+		t.Errorf("3s: %+v %v", c, err)
+	}
+	for _, bad := range []string{"0wd", "xwd", "soon"} {
+		if err := c.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestAmounts(t *testing.T) {
+	for in, want := range map[string]Amount{"25": 2500, "25.00": 2500, "49,95": 4995, "1,234.56": 123456, "1.234,56": 123456, "0.5": 50} {
+		if got, err := ParseAmount(in); err != nil || got != want {
+			t.Errorf("ParseAmount(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseAmount("lots"); err == nil {
+		t.Error("non-number accepted")
 	}
 }

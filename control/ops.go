@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"parley/casestore"
+	"parley/password"
 	"parley/threading"
 )
 
@@ -22,6 +23,25 @@ type Interface interface {
 	Traders() ([]casestore.Trader, error)
 	Cases() ([]CaseSummary, error)
 	Case(id string) (*CaseDetail, error)
+	AddMediator(req MediatorAdd) (casestore.Mediator, error)
+	Verify(id string) (*Verification, error)
+}
+
+// MediatorAdd is the request of `parley mediator add`.
+type MediatorAdd struct {
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Lang     string `json:"lang"`
+	Password string `json:"password"`
+}
+
+// Verification is the result of `parley case verify`.
+type Verification struct {
+	Case   string `json:"case"`
+	Events int    `json:"events"`
+	OK     bool   `json:"ok"`
+	BadSeq uint64 `json:"bad_event,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // TraderAdd is the request of `parley trader add`.
@@ -108,6 +128,53 @@ func (o *Ops) AddTrader(req TraderAdd) (casestore.Trader, error) {
 	return tr, nil
 }
 
+// AddMediator registers a mediator (or replaces one with the same address).
+func (o *Ops) AddMediator(req MediatorAdd) (casestore.Mediator, error) {
+	email := strings.TrimSpace(req.Email)
+	switch {
+	case !strings.Contains(email, "@") || strings.ContainsAny(email, " <>\r\n"):
+		return casestore.Mediator{}, fmt.Errorf("%w: --email %q is not an address", ErrInvalid, req.Email)
+	case strings.TrimSpace(req.Name) == "":
+		return casestore.Mediator{}, fmt.Errorf("%w: --name is required", ErrInvalid)
+	case o.Languages != nil && !o.Languages(req.Lang):
+		return casestore.Mediator{}, fmt.Errorf("%w: --lang %q has no locale", ErrInvalid, req.Lang)
+	}
+	hash, err := password.Hash(req.Password)
+	if err != nil {
+		return casestore.Mediator{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	m := casestore.Mediator{Email: email, Name: threading.SanitizeHeader(req.Name), Lang: req.Lang, Password: hash, Created: o.Store.Now()}
+	if err := o.Store.Update(func(tx *casestore.Tx) error { return tx.PutMediator(m) }); err != nil {
+		return casestore.Mediator{}, err
+	}
+	m.Password = ""
+	return m, nil
+}
+
+// Verify checks the hash chain of a case's event log.
+func (o *Ops) Verify(id string) (*Verification, error) {
+	id = threading.NormalizeCaseID(id)
+	v := &Verification{Case: id}
+	err := o.Store.View(func(tx *casestore.Tx) error {
+		c, err := tx.Case(id)
+		if err != nil {
+			return err
+		}
+		evs, err := tx.Events(id)
+		if err != nil {
+			return err
+		}
+		v.Events = len(evs)
+		v.BadSeq, v.Reason = casestore.VerifyEvents(c, evs)
+		v.OK = v.BadSeq == 0
+		return nil
+	})
+	if errors.Is(err, casestore.ErrNotFound) {
+		return nil, fmt.Errorf("case %s: %w", id, casestore.ErrNotFound)
+	}
+	return v, err
+}
+
 // Traders lists the registered traders.
 func (o *Ops) Traders() (out []casestore.Trader, err error) {
 	err = o.Store.View(func(tx *casestore.Tx) error { out, err = tx.Traders(); return err })
@@ -150,7 +217,7 @@ func (o *Ops) Case(id string) (*CaseDetail, error) {
 		for _, p := range []struct {
 			party casestore.Party
 			role  threading.Role
-		}{{c.Consumer, threading.Consumer}, {c.Trader, threading.Trader}} {
+		}{{c.Consumer, threading.Consumer}, {c.Trader, threading.Trader}, {c.Mediator, threading.Mediator}} {
 			if p.party.Email == "" {
 				continue
 			}

@@ -56,6 +56,19 @@ func Serve(ctx context.Context, dataDir string, ops Interface, log *slog.Logger)
 		cs, err := ops.Cases()
 		reply(w, cs, err)
 	})
+	mux.HandleFunc("POST /mediators", func(w http.ResponseWriter, r *http.Request) {
+		var req MediatorAdd
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			reply(w, nil, fmt.Errorf("%w: %v", ErrInvalid, err))
+			return
+		}
+		m, err := ops.AddMediator(req)
+		reply(w, m, err)
+	})
+	mux.HandleFunc("GET /cases/{id}/verify", func(w http.ResponseWriter, r *http.Request) {
+		v, err := ops.Verify(r.PathValue("id"))
+		reply(w, v, err)
+	})
 	mux.HandleFunc("GET /cases/{id}", func(w http.ResponseWriter, r *http.Request) {
 		d, err := ops.Case(r.PathValue("id"))
 		reply(w, d, err)
@@ -178,4 +191,17 @@ func (c *Client) Case(id string) (*CaseDetail, error) {
 		return nil, err
 	}
 	return &d, nil
+}
+
+func (c *Client) AddMediator(req MediatorAdd) (m casestore.Mediator, err error) {
+	err = c.do("POST", "/mediators", req, &m)
+	return m, err
+}
+
+func (c *Client) Verify(id string) (*Verification, error) {
+	var v Verification
+	if err := c.do("GET", "/cases/"+url.PathEscape(id)+"/verify", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
 }

@@ -59,7 +59,9 @@ func New(fallback string) (*Bundle, error) {
 	}
 	sort.Strings(b.langs)
 	for _, lang := range b.langs {
-		b.localizers[lang] = i18n.NewLocalizer(b.bundle, lang)
+		// A message missing from a file (the tests forbid it) falls back to
+		// the default language rather than showing its id.
+		b.localizers[lang] = i18n.NewLocalizer(b.bundle, lang, fallback)
 		words := map[string]bool{}
 		for _, w := range strings.Fields(b.T(lang, "Stopwords", nil)) {
 			words[strings.ToLower(w)] = true

@@ -162,4 +162,3 @@ func (e *Engine) queueTo(tx *casestore.Tx, c *casestore.Case, party *casestore.P
 
 // formatDeadline prints a deadline the same way in every language (ISO date and UTC time).
 func formatDeadline(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
-

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"parley/casestore"
+	"parley/config"
 	"parley/evidence"
 	"parley/locales"
 	"parley/templates"
@@ -25,10 +26,9 @@ import (
 
 // Config is what the engine needs from the configuration.
 type Config struct {
-	Domain           string
-	Hostname         string
-	TraderWindow     time.Duration
-	IncompleteIntake time.Duration
+	Domain    string
+	Hostname  string
+	Procedure config.Procedure
 }
 
 // Engine processes ingest jobs.
@@ -38,13 +38,15 @@ type Engine struct {
 	tmpl     *templates.Set
 	loc      *locales.Bundle
 	parser   *evidence.Parser
+	reader   *reader
 	domain   string
 	hostname string
 	cfg      Config
 	now      func() time.Time
 	log      *slog.Logger
 	// queued is told about outbound rows after their commit.
-	queued func(ids ...uint64)
+	queued        func(ids ...uint64)
+	timersChanged chan struct{}
 }
 
 // NewEngine wires an engine. queued receives the ids of committed outbound rows.
@@ -53,8 +55,9 @@ func NewEngine(store *casestore.Store, keys *threading.Keys, tmpl *templates.Set
 		cfg.Hostname = cfg.Domain
 	}
 	return &Engine{
-		store: store, keys: keys, tmpl: tmpl, loc: loc, parser: evidence.NewParser(),
+		store: store, keys: keys, tmpl: tmpl, loc: loc, parser: evidence.NewParser(), reader: newReader(loc),
 		domain: cfg.Domain, hostname: cfg.Hostname, cfg: cfg, now: store.Now, log: log, queued: queued,
+		timersChanged: make(chan struct{}, 1),
 	}
 }
 
@@ -75,10 +78,15 @@ func TargetParty(caseID string, role threading.Role) string {
 // TargetBounce is the target of a VERP address.
 func TargetBounce(out uint64) string { return "bounce:" + strconv.FormatUint(out, 10) }
 
+// TargetChoice is the target of a choice address.
+func TargetChoice(caseID, choice string) string { return "choice:" + caseID + ":" + choice }
+
 // Shard routes a message's job: one case's mail is handled in order.
 func Shard(target, mailFrom string) string {
-	if strings.HasPrefix(target, "party:") {
-		return target[:len("party:")+8]
+	if strings.HasPrefix(target, "party:") || strings.HasPrefix(target, "choice:") {
+		_, rest, _ := strings.Cut(target, ":")
+		id, _, _ := strings.Cut(rest, ":")
+		return "case:" + id
 	}
 	if strings.HasPrefix(target, "intake:") {
 		return "intake:" + strings.ToLower(mailFrom)
@@ -149,6 +157,8 @@ func (e *Engine) prepare(ctx context.Context, job casestore.Job) (*step, error) 
 		err = e.intake(ctx, in)
 	case strings.HasPrefix(msg.Target, "party:"):
 		err = e.partyMail(ctx, in)
+	case strings.HasPrefix(msg.Target, "choice:"):
+		err = e.choiceMail(in)
 	case strings.HasPrefix(msg.Target, "bounce:"):
 		err = e.bounce(in)
 	default:
@@ -215,6 +225,7 @@ func (e *Engine) commit(steps []*step) error {
 	if len(out) > 0 && e.queued != nil {
 		e.queued(out...)
 	}
+	e.pokeTimers()
 	return nil
 }
 

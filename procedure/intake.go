@@ -16,32 +16,6 @@ import (
 
 var emailRe = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+`)
 
-// traderLine finds "Trader: name <addr>" (labels in every supported language)
-// and returns the address and the name written with it.
-func (e *Engine) traderLine(text string) (email, name string, ok bool) {
-	labels := e.loc.Labels("LabelTrader")
-	quoted := make([]string, len(labels))
-	for i, l := range labels {
-		quoted[i] = regexp.QuoteMeta(l)
-	}
-	re, err := regexp.Compile(`(?im)^[ \t>*]*(?:` + strings.Join(quoted, "|") + `)[ \t*]*:[ \t]*(.+)$`)
-	if err != nil {
-		return "", "", false
-	}
-	for _, m := range re.FindAllStringSubmatch(text, 5) {
-		value := strings.TrimSpace(m[1])
-		if a, err := mail.ParseAddress(value); err == nil {
-			return strings.ToLower(a.Address), a.Name, true
-		}
-		if addr := emailRe.FindString(value); addr != "" {
-			name := strings.TrimSpace(strings.Replace(value, addr, "", 1))
-			name = strings.Trim(name, " <>()[],;-")
-			return strings.ToLower(addr), name, true
-		}
-	}
-	return "", "", false
-}
-
 // resolveTrader returns the trader party for an address: the registered trader
 // if there is one, else an unregistered trader in the default language.
 func (e *Engine) resolveTrader(tx *casestore.Tx, email, name string) casestore.Party {
@@ -76,8 +50,8 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 	}
 
 	consumer := casestore.Party{Role: "consumer", Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: e.partyLang(pm, "")}
+	traderValue, fields := e.reader.read(pm.Text)
 	var trader casestore.Party
-	var haveTrader bool
 	handle := strings.TrimPrefix(msg.Target, "intake:")
 	err := e.store.View(func(tx *casestore.Tx) error {
 		if msg.Target != TargetComplaints {
@@ -85,28 +59,21 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 			if err != nil {
 				return errPermanent{fmt.Errorf("trader %q is no longer registered", handle)}
 			}
-			trader, haveTrader = casestore.Party{Role: "trader", Name: tr.Name, Email: tr.Email, Lang: tr.Lang, Handle: tr.Handle}, true
+			trader = casestore.Party{Role: "trader", Name: tr.Name, Email: tr.Email, Lang: tr.Lang, Handle: tr.Handle}
 			return nil
 		}
-		if email, name, ok := e.traderLine(pm.Text); ok {
-			trader, haveTrader = e.resolveTrader(tx, email, name), true
-		}
+		trader = e.traderFrom(tx, traderValue, consumer.Email)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if haveTrader && casestore.NormalizeEmail(trader.Email) == consumer.Email {
-		haveTrader = false // a shop cannot complain about itself; ask again
-	}
 
 	now := e.now()
 	c := &casestore.Case{
-		ID: threading.NewCaseID(), Created: now, Intake: msg.Rcpt, Consumer: consumer,
-		Title: threading.BaseSubject(threading.SanitizeHeader(pm.Subject)),
-	}
-	if haveTrader {
-		c.Trader = trader
+		ID: threading.NewCaseID(), Created: now, Intake: msg.Rcpt, Consumer: consumer, Trader: trader,
+		State: casestore.StateIntake, Fields: fields,
+		Title: clip(threading.BaseSubject(threading.SanitizeHeader(pm.Subject)), 200),
 	}
 	if c.Title == "" {
 		name := trader.Name
@@ -115,58 +82,58 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 		}
 		c.Title = e.loc.T(consumer.Lang, "DefaultTitle", map[string]string{"Trader": name})
 	}
-	if len(c.Title) > 200 {
-		c.Title = c.Title[:200]
-	}
-
-	var bodies map[threading.Role]body
-	if haveTrader {
-		c.State, c.Deadline = casestore.StateOpen, now.Add(e.cfg.TraderWindow)
-		bodies, err = e.openingBodies(c, pm.Text, pm.Attachments)
-	} else {
-		c.State, c.Deadline = casestore.StateIncomplete, now.Add(e.cfg.IncompleteIntake)
-		var b body
-		b, err = e.notice(c, threading.Consumer, templates.NeedTrader, templates.Data{CaseID: c.ID})
-		bodies = map[threading.Role]body{threading.Consumer: b}
-	}
-	if err != nil {
-		return err
-	}
-
 	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
 		if tx.CaseExists(c.ID) {
 			return nil, errors.New("case id collision, retrying")
 		}
 		cc := *c // the transaction may run again: start from the same case each time
 		msg.CaseID, msg.Role = cc.ID, "consumer"
-		if err := tx.AppendEvent(&cc, casestore.Event{Kind: casestore.EvCaseOpened, Role: "consumer", Message: msg.ID, Text: cc.State}); err != nil {
+		if err := tx.AppendEvent(&cc, casestore.Event{Kind: casestore.EvCaseOpened, Role: "consumer", Message: msg.ID}); err != nil {
 			return nil, err
 		}
 		if err := tx.AppendEvent(&cc, casestore.Event{Kind: casestore.EvMailIn, Role: "consumer", Message: msg.ID}); err != nil {
 			return nil, err
 		}
-		ids, err := e.queueAll(tx, &cc, bodies)
-		if err != nil {
+		r := e.newRun(tx, &cc)
+		r.by, r.message = threading.Consumer, msg.ID
+		if err := r.completeOrAsk(pm.Text, pm.Attachments); err != nil {
 			return nil, err
 		}
-		return ids, tx.PutCase(&cc)
+		return r.out, tx.PutCase(&cc)
 	})
 }
 
-// openingBodies renders the consumer's confirmation and the trader's notice.
-func (e *Engine) openingBodies(c *casestore.Case, complaint string, atts []evidence.Attachment) (map[threading.Role]body, error) {
-	data := templates.Data{CaseID: c.ID, Trader: c.Trader.Name, Deadline: formatDeadline(c.Deadline)}
-	confirm, err := e.notice(c, threading.Consumer, templates.Confirm, data)
-	if err != nil {
-		return nil, err
+// completeOrAsk opens a complete intake (the trader gets the complaint) or
+// asks the consumer for what is missing.
+func (r *run) completeOrAsk(complaint string, atts []evidence.Attachment) error {
+	if complete(r.c) {
+		r.complaint, r.atts = complaint, atts
+		_, err := r.fire(tComplete)
+		return err
 	}
-	data.Text = strings.TrimSpace(complaint)
-	data.Attachments = attachmentList(atts)
-	tn, err := e.render(c, threading.Trader, templates.TraderNote, data, atts, true)
-	if err != nil {
-		return nil, err
+	if err := r.enter(casestore.StateIntake); err != nil {
+		return err
 	}
-	return map[threading.Role]body{threading.Consumer: confirm, threading.Trader: tn}, nil
+	return r.notify(threading.Consumer, templates.NeedInfo, templates.Data{Lines: r.e.missing(r.c, r.c.Consumer.Lang)})
+}
+
+// traderFrom reads the value of a trader line: "Name <addr>" or an address.
+// A website or name alone cannot be notified, so it counts as missing.
+func (e *Engine) traderFrom(tx *casestore.Tx, value, consumerEmail string) casestore.Party {
+	if value == "" {
+		return casestore.Party{}
+	}
+	var email, name string
+	if a, err := mail.ParseAddress(value); err == nil {
+		email, name = strings.ToLower(a.Address), a.Name
+	} else if addr := emailRe.FindString(value); addr != "" {
+		email = strings.ToLower(addr)
+		name = strings.Trim(strings.TrimSpace(strings.Replace(value, addr, "", 1)), " <>()[],;-")
+	}
+	if email == "" || email == casestore.NormalizeEmail(consumerEmail) || strings.HasSuffix(email, "@"+strings.ToLower(e.domain)) {
+		return casestore.Party{}
+	}
+	return e.resolveTrader(tx, email, name)
 }
 
 // notice renders a system notice without attachments.
@@ -200,6 +167,8 @@ func (e *Engine) otherName(c *casestore.Case, reader threading.Role, lang string
 			name = "Parley"
 			return name
 		}
+	case threading.Mediator:
+		name = c.ID + " " + c.Trader.Name
 	default:
 		name = c.Consumer.Name
 		if name == "" {

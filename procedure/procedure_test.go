@@ -14,6 +14,7 @@ import (
 	"github.com/jhillyerd/enmime/v2"
 
 	"parley/casestore"
+	"parley/config"
 	"parley/locales"
 	"parley/templates"
 	"parley/threading"
@@ -47,7 +48,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev.e = NewEngine(ev.store, ev.keys, tmpl, loc, Config{Domain: "d.test", TraderWindow: 7 * 24 * time.Hour, IncompleteIntake: 14 * 24 * time.Hour},
+	ev.e = NewEngine(ev.store, ev.keys, tmpl, loc, Config{Domain: "d.test", Procedure: config.Default().Procedure},
 		slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), func(ids ...uint64) { ev.mu.Lock(); ev.queued = append(ev.queued, ids...); ev.mu.Unlock() })
 	ev.store.Update(func(tx *casestore.Tx) error {
 		return tx.PutTrader(casestore.Trader{Handle: "acme", Name: "Acme Shop", Email: "support@acme.example", Lang: "nl"})
@@ -211,12 +212,12 @@ func TestIncompleteIntakeThenCompleted(t *testing.T) {
 	ev := newEnv(t)
 	ev.deliver("jan@consumer.example", TargetComplaints, complaint)
 	c := ev.onlyCase()
-	if c.State != casestore.StateIncomplete {
+	if c.State != casestore.StateIntake {
 		t.Fatalf("state %s", c.State)
 	}
 	out := ev.take()
-	if len(out) != 1 || out[0].o.Kind != templates.NeedTrader {
-		t.Fatalf("want one need_trader notice, got %d", len(out))
+	if len(out) != 1 || out[0].o.Kind != templates.NeedInfo || !strings.Contains(out[0].env.Text, "Trader: shop@example.com") {
+		t.Fatalf("want one need_info notice asking for the trader, got %d", len(out))
 	}
 	reply := "From: jan@consumer.example\nSubject: Re: [" + c.ID + "] Broken kettle\nIn-Reply-To: " + out[0].o.MessageID +
 		"\n\nHandelaar: support@acme.example\n\nOn Mon, 2 Nov 2026, Parley wrote:\n> which shop?\n"

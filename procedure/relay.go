@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"parley/casestore"
+	"parley/evidence"
 	"parley/templates"
 	"parley/threading"
 )
@@ -28,105 +29,181 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		return errPermanent{err}
 	}
 	msg.CaseID, msg.Role = c.ID, role.Name()
-	party := c.PartyByRole(role.Name())
-	if party == nil {
-		return errPermanent{fmt.Errorf("case %s has no %s", c.ID, role.Name())}
+	if role == threading.Mediator {
+		return e.mediatorMail(in, c)
 	}
-
+	party := c.PartyByRole(role.Name())
 	// Sender binding: only the party's own address speaks for the party.
-	if msg.From != casestore.NormalizeEmail(party.Email) {
+	if party.Email == "" || msg.From != casestore.NormalizeEmail(party.Email) {
 		return e.quarantine(in, c, role, party)
 	}
 	if in.auto != "" {
 		msg.Flags = appendFlag(msg.Flags, casestore.FlagAutoReply)
 		msg.Note = "automatic reply (" + in.auto + "): kept, not relayed"
-		return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
-			cc, err := tx.Case(caseID)
-			if err != nil {
-				return nil, err
-			}
-			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvAutoReply, Role: role.Name(), Message: msg.ID, Text: in.auto}); err != nil {
-				return nil, err
-			}
-			return nil, tx.PutCase(cc)
-		})
+		return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvAutoReply, Role: role.Name(), Message: msg.ID, Text: in.auto}))
 	}
-
 	text := threading.StripQuoted(pm.Text)
-	var bodies map[threading.Role]body
-	var completed *casestore.Party
-	var err error
-	switch {
-	case c.State == casestore.StateIncomplete && role == threading.Consumer:
-		bodies, completed, err = e.completeIntake(c, in, text)
-	case c.State == casestore.StateIncomplete:
-		bodies = nil // nobody to relay to yet
-	default:
-		other := threading.Trader
-		if role == threading.Trader {
-			other = threading.Consumer
-		}
-		reader := c.PartyByRole(other.Name())
-		writer := party.Name
-		if role == threading.Consumer && writer == "" {
-			writer = e.loc.T(reader.Lang, "TheConsumer", nil)
-		}
-		var b body
-		b, err = e.render(c, other, templates.Relay, templates.Data{
-			CaseID: c.ID, Name: writer, Text: text, Attachments: attachmentList(pm.Attachments),
-		}, pm.Attachments, false)
-		bodies = map[threading.Role]body{other: b}
-	}
-	if err != nil {
+
+	// A one-word answer to a choice or a proposal acts like its choice address.
+	if t, accepted, ok := e.keywordTrigger(c, role, text); ok {
+		err := e.finish(in, e.withRun(caseID, c.State, msg.ID, role, func(r *run) error {
+			r.accepted = accepted
+			if handled, err := r.fire(t); err != nil || handled {
+				return err
+			}
+			return r.notify(role, templates.Notice, templates.Data{Intro: "ChoiceUnavailable"})
+		}))
+		in.step.barrier = true
 		return err
 	}
 
-	err = e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
+	switch c.State {
+	case casestore.StateIntake:
+		if role != threading.Consumer {
+			return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvMailIn, Role: role.Name(), Message: msg.ID}))
+		}
+		return e.intakeReply(in, c, text)
+	case casestore.StateClosed:
+		msg.Note = "case closed: kept, not relayed"
+		return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvMailIn, Role: role.Name(), Message: msg.ID, Text: "after closing"}))
+	}
+
+	// Relay to the other party, and in mediation to the mediator too.
+	readers := []threading.Role{threading.Trader}
+	if role == threading.Trader {
+		readers = []threading.Role{threading.Consumer}
+	}
+	if c.State == casestore.StateMediation {
+		readers = append(readers, threading.Mediator)
+	}
+	bodies := map[threading.Role]body{}
+	for _, reader := range readers {
+		rp := c.PartyByRole(reader.Name())
+		if rp.Email == "" {
+			continue
+		}
+		b, err := e.render(c, reader, templates.Relay, templates.Data{
+			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: attachmentList(pm.Attachments),
+		}, pm.Attachments, false)
+		if err != nil {
+			return err
+		}
+		bodies[reader] = b
+	}
+	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
 		cc, err := tx.Case(caseID)
 		if err != nil {
 			return nil, err
 		}
 		// Rendering above used c; if the case moved on meanwhile, redo it.
-		if cc.State != c.State || cc.PartyByRole(role.Name()).Email != party.Email || cc.Trader.Email != c.Trader.Email {
+		if cc.State != c.State || cc.PartyByRole(role.Name()).Email != party.Email || cc.Mediator.Email != c.Mediator.Email {
 			return nil, errStale
 		}
 		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: role.Name(), Message: msg.ID}); err != nil {
 			return nil, err
 		}
-		if completed != nil && cc.State == casestore.StateIncomplete {
-			cc.Trader, cc.State, cc.Deadline = *completed, casestore.StateOpen, c.Deadline
-			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvStateChange, Role: role.Name(), Message: msg.ID, Text: casestore.StateOpen}); err != nil {
-				return nil, err
-			}
+		if role == threading.Trader && cc.State == casestore.StateMediation && !cc.TraderAnswered {
+			cc.TraderAnswered = true // the mediation clock no longer counts as silence
 		}
 		ids, err := e.queueAll(tx, cc, bodies)
 		if err != nil {
 			return nil, err
 		}
-		if len(ids) > 0 && completed == nil {
-			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvRelayed, Role: role.Name(), Message: msg.ID, Out: ids[0]}); err != nil {
+		for _, id := range ids {
+			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvRelayed, Role: role.Name(), Message: msg.ID, Out: id}); err != nil {
 				return nil, err
 			}
 		}
 		return ids, tx.PutCase(cc)
 	})
-	in.step.barrier = completed != nil
-	return err
 }
 
-// completeIntake handles the consumer's answer to "which shop?": with a trader
-// line the case opens and the trader gets the whole complaint; without one the
-// consumer is asked again.
-func (e *Engine) completeIntake(c *casestore.Case, in *inbound, text string) (map[threading.Role]body, *casestore.Party, error) {
-	email, name, ok := e.traderLine(in.parsed.Text)
-	if !ok || casestore.NormalizeEmail(email) == casestore.NormalizeEmail(c.Consumer.Email) {
-		b, err := e.notice(c, threading.Consumer, templates.NeedTrader, templates.Data{CaseID: c.ID})
-		return map[threading.Role]body{threading.Consumer: b}, nil, err
+// logOnly is work that appends one event to the case.
+func (e *Engine) logOnly(caseID string, ev casestore.Event) func(tx *casestore.Tx) ([]uint64, error) {
+	return func(tx *casestore.Tx) ([]uint64, error) {
+		cc, err := tx.Case(caseID)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.AppendEvent(cc, ev); err != nil {
+			return nil, err
+		}
+		return nil, tx.PutCase(cc)
 	}
+}
+
+// withRun is work that loads the case, logs the message, runs fn and saves.
+// state is what the step was prepared against.
+func (e *Engine) withRun(caseID, state string, msgID uint64, by threading.Role, fn func(r *run) error) func(tx *casestore.Tx) ([]uint64, error) {
+	return func(tx *casestore.Tx) ([]uint64, error) {
+		cc, err := tx.Case(caseID)
+		if err != nil {
+			return nil, err
+		}
+		if cc.State != state {
+			return nil, errStale
+		}
+		if msgID != 0 {
+			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: by.Name(), Message: msgID}); err != nil {
+				return nil, err
+			}
+		}
+		r := e.newRun(tx, cc)
+		r.by, r.message = by, msgID
+		if err := fn(r); err != nil {
+			return nil, err
+		}
+		return r.out, tx.PutCase(cc)
+	}
+}
+
+// keywordTrigger reads a one-word answer on the first line of a reply.
+func (e *Engine) keywordTrigger(c *casestore.Case, role threading.Role, text string) (trigger, bool, bool) {
+	first := strings.TrimSpace(strings.SplitN(strings.TrimSpace(text), "\n", 2)[0])
+	first = strings.Trim(first, ".!*\"' ")
+	if first == "" || len(first) > 40 || strings.ContainsRune(first, ' ') {
+		return "", false, false
+	}
+	is := func(id string) bool {
+		for _, k := range e.loc.Labels(id) {
+			if strings.EqualFold(k, first) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case c.State == casestore.StateMediation && c.Proposal != nil && is("KeywordAccept"):
+		return tAnswer, true, true
+	case c.State == casestore.StateMediation && c.Proposal != nil && is("KeywordReject"):
+		return tAnswer, false, true
+	case role != threading.Consumer:
+		return "", false, false
+	case is("KeywordWithdraw") && c.Open():
+		return tWithdraw, false, true
+	case c.State != casestore.StateChoice && c.State != casestore.StateOpen:
+		return "", false, false
+	case is("KeywordResolved"):
+		return tResolved, false, true
+	case c.State == casestore.StateChoice && is("KeywordMediation"):
+		return tMediation, false, true
+	case c.State == casestore.StateChoice && is("KeywordWait"):
+		return tWait, false, true
+	}
+	return "", false, false
+}
+
+// intakeReply merges what the consumer adds to an incomplete complaint; once
+// complete, the trader gets everything the consumer wrote so far.
+func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error {
+	traderValue, more := e.reader.read(text)
 	var trader casestore.Party
 	var earlier []string
+	var atts []evidence.Attachment
 	err := e.store.View(func(tx *casestore.Tx) error {
-		trader = e.resolveTrader(tx, email, name)
+		if c.Trader.Email == "" {
+			trader = e.traderFrom(tx, traderValue, c.Consumer.Email)
+		}
 		msgs, err := tx.CaseMessages(c.ID)
 		if err != nil {
 			return err
@@ -139,22 +216,28 @@ func (e *Engine) completeIntake(c *casestore.Case, in *inbound, text string) (ma
 			if err != nil {
 				return err
 			}
-			if t := strings.TrimSpace(threading.StripQuoted(e.parser.Parse(raw).Text)); t != "" {
+			pm := e.parser.Parse(raw)
+			if t := strings.TrimSpace(threading.StripQuoted(pm.Text)); t != "" {
 				earlier = append(earlier, t)
 			}
+			atts = append(atts, pm.Attachments...)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	opened := *c
-	opened.Trader = trader
-	opened.Deadline = e.now().Add(e.cfg.TraderWindow)
-	c.Deadline = opened.Deadline
 	complaint := strings.Join(append(earlier, text), "\n\n")
-	bodies, err := e.openingBodies(&opened, complaint, in.parsed.Attachments)
-	return bodies, &trader, err
+	atts = append(atts, in.parsed.Attachments...)
+	err = e.finish(in, e.withRun(c.ID, c.State, in.msg.ID, threading.Consumer, func(r *run) error {
+		if r.c.Trader.Email == "" {
+			r.c.Trader = trader
+		}
+		r.c.Fields = merge(r.c.Fields, more)
+		return r.completeOrAsk(complaint, atts)
+	}))
+	in.step.barrier = true
+	return err
 }
 
 // quarantine keeps a message whose sender is not the party it wrote as, and

@@ -111,6 +111,10 @@ func (s *session) resolve(local string) (string, error) {
 			if tx.CaseExists(tok.CaseID) {
 				target = procedure.TargetParty(tok.CaseID, tok.Role)
 			}
+		case threading.KindChoice:
+			if tx.CaseExists(tok.CaseID) {
+				target = procedure.TargetChoice(tok.CaseID, tok.Choice)
+			}
 		case threading.KindBounce:
 			target = procedure.TargetBounce(tok.Outbound)
 		default:
@@ -244,6 +248,9 @@ func (s *session) Data(r io.Reader) error {
 				Rcpt: rc.addr, Target: rc.target, MessageID: msgID, Size: size, SHA256: sum,
 			}
 			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+			if _, err := tx.RefRaw(sum, 1); err != nil {
 				return err
 			}
 			if key != "" {

@@ -22,15 +22,31 @@ var files embed.FS
 
 // Names of the templates.
 const (
-	Confirm    = "confirm"
-	NeedTrader = "need_trader"
-	TraderNote = "trader_notice"
-	Relay      = "relay"
-	Quarantine = "quarantine"
+	Confirm      = "confirm"
+	NeedTrader   = "need_trader"
+	NeedInfo     = "need_info"
+	IntakeClosed = "intake_closed"
+	TraderNote   = "trader_notice"
+	Relay        = "relay"
+	Quarantine   = "quarantine"
+	Reminder     = "reminder"
+	WindowEnded  = "window_ended"
+	Choice       = "choice"
+	Extended     = "extended"
+	Notice       = "notice"    // Intro plus Lines: short notices
+	Mediation    = "mediation" // Intro, optional Text, Lines
+	Proposal     = "proposal"
+	Closed       = "closed"
 )
 
 // All lists every template, for tests.
-var All = []string{Confirm, NeedTrader, TraderNote, Relay, Quarantine}
+var All = []string{Confirm, NeedTrader, NeedInfo, IntakeClosed, TraderNote, Relay, Quarantine, Reminder, WindowEnded, Choice, Extended, Notice, Mediation, Proposal, Closed}
+
+// Option is a choice with its address, printed as a mailto link.
+type Option struct {
+	Label   string
+	Address string
+}
 
 // Attachment is an entry of the attachment list printed under a message.
 type Attachment struct {
@@ -48,6 +64,19 @@ type Data struct {
 	From        string // offending sender (quarantine)
 	Text        string // the party's own words, unchanged
 	Attachments []Attachment
+	Title       string
+	Intro       string   // message id of the opening sentence (generic templates)
+	Lines       []string // extra lines, already localised
+	Choices     []Option
+	Keywords    string
+	Outcome     string
+	Fee         string
+	Amount      string
+	OrderDate   string
+	Min, Max    string
+	Currency    string
+	Days        int
+	Answer      string
 }
 
 // Set is the parsed templates plus the locale bundle.

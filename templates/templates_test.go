@@ -18,7 +18,8 @@ func TestEveryTemplateRendersInEveryLanguage(t *testing.T) {
 	}
 	d := Data{CaseID: "K7Q-4M2P", Trader: "Acme Shop", Name: "Jan", Deadline: "2026-11-28 10:00 UTC", From: "x@example.org",
 		Text:        "{{.CaseID}} is not a template here",
-		Attachments: []Attachment{{Name: "photo.jpg", Size: 2048, SHA256: strings.Repeat("ab", 32)}}}
+		Attachments: []Attachment{{Name: "photo.jpg", Size: 2048, SHA256: strings.Repeat("ab", 32)}},
+		Intro:       "ClosedIntro", Lines: []string{"a line"}, Choices: []Option{{Label: "Choose", Address: "x@d.test"}}}
 	for _, lang := range b.Languages() {
 		for _, name := range All {
 			out, err := s.Render(name, lang, d)
@@ -26,7 +27,7 @@ func TestEveryTemplateRendersInEveryLanguage(t *testing.T) {
 				t.Errorf("%s/%s: %v", name, lang, err)
 				continue
 			}
-			if strings.Contains(out, "[") && strings.Contains(out, "]\n") && strings.Contains(out, "[Label") {
+			if strings.Contains(out, "\n[") || strings.HasPrefix(out, "[") {
 				t.Errorf("%s/%s has an untranslated id: %s", name, lang, out)
 			}
 			if strings.Contains(out, "<no value>") {

@@ -145,6 +145,25 @@ func (k *Keys) PartyLocal(caseID string, role Role) string {
 	return id + "." + string(role) + "." + string(k.current) + k.tag(k.current, "party", id, string(role))
 }
 
+// Choices a party makes by sending any mail to a choice address (a mailto
+// link in the notice, one click in any client).
+const (
+	ChoiceResolved  = "resolved"
+	ChoiceMediation = "mediation"
+	ChoiceWait      = "wait"
+	ChoiceAccept    = "accept" // a settlement proposal
+	ChoiceReject    = "reject"
+	ChoiceWithdraw  = "withdraw"
+)
+
+var choices = map[string]bool{ChoiceResolved: true, ChoiceMediation: true, ChoiceWait: true, ChoiceAccept: true, ChoiceReject: true, ChoiceWithdraw: true}
+
+// ChoiceLocal returns the local part of a choice address of a case.
+func (k *Keys) ChoiceLocal(caseID, choice string) string {
+	id := strings.ToLower(caseID)
+	return id + "." + choice + "." + string(k.current) + k.tag(k.current, "choice", id, choice)
+}
+
 // BounceLocal returns the VERP local part naming outbound row out.
 func (k *Keys) BounceLocal(out uint64) string {
 	n := strconv.FormatUint(out, 32)
@@ -158,6 +177,7 @@ const (
 	KindNone   Kind = iota // not a token address
 	KindParty              // a party's reply address of a case
 	KindBounce             // the VERP return path of an outbound message
+	KindChoice             // a choice address of a case
 )
 
 // Token is a parsed, verified token address.
@@ -166,6 +186,7 @@ type Token struct {
 	CaseID   string // upper case with dash, e.g. K7Q-4M2P (KindParty)
 	Role     Role   // KindParty
 	Outbound uint64 // KindBounce
+	Choice   string // KindChoice
 }
 
 // ErrBadTag means the local part has the shape of a token but its tag does not verify.
@@ -201,6 +222,12 @@ func (k *Keys) Parse(local string) (Token, error) {
 	}
 	if !ValidCaseID(f[0]) {
 		return Token{}, nil
+	}
+	if choices[f[1]] {
+		if err := check("choice", f[0], f[1]); err != nil {
+			return Token{}, err
+		}
+		return Token{Kind: KindChoice, CaseID: strings.ToUpper(f[0]), Choice: f[1]}, nil
 	}
 	role := Role(f[1])
 	if !role.Valid() {

@@ -136,3 +136,22 @@ func TestSubjects(t *testing.T) {
 		t.Errorf("References keeps root and latest: %v", got)
 	}
 }
+
+func TestChoiceAddress(t *testing.T) {
+	k := testKeys(t)
+	for _, ch := range []string{ChoiceResolved, ChoiceMediation, ChoiceWait, ChoiceAccept, ChoiceReject, ChoiceWithdraw} {
+		local := k.ChoiceLocal("K7Q-4M2P", ch)
+		tok, err := k.Parse(local)
+		if err != nil || tok.Kind != KindChoice || tok.Choice != ch || tok.CaseID != "K7Q-4M2P" {
+			t.Errorf("%s: %+v %v", ch, tok, err)
+		}
+		f := strings.Split(local, ".")
+		other := ChoiceWait
+		if ch == ChoiceWait {
+			other = ChoiceResolved
+		}
+		if _, err := k.Parse(f[0] + "." + other + "." + f[2]); !errors.Is(err, ErrBadTag) {
+			t.Errorf("%s tag accepted for %s", ch, other)
+		}
+	}
+}

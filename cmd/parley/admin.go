@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -100,7 +102,7 @@ func cmdCase(args []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Created, c.State, c.Trader, c.Consumer, c.Messages, c.Title)
 		}
 		return w.Flush()
-	case "show":
+	case "show", "verify":
 		// Accept the id before or after the flags.
 		rest := args[1:]
 		var id string
@@ -121,6 +123,22 @@ func cmdCase(args []string) error {
 			return err
 		}
 		defer done()
+		if args[0] == "verify" {
+			v, err := ops.Verify(id)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				printJSON(v)
+			}
+			if !v.OK {
+				return fmt.Errorf("case %s: record altered at event %d: %s", v.Case, v.BadSeq, v.Reason)
+			}
+			if !*asJSON {
+				fmt.Printf("case %s: %d events, chain intact\n", v.Case, v.Events)
+			}
+			return nil
+		}
 		d, err := ops.Case(id)
 		if err != nil {
 			return err
@@ -184,4 +202,52 @@ func printCase(d *control.CaseDetail) {
 		}
 		fmt.Println(strings.TrimRight(line, " "))
 	}
+}
+
+func cmdMediator(args []string) error {
+	if len(args) == 0 || args[0] != "add" {
+		return usageError{}
+	}
+	fs := flag.NewFlagSet("mediator add", flag.ContinueOnError)
+	var cf commonFlags
+	cf.register(fs)
+	var req control.MediatorAdd
+	fs.StringVar(&req.Email, "email", "", "the mediator's own address (also the IMAP login)")
+	fs.StringVar(&req.Name, "name", "", "the name parties see")
+	fs.StringVar(&req.Lang, "lang", "en", "language of the mediator's notices")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{}
+	}
+	pw, err := readPassword()
+	if err != nil {
+		return err
+	}
+	req.Password = pw
+	ops, done, err := admin(&cf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	m, err := ops.AddMediator(req)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("mediator %s (%s) registered\n", m.Email, m.Name)
+	return nil
+}
+
+// readPassword takes PARLEY_PASSWORD, else the first line of standard input.
+func readPassword() (string, error) {
+	if pw := os.Getenv("PARLEY_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(os.Stdin, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("no password: set PARLEY_PASSWORD or pipe it on standard input")
+	}
+	return pw, nil
 }

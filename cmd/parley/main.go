@@ -6,6 +6,8 @@
 //	parley trader list
 //	parley case list [--json]
 //	parley case show ID [--json]
+//	parley case verify ID
+//	parley mediator add --email E --name N [--lang L]   (password from stdin or PARLEY_PASSWORD)
 //
 // The admin commands take --data DIR and --config FILE, and work whether or
 // not `serve` runs on the same data folder (they use its control socket).
@@ -24,6 +26,8 @@ commands:
   init                 write a commented sample config (parley.toml)
   trader add|list      register traders: HANDLE@DOMAIN becomes their complaint address
   case list|show ID    show cases, parties and their timeline
+  case verify ID       check the case's event chain (exit 0 when intact)
+  mediator add         register a mediator (password from stdin or PARLEY_PASSWORD)
 
 Run "parley COMMAND -h" for the flags of a command.
 `
@@ -57,6 +61,8 @@ func run(args []string) error {
 		return cmdTrader(args[1:])
 	case "case":
 		return cmdCase(args[1:])
+	case "mediator":
+		return cmdMediator(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

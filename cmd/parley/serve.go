@@ -100,8 +100,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname,
 	}, log.With("part", "outbound"))
 	engine := procedure.NewEngine(store, keys, tmpl, loc, procedure.Config{
-		Domain: cfg.Domain, Hostname: cfg.Hostname,
-		TraderWindow: cfg.Procedure.TraderWindow.D(), IncompleteIntake: cfg.Procedure.IncompleteIntake.D(),
+		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure,
 	}, log.With("part", "procedure"), queue.Add)
 	runner := procedure.NewRunner(engine, cfg.Procedure.Workers)
 	if err := queue.Start(workCtx); err != nil {
@@ -110,6 +109,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := runner.Start(workCtx); err != nil {
 		return err
 	}
+	timersDone := make(chan struct{})
+	go func() { defer close(timersDone); engine.RunTimers(workCtx) }()
 
 	smtpSrv := smtpd.New(smtpd.Config{
 		Domain: cfg.Domain, Hostname: cfg.Hostname,
@@ -153,6 +154,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	smtpSrv.Shutdown(sctx)
 	stopWork()
 	runner.Wait()
+	<-timersDone
 	queue.Wait()
 	return nil
 }

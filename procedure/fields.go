@@ -1,0 +1,234 @@
+package procedure
+
+import (
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+
+	"parley/casestore"
+	"parley/config"
+	"parley/locales"
+)
+
+// Field label ids in the locale files, in the order of the fill-in form.
+var fieldLabels = []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "LabelAmount", "LabelProblem", "LabelWants", "LabelContacted"}
+
+// reader recognises the labelled lines of a complaint in every supported
+// language, and the words for wishes and yes/no. Built once per engine.
+type reader struct {
+	labels map[string]*regexp.Regexp // label id -> line matcher
+	words  map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
+	amount *regexp.Regexp
+}
+
+func newReader(loc *locales.Bundle) *reader {
+	r := &reader{labels: map[string]*regexp.Regexp{}, words: map[string]*regexp.Regexp{}}
+	for _, id := range fieldLabels {
+		r.labels[id] = regexp.MustCompile(`(?im)^[ \t>*]*(?:` + alternation(loc.Labels(id)) + `)[ \t*]*:[ \t]*(.*?)[ \t]*$`)
+	}
+	for _, id := range []string{"WantRefund", "WantRepair", "WantReplacement", "WordYes", "WordNo"} {
+		r.words[id] = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels(id)) + `)(?:[^\pL]|$)`)
+	}
+	r.amount = regexp.MustCompile(`(?i)(€|eur|usd|\$|gbp|£|chf|pln|zł|nok|sek|dkk)?\s?([0-9]{1,3}(?:[.,\s]?[0-9]{3})*(?:[.,][0-9]{1,2})?)\s?(€|eur|euro|usd|gbp|chf|pln|zł|nok|sek|dkk|kr)?`)
+	return r
+}
+
+func alternation(words []string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = regexp.QuoteMeta(w)
+	}
+	// Longest first, so "Order number" wins over "Order".
+	for i := range q {
+		for j := i + 1; j < len(q); j++ {
+			if len(q[j]) > len(q[i]) {
+				q[i], q[j] = q[j], q[i]
+			}
+		}
+	}
+	return strings.Join(q, "|")
+}
+
+// value returns the first non-empty value of a labelled line.
+func (r *reader) value(id, text string) string {
+	for _, m := range r.labels[id].FindAllStringSubmatch(text, 5) {
+		if v := strings.TrimSpace(m[1]); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// withoutLabelled returns text without its labelled lines (the free text).
+func (r *reader) withoutLabelled(text string) string {
+	for _, id := range fieldLabels {
+		if id == "LabelProblem" {
+			continue
+		}
+		text = r.labels[id].ReplaceAllString(text, "")
+	}
+	return strings.TrimSpace(text)
+}
+
+var currencySymbols = map[string]string{"€": "EUR", "euro": "EUR", "$": "USD", "£": "GBP", "zł": "PLN", "kr": "NOK"}
+
+// parseAmount finds "49.95 EUR", "€ 49,95" or "EUR 49.95"; requireCurrency
+// keeps order numbers in free text from passing as amounts.
+func (r *reader) parseAmount(s string, requireCurrency bool) (int64, string, bool) {
+	for _, m := range r.amount.FindAllStringSubmatch(s, -1) {
+		cur := strings.ToLower(m[1] + m[3])
+		if cur == "" && requireCurrency {
+			continue
+		}
+		a, err := config.ParseAmount(strings.ReplaceAll(m[2], " ", ""))
+		if err != nil || a == 0 {
+			continue
+		}
+		code := strings.ToUpper(cur)
+		if c, ok := currencySymbols[cur]; ok {
+			code = c
+		}
+		return int64(a), code, true
+	}
+	return 0, "", false
+}
+
+var dateLayouts = []string{"2006-01-02", "02-01-2006", "2-1-2006", "02.01.2006", "2.1.2006", "02/01/2006", "2/1/2006", "02.01.06", "2.1.06"}
+
+func parseDate(s string) (string, bool) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return "", false
+	}
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, strings.TrimRight(f[0], ",.;")); err == nil {
+			return t.Format("2006-01-02"), true
+		}
+	}
+	return "", false
+}
+
+func (r *reader) wants(s string) string {
+	for _, w := range []struct{ id, want string }{{"WantRefund", "refund"}, {"WantReplacement", "replacement"}, {"WantRepair", "repair"}} {
+		if r.words[w.id].MatchString(s) {
+			return w.want
+		}
+	}
+	return ""
+}
+
+// read extracts the trader line and the complaint fields from a message text.
+func (r *reader) read(text string) (traderValue string, f casestore.Fields) {
+	traderValue = r.value("LabelTrader", text)
+	if v := r.value("LabelOrderDate", text); v != "" {
+		f.OrderDate, _ = parseDate(v)
+	}
+	if v := r.value("LabelOrderRef", text); v != "" {
+		f.OrderRef = clip(v, 100)
+	}
+	if v := r.value("LabelAmount", text); v != "" {
+		f.Amount, f.Currency, _ = r.parseAmount(v, false)
+	} else {
+		f.Amount, f.Currency, _ = r.parseAmount(r.withoutLabelled(text), true)
+	}
+	free := r.withoutLabelled(text)
+	if v := r.value("LabelProblem", text); v != "" {
+		f.Problem = clip(v, 4000)
+	} else {
+		f.Problem = clip(r.labels["LabelProblem"].ReplaceAllString(free, ""), 4000)
+	}
+	if v := r.value("LabelWants", text); v != "" {
+		if f.Wants = r.wants(v); f.Wants == "" {
+			f.Wants = "other: " + clip(v, 200)
+		}
+	} else {
+		f.Wants = r.wants(free)
+	}
+	if v := r.value("LabelContacted", text); v != "" {
+		switch {
+		case r.words["WordYes"].MatchString(v):
+			f.Contacted = "yes"
+		case r.words["WordNo"].MatchString(v):
+			f.Contacted = "no"
+		}
+	}
+	return traderValue, f
+}
+
+// merge fills what f lacks from more.
+func merge(f, more casestore.Fields) casestore.Fields {
+	if f.OrderDate == "" {
+		f.OrderDate = more.OrderDate
+	}
+	if f.OrderRef == "" {
+		f.OrderRef = more.OrderRef
+	}
+	if f.Amount == 0 {
+		f.Amount, f.Currency = more.Amount, more.Currency
+	}
+	if f.Problem == "" {
+		f.Problem = more.Problem
+	}
+	if f.Wants == "" {
+		f.Wants = more.Wants
+	}
+	if f.Contacted == "" {
+		f.Contacted = more.Contacted
+	}
+	return f
+}
+
+// complete reports whether the trader can be notified: who, what went wrong,
+// and what the consumer wants. The rest decides arbitration eligibility.
+func complete(c *casestore.Case) bool {
+	return c.Trader.Email != "" && c.Fields.Problem != "" && c.Fields.Wants != ""
+}
+
+// missing returns the fill-in lines for what the complaint lacks, labelled in
+// lang so the consumer's answer is read back by the same labels.
+func (e *Engine) missing(c *casestore.Case, lang string) []string {
+	first := func(id string) string { l, _, _ := strings.Cut(e.loc.T(lang, id, nil), "|"); return l }
+	var lines []string
+	add := func(id, hint string) {
+		line := first(id) + ": "
+		if hint != "" {
+			line += "   (" + e.loc.T(lang, hint, nil) + ")"
+		}
+		lines = append(lines, line)
+	}
+	f := c.Fields
+	if c.Trader.Email == "" {
+		lines = append(lines, first("LabelTrader")+": shop@example.com")
+	}
+	if f.Problem == "" {
+		add("LabelProblem", "")
+	}
+	if f.Wants == "" {
+		add("LabelWants", "FillWantsHint")
+	}
+	if f.OrderDate == "" {
+		add("LabelOrderDate", "FillDateHint")
+	}
+	if f.OrderRef == "" {
+		add("LabelOrderRef", "")
+	}
+	if f.Amount == 0 {
+		add("LabelAmount", "")
+	}
+	if f.Contacted == "" {
+		add("LabelContacted", "FillContactedHint")
+	}
+	return lines
+}
+
+func clip(s string, n int) string {
+	s = strings.TrimFunc(s, unicode.IsSpace)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && (s[n]&0xC0) == 0x80 {
+		n--
+	}
+	return s[:n]
+}

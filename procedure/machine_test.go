@@ -1,0 +1,378 @@
+package procedure
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"parley/casestore"
+	"parley/password"
+	"parley/threading"
+)
+
+const day = 24 * time.Hour
+
+// advance moves the injected clock and fires what came due.
+func (ev *env) advance(d time.Duration) {
+	ev.t.Helper()
+	ev.now = ev.now.Add(d)
+	if _, err := ev.e.FireDue(); err != nil {
+		ev.t.Fatal(err)
+	}
+}
+
+func (ev *env) caseNow(id string) *casestore.Case {
+	ev.t.Helper()
+	var c *casestore.Case
+	if err := ev.store.View(func(tx *casestore.Tx) (err error) { c, err = tx.Case(id); return err }); err != nil {
+		ev.t.Fatal(err)
+	}
+	return c
+}
+
+func (ev *env) addMediator(email, name string) {
+	h, _ := password.Hash("mediator-password")
+	ev.store.Update(func(tx *casestore.Tx) error {
+		return tx.PutMediator(casestore.Mediator{Email: email, Name: name, Lang: "en", Password: h})
+	})
+}
+
+func (ev *env) choose(c *casestore.Case, from, choice string) {
+	ev.t.Helper()
+	ev.deliver(from, TargetChoice(c.ID, choice), "From: "+from+"\nSubject: choice\n\n")
+}
+
+func (ev *env) mediatorWrites(c *casestore.Case, from, body string) {
+	ev.t.Helper()
+	ev.deliver(from, TargetParty(c.ID, threading.Mediator), "From: "+from+"\nSubject: Re: case\n\n"+body+"\n")
+}
+
+func kinds(out []sent) string {
+	var k []string
+	for _, s := range out {
+		k = append(k, s.o.Kind+">"+s.o.Role)
+	}
+	return strings.Join(k, " ")
+}
+
+func expectState(t *testing.T, c *casestore.Case, state, outcome string) {
+	t.Helper()
+	if c.State != state || c.Outcome != outcome {
+		t.Fatalf("state %s/%s, want %s/%s", c.State, c.Outcome, state, outcome)
+	}
+}
+
+const eligibleComplaint = `From: Jan Jansen <jan@consumer.example>
+Subject: Broken kettle
+Content-Type: text/plain; charset=utf-8
+
+The kettle arrived broken and I want my money back.
+Order date: 2026-10-20
+Order number: A-1234
+Amount: 49.95 EUR
+Contacted the trader: yes
+`
+
+func TestPathSettledDirectly(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	ev.advance(5*day + time.Hour) // reminder 2 days before the 7-day window ends
+	if out := ev.take(); kinds(out) != "reminder>trader" {
+		t.Fatalf("sent %q, want the trader's reminder", kinds(out))
+	}
+	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nResolved\n\nthanks\n")
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateClosed, casestore.OutcomeResolved)
+	if out := ev.take(); kinds(out) != "closed>consumer closed>trader" {
+		t.Fatalf("closing notices: %q", kinds(out))
+	}
+	ev.advance(8 * day)
+	if out := ev.take(); len(out) != 0 {
+		t.Fatalf("a closed case's old clocks fired: %q", kinds(out))
+	}
+}
+
+func TestPathMediationProposalAccepted(t *testing.T) {
+	ev := newEnv(t)
+	ev.addMediator("mia@mediators.example", "Mia")
+	ev.deliver("jan@consumer.example", TargetIntake("acme"), eligibleComplaint)
+	c := ev.onlyCase()
+	expectState(t, c, casestore.StateOpen, "")
+	if c.Fields.Amount != 4995 || c.Fields.OrderDate != "2026-10-20" || c.Fields.Contacted != "yes" || c.Fields.Wants != "refund" || c.Fields.OrderRef != "A-1234" {
+		t.Fatalf("fields %+v", c.Fields)
+	}
+	ev.take()
+	ev.advance(7 * day)
+	out := ev.take()
+	if kinds(out) != "reminder>trader window_ended>trader choice>consumer" {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	choice := out[2].env.Text
+	for _, ch := range []string{threading.ChoiceResolved, threading.ChoiceMediation, threading.ChoiceWait} {
+		if !strings.Contains(choice, "mailto:"+ev.keys.ChoiceLocal(c.ID, ch)+"@d.test") {
+			t.Errorf("choice mail lacks the %s address:\n%s", ch, choice)
+		}
+	}
+	ev.choose(c, "jan@consumer.example", threading.ChoiceMediation)
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateMediation, "")
+	if c.Mediator.Email != "mia@mediators.example" {
+		t.Fatalf("mediator %+v", c.Mediator)
+	}
+	if out := ev.take(); kinds(out) != "mediation>consumer mediation>trader mediation>mediator" {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	// The trader answers: relayed to the consumer and the mediator, clock satisfied.
+	ev.deliver("support@acme.example", TargetParty(c.ID, threading.Trader), "From: support@acme.example\nSubject: Re\n\nWe offer 30 EUR.\n")
+	if out := ev.take(); kinds(out) != "relay>consumer relay>mediator" {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	ev.mediatorWrites(c, "mia@mediators.example", "#propose\nAcme refunds 40.00 EUR within 14 days.")
+	out = ev.take()
+	if kinds(out) != "proposal>consumer proposal>trader" || !strings.Contains(out[0].env.Text, "40.00 EUR") {
+		t.Fatalf("proposal: %q", kinds(out))
+	}
+	ev.choose(c, "support@acme.example", threading.ChoiceAccept)
+	expectState(t, ev.caseNow(c.ID), casestore.StateMediation, "")
+	ev.take()
+	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nACCEPT\n")
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateClosed, casestore.OutcomeSettled)
+	if out := ev.take(); !strings.Contains(kinds(out), "closed>consumer closed>trader closed>mediator") {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	ev.advance(21 * 7 * day) // the mediation clock would have fired long ago; nothing happens
+	if out := ev.take(); len(out) != 0 {
+		t.Fatalf("stale clocks fired: %q", kinds(out))
+	}
+}
+
+func TestPathTraderSilentInMediation(t *testing.T) {
+	for _, tc := range []struct {
+		name, complaint, outcome, says string
+	}{
+		{"eligible is referred", eligibleComplaint, casestore.OutcomeReferred, "50.00 EUR"},
+		{"ineligible is refused", complaint, casestore.OutcomeRefused, "the amount of the claim is not known"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := newEnv(t)
+			ev.addMediator("mia@mediators.example", "Mia")
+			ev.deliver("jan@consumer.example", TargetIntake("acme"), tc.complaint)
+			c := ev.onlyCase()
+			ev.advance(7 * day)
+			ev.choose(c, "jan@consumer.example", threading.ChoiceMediation)
+			ev.take()
+			ev.advance(27 * day) // 20 working days is four weeks
+			expectState(t, ev.caseNow(c.ID), casestore.StateMediation, "")
+			ev.advance(2 * day)
+			c = ev.caseNow(c.ID)
+			expectState(t, c, casestore.StateClosed, tc.outcome)
+			out := ev.take()
+			if kinds(out) != "closed>consumer closed>trader closed>mediator" {
+				t.Fatalf("sent %q", kinds(out))
+			}
+			if !strings.Contains(out[0].env.Text, "recorded as a refusal") || !strings.Contains(out[0].env.Text, tc.says) {
+				t.Errorf("closing notice does not explain:\n%s", out[0].env.Text)
+			}
+			var refused bool
+			evs := ev.events(c.ID)
+			for _, e := range evs {
+				refused = refused || e.Kind == casestore.EvRefused
+			}
+			if !refused {
+				t.Error("silence not recorded as refusal")
+			}
+		})
+	}
+}
+
+func (ev *env) events(id string) []casestore.Event {
+	var evs []casestore.Event
+	ev.store.View(func(tx *casestore.Tx) (err error) { evs, err = tx.Events(id); return err })
+	return evs
+}
+
+func TestPathIneligibleReferral(t *testing.T) {
+	ev := newEnv(t)
+	ev.addMediator("mia@mediators.example", "Mia")
+	ev.deliver("jan@consumer.example", TargetIntake("acme"), strings.Replace(eligibleComplaint, "49.95 EUR", "12.00 EUR", 1))
+	c := ev.onlyCase()
+	ev.advance(7 * day)
+	ev.choose(c, "jan@consumer.example", threading.ChoiceMediation)
+	ev.take()
+	ev.mediatorWrites(c, "mia@mediators.example", "#refer")
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateClosed, casestore.OutcomeIneligible)
+	out := ev.take()
+	if !strings.Contains(out[0].env.Text, "below 25.00 EUR") {
+		t.Fatalf("reason missing:\n%s", out[0].env.Text)
+	}
+}
+
+func TestPathExtensionsThenAbandoned(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	ev.advance(7 * day)
+	ev.take()
+	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nwait\n")
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateOpen, "")
+	if c.Extensions != 1 {
+		t.Fatalf("extensions %d", c.Extensions)
+	}
+	if out := ev.take(); kinds(out) != "extended>consumer extended>trader" {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	ev.advance(7 * day)
+	out := ev.take()
+	if strings.Contains(out[len(out)-1].env.Text, ev.keys.ChoiceLocal(c.ID, threading.ChoiceWait)) {
+		t.Error("the wait choice is offered after the last extension")
+	}
+	ev.choose(c, "jan@consumer.example", threading.ChoiceWait)
+	expectState(t, ev.caseNow(c.ID), casestore.StateChoice, "")
+	if out := ev.take(); kinds(out) != "choice>consumer" || !strings.Contains(out[0].env.Text, "already had its extra period") {
+		t.Fatalf("refused extension: %q", kinds(out))
+	}
+	ev.advance(14 * day)
+	expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeAbandoned)
+}
+
+func TestPathAbandonedIntake(t *testing.T) {
+	ev := newEnv(t)
+	ev.deliver("jan@consumer.example", TargetComplaints, "From: jan@consumer.example\nSubject: help\n\nSomething went wrong with my order.\n")
+	c := ev.onlyCase()
+	expectState(t, c, casestore.StateIntake, "")
+	out := ev.take()
+	for _, want := range []string{"Trader: shop@example.com", "What I want:", "Order date:"} {
+		if !strings.Contains(out[0].env.Text, want) {
+			t.Errorf("fill-in block lacks %q:\n%s", want, out[0].env.Text)
+		}
+	}
+	ev.advance(13 * day)
+	expectState(t, ev.caseNow(c.ID), casestore.StateIntake, "")
+	ev.advance(2 * day)
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateClosed, casestore.OutcomeAbandoned)
+	if out := ev.take(); kinds(out) != "intake_closed>consumer closed>consumer" {
+		t.Fatalf("sent %q", kinds(out))
+	}
+}
+
+func TestChoiceFromStrangerOrTraderChangesNothing(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	ev.advance(7 * day)
+	ev.take()
+	ev.choose(c, "support@acme.example", threading.ChoiceResolved)
+	ev.choose(c, "mallory@evil.example", threading.ChoiceResolved)
+	expectState(t, ev.caseNow(c.ID), casestore.StateChoice, "")
+}
+
+func TestMediatorCommands(t *testing.T) {
+	ev := newEnv(t)
+	ev.store.Update(func(tx *casestore.Tx) error { return nil })
+	ev.addMediator("mia@mediators.example", "Mia")
+	ev.addMediator("max@mediators.example", "Max")
+	c := openCase(t, ev)
+	ev.advance(7 * day)
+	ev.choose(c, "jan@consumer.example", threading.ChoiceMediation)
+	ev.take()
+	c = ev.caseNow(c.ID)
+	med := c.Mediator.Email
+	ev.mediatorWrites(c, med, "#note\nThe trader sounds reasonable.")
+	if out := ev.take(); len(out) != 0 {
+		t.Fatalf("a note was sent: %q", kinds(out))
+	}
+	ev.mediatorWrites(c, med, "#to trader\nPlease send the invoice.")
+	if out := ev.take(); kinds(out) != "relay>trader" || strings.Contains(out[0].env.Text, "#to") {
+		t.Fatalf("#to trader: %q", kinds(out))
+	}
+	ev.mediatorWrites(c, med, "Dear both, let us talk.")
+	if out := ev.take(); kinds(out) != "relay>consumer relay>trader" {
+		t.Fatalf("plain mediator mail: %q", kinds(out))
+	}
+	ev.mediatorWrites(c, med, "#frobnicate\nhello")
+	out := ev.take()
+	if kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "#close OUTCOME") {
+		t.Fatalf("unknown command: %q", kinds(out))
+	}
+	ev.mediatorWrites(c, med, "#status")
+	if out := ev.take(); kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "state: mediation") {
+		t.Fatalf("#status: %q", kinds(out))
+	}
+	before := ev.caseNow(c.ID).Deadline
+	ev.mediatorWrites(c, med, "#extend 7d")
+	if got := ev.caseNow(c.ID).Deadline; !got.Equal(before.Add(7 * day)) {
+		t.Fatalf("#extend: deadline %v, want %v", got, before.Add(7*day))
+	}
+	ev.take()
+	other := "max@mediators.example"
+	if other == med {
+		other = "mia@mediators.example"
+	}
+	ev.mediatorWrites(c, other, "#take")
+	if got := ev.caseNow(c.ID).Mediator.Email; got != other {
+		t.Fatalf("#take: mediator %s", got)
+	}
+	ev.take()
+	m := ev.deliver("mallory@evil.example", TargetParty(c.ID, threading.Mediator), "From: mallory@evil.example\nSubject: x\n\n#close resolved\n")
+	if !m.HasFlag(casestore.FlagQuarantined) || ev.caseNow(c.ID).State != casestore.StateMediation {
+		t.Fatal("a command from a stranger acted on the case")
+	}
+	if out := ev.take(); kinds(out) != "notice>" {
+		t.Fatalf("stranger not told: %q", kinds(out))
+	}
+	ev.mediatorWrites(c, other, "#close withdrawn")
+	expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeWithdrawn)
+}
+
+func TestRetentionPurgesAndRecordStillVerifies(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	ev.deliver("support@acme.example", TargetParty(c.ID, threading.Trader), "From: support@acme.example\nSubject: Re\n\nSorry, refund sent.\n")
+	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nresolved\n")
+	ev.take()
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateClosed, casestore.OutcomeResolved)
+	var msgs []casestore.Message
+	ev.store.View(func(tx *casestore.Tx) (err error) { msgs, err = tx.CaseMessages(c.ID); return err })
+	raws := []string{msgs[0].SHA256, msgs[1].SHA256}
+	ev.advance(182 * day)
+	if ev.caseNow(c.ID).Purged {
+		t.Fatal("purged before the retention period")
+	}
+	ev.advance(2 * day)
+	c = ev.caseNow(c.ID)
+	if !c.Purged || c.Consumer.Email != "" || c.Trader.Email != "" || c.Title != "" || c.Fields.Problem != "" {
+		t.Fatalf("personal data left: %+v", c)
+	}
+	if c.Outcome != casestore.OutcomeResolved || c.Created.IsZero() {
+		t.Fatal("statistics lost")
+	}
+	for _, sum := range raws {
+		if _, err := ev.store.Raw(sum); err == nil {
+			t.Errorf("raw message %s survived the purge", sum[:8])
+		}
+	}
+	if seq, why := casestore.VerifyEvents(c, ev.events(c.ID)); seq != 0 {
+		t.Fatalf("record no longer verifies after purge: event %d: %s", seq, why)
+	}
+}
+
+func TestVerifyNamesTheAlteredEvent(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	evs := ev.events(c.ID)
+	if seq, _ := casestore.VerifyEvents(ev.caseNow(c.ID), evs); seq != 0 {
+		t.Fatalf("fresh record does not verify: %d", seq)
+	}
+	evs[2].Kind = "forged"
+	if seq, _ := casestore.VerifyEvents(ev.caseNow(c.ID), evs); seq != 3 {
+		t.Fatalf("altered event 3 reported as %d", seq)
+	}
+	evs = ev.events(c.ID)
+	evs[1].Text = "changed words"
+	if seq, _ := casestore.VerifyEvents(ev.caseNow(c.ID), evs); seq != 2 {
+		t.Fatalf("altered text of event 2 reported as %d", seq)
+	}
+}

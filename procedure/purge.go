@@ -1,0 +1,92 @@
+package procedure
+
+import (
+	"parley/casestore"
+)
+
+// purge deletes the personal data of a closed case after the retention
+// period: addresses, names, subjects, message bodies, attachments, event
+// texts. The case keeps its id, dates, state, outcome, amounts and its event
+// chain (which covers text digests, not texts), so statistics and
+// `parley case verify` still work.
+func (r *run) purge() error {
+	c, tx := r.c, r.tx
+	if c.Purged {
+		return nil
+	}
+	msgs, err := tx.CaseMessages(c.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if m.MessageID != "" {
+			if err := tx.DeleteDedup(m.Target + "\x00" + m.MessageID + "\x00" + m.SHA256); err != nil {
+				return err
+			}
+		}
+		if err := r.dropRaw(m.SHA256); err != nil {
+			return err
+		}
+		m.From, m.MailFrom, m.Rcpt, m.RemoteAddr, m.Helo, m.Subject, m.MessageID, m.Note = "", "", "", "", "", "", "", ""
+		m.SHA256 = ""
+		if err := tx.PutMessage(&m); err != nil {
+			return err
+		}
+	}
+	outs, err := tx.CaseOutbound(c.ID)
+	if err != nil {
+		return err
+	}
+	for _, o := range outs {
+		if err := r.dropRaw(o.SHA256); err != nil {
+			return err
+		}
+		o.To, o.SHA256, o.LastError = "", "", ""
+		if err := tx.PutOutbound(&o); err != nil {
+			return err
+		}
+	}
+	evs, err := tx.Events(c.ID)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if ev.Text != "" {
+			ev.Text = ""
+			if err := tx.PutEvent(ev); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range []*casestore.Party{&c.Consumer, &c.Trader, &c.Mediator} {
+		p.Name, p.Email, p.Thread = "", "", nil
+	}
+	c.Title, c.Intake = "", ""
+	c.Fields.Problem, c.Fields.OrderRef = "", ""
+	if c.Proposal != nil {
+		c.Proposal.Text = ""
+	}
+	c.Purged, c.Deadline = true, c.Deadline
+	if err := tx.SetTimers(c); err != nil {
+		return err
+	}
+	return tx.AppendEvent(c, casestore.Event{Kind: casestore.EvPurged})
+}
+
+// dropRaw releases one reference to raw content, deleting it when unused.
+// Blob files are removed after the commit (a crash in between leaves an
+// orphan file, never a row pointing at nothing).
+func (r *run) dropRaw(sum string) error {
+	if sum == "" {
+		return nil
+	}
+	unused, err := r.tx.RefRaw(sum, -1)
+	if err != nil || !unused {
+		return err
+	}
+	if r.tx.RawInline(sum) != nil {
+		return r.tx.DeleteRawInline(sum)
+	}
+	r.removeBlobs = append(r.removeBlobs, sum)
+	return nil
+}
