@@ -66,7 +66,7 @@ func (r *run) purge() error {
 	if c.Proposal != nil {
 		c.Proposal.Text = ""
 	}
-	c.Purged, c.Deadline = true, c.Deadline
+	c.Purged = true
 	if err := tx.SetTimers(c); err != nil {
 		return err
 	}
