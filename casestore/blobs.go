@@ -112,6 +112,12 @@ func (w *Writer) Abort() {
 	os.Remove(w.f.Name())
 }
 
+// Has reports whether a blob is stored.
+func (b *Blobs) Has(sum string) bool {
+	_, err := os.Stat(b.Path(sum))
+	return err == nil
+}
+
 // Put stores r as a blob.
 func (b *Blobs) Put(r io.Reader) (string, int64, error) {
 	w, err := b.Create()

@@ -96,8 +96,10 @@ type Case struct {
 	// Deadline is the case's main pending clock, for display.
 	Deadline time.Time `json:"deadline,omitempty"`
 	Timers   []Timer   `json:"timers,omitempty"`
+	// EvidenceCount is the number of evidence rows of the case.
+	EvidenceCount uint64 `json:"evidence_count"`
 	// Events is the number of events; the next event gets Events+1.
-	Events   uint64 `json:"events"`
+	Events   uint64 `json:"event_count"`
 	LastHash string `json:"last_hash,omitempty"`
 }
 

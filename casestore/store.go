@@ -40,8 +40,9 @@ var (
 	bOutQueued  = []byte("outbound_queued")
 	bOutByCase  = []byte("outbound_by_case")
 	bTimers     = []byte("timers")
+	bEvidence   = []byte("evidence")
 	bMediators  = []byte("mediators")
-	allBuckets  = [][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bMediators}
+	allBuckets  = [][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bMediators, bEvidence}
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

@@ -225,6 +225,31 @@ func (s *Store) Raw(sum string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
+// OpenRaw opens raw content for streaming: inline content from the bbolt
+// file, else the blob.
+func (s *Store) OpenRaw(sum string) (io.ReadCloser, int64, error) {
+	var data []byte
+	if err := s.View(func(tx *Tx) error { data = tx.RawInline(sum); return nil }); err != nil {
+		return nil, 0, err
+	}
+	if data != nil {
+		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+	}
+	f, err := s.Blobs.Open(sum)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, fmt.Errorf("raw %s: %w", sum, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("raw %s: %w", sum, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
 // AppendEvent appends ev to the case's hash-chained log and advances c's
 // counters; the caller writes c back with PutCase in the same transaction.
 func (t *Tx) AppendEvent(c *Case, ev Event) error {
@@ -319,8 +344,16 @@ func (t *Tx) AddOutbound(o *Outbound, raw []byte) error {
 		sum := sha256.Sum256(raw)
 		o.SHA256 = hex.EncodeToString(sum[:])
 		o.Size = int64(len(raw))
-		if err := t.PutRawInline(o.SHA256, raw); err != nil {
-			return err
+		if len(raw) <= InlineMax {
+			if err := t.PutRawInline(o.SHA256, raw); err != nil {
+				return err
+			}
+		} else if !t.s.Blobs.Has(o.SHA256) {
+			// A large relay (attachments): written once, fsynced, before the
+			// row naming it commits.
+			if _, _, err := t.s.Blobs.Put(bytes.NewReader(raw)); err != nil {
+				return fmt.Errorf("store outbound %d: %w", id, err)
+			}
 		}
 	}
 	if _, err := t.RefRaw(o.SHA256, 1); err != nil {

@@ -39,6 +39,7 @@ type Config struct {
 	SMTP      SMTP      `toml:"smtp"`
 	Outbound  Outbound  `toml:"outbound"`
 	Procedure Procedure `toml:"procedure"`
+	Evidence  Evidence  `toml:"evidence"`
 }
 
 // SMTP configures the inbound listener.
@@ -71,6 +72,18 @@ type Outbound struct {
 	// Concurrency is the number of parallel deliveries (and smarthost connections).
 	Concurrency int      `toml:"concurrency"`
 	Timeout     Duration `toml:"timeout"`
+}
+
+// Evidence limits what relays carry and what parsing may use.
+type Evidence struct {
+	// Attachments beyond these limits, and executables (by sniffed type), are
+	// kept as evidence but not forwarded; the reader gets name, size and SHA-256.
+	MaxAttachments    int  `toml:"max_attachments"`
+	MaxAttachmentSize Size `toml:"max_attachment_size"`
+	MaxRelaySize      Size `toml:"max_relay_size"`
+	// LargeMessage is the size from which messages are parsed one at a time,
+	// which bounds the memory parsing can take.
+	LargeMessage Size `toml:"large_message"`
 }
 
 // Procedure holds the dispute procedure's clocks and amounts (defaults in
@@ -184,6 +197,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Outbound.Timeout <= 0 {
 		bad("outbound.timeout: must be positive")
+	}
+	if c.Evidence.MaxAttachments < 0 || c.Evidence.MaxAttachmentSize <= 0 || c.Evidence.MaxRelaySize <= 0 || c.Evidence.LargeMessage <= 0 {
+		bad("evidence: limits must be positive")
 	}
 	p := c.Procedure
 	for name, clk := range map[string]Clock{"trader_window": p.TraderWindow, "choice_window": p.ChoiceWindow,

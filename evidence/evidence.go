@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"net/mail"
 	"path"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jhillyerd/enmime/v2"
+	"github.com/jhillyerd/enmime/v2/dsn"
 	"github.com/jhillyerd/enmime/v2/mediatype"
 )
 
@@ -47,8 +47,21 @@ type Message struct {
 	Text            string // plain text, or the HTML part as text
 	Attachments     []Attachment
 	Problems        []string // what was wrong; non-empty means malformed
-	header          func(string) string
+	// Bounce is the RFC 3464 delivery status report, when the message is one.
+	Bounce *Bounce
+	header func(string) string
 }
+
+// Bounce is what a delivery status notification says about one recipient.
+type Bounce struct {
+	Action     string // failed, delayed, delivered, relayed, expanded
+	Status     string // RFC 3463 status, e.g. 5.1.1
+	Recipient  string // Final-Recipient or Original-Recipient
+	Diagnostic string // Diagnostic-Code, e.g. "smtp; 550 5.1.1 no such user"
+}
+
+// Failed reports whether the report says the message could not be delivered.
+func (b *Bounce) Failed() bool { return strings.EqualFold(b.Action, "failed") || strings.HasPrefix(b.Status, "5.") }
 
 // Header returns the first value of a header (decoded).
 func (m *Message) Header(name string) string {
@@ -140,6 +153,11 @@ func (p *Parser) Parse(raw []byte) (msg *Message) {
 	for i, part := range parts {
 		msg.Attachments = append(msg.Attachments, attachment(part, i+1, i >= len(env.Attachments)))
 	}
+	if rep, err := dsn.ParseReport(env.Root); err == nil && rep != nil && len(rep.DeliveryStatus.RecipientDSNs) > 0 {
+		r := rep.DeliveryStatus.RecipientDSNs[0]
+		msg.Bounce = &Bounce{Action: strings.ToLower(strings.TrimSpace(r.Get("Action"))), Status: strings.TrimSpace(r.Get("Status")),
+			Recipient: dsnAddress(r.Get("Final-Recipient"), r.Get("Original-Recipient")), Diagnostic: strings.TrimSpace(r.Get("Diagnostic-Code"))}
+	}
 	for _, part := range env.OtherParts {
 		if part.FileName != "" || len(part.Content) > 0 {
 			msg.Attachments = append(msg.Attachments, attachment(part, len(msg.Attachments)+1, true))
@@ -154,6 +172,16 @@ func (p *Parser) Parse(raw []byte) (msg *Message) {
 		}
 	}
 	return msg
+}
+
+// dsnAddress strips the address type ("rfc822; x@y") from a DSN recipient field.
+func dsnAddress(fields ...string) string {
+	for _, f := range fields {
+		if _, addr, ok := strings.Cut(f, ";"); ok && strings.TrimSpace(addr) != "" {
+			return strings.ToLower(strings.TrimSpace(addr))
+		}
+	}
+	return ""
 }
 
 // bodyOf returns what follows the header block.
@@ -221,10 +249,7 @@ func attachment(part *enmime.Part, n int, inline bool) Attachment {
 	if declared == "" {
 		declared = "application/octet-stream"
 	}
-	sniffed := http.DetectContentType(part.Content)
-	if i := strings.IndexByte(sniffed, ';'); i > 0 {
-		sniffed = sniffed[:i]
-	}
+	sniffed := Sniff(part.Content)
 	return Attachment{
 		Name:     SanitizeName(part.FileName, n, declared),
 		Declared: declared,

@@ -3,6 +3,7 @@ package outbound
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -20,7 +21,7 @@ type Maildir struct {
 var _ Transport = (*Maildir)(nil)
 
 // Deliver writes o with Return-Path and Delivered-To headers carrying the envelope.
-func (m *Maildir) Deliver(ctx context.Context, o *casestore.Outbound, raw []byte) error {
+func (m *Maildir) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Reader) error {
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		if err := os.MkdirAll(filepath.Join(m.Dir, sub), 0o700); err != nil {
 			return fmt.Errorf("maildir %s: %w", m.Dir, err)
@@ -34,7 +35,7 @@ func (m *Maildir) Deliver(ctx context.Context, o *casestore.Outbound, raw []byte
 	}
 	_, err = fmt.Fprintf(f, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", o.MailFrom, o.To)
 	if err == nil {
-		_, err = f.Write(raw)
+		_, err = io.Copy(f, raw)
 	}
 	if err == nil {
 		err = f.Sync()

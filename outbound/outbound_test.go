@@ -351,7 +351,7 @@ func TestMaildirIdempotent(t *testing.T) {
 	m := &Maildir{Dir: dir}
 	o := &casestore.Outbound{ID: 7, To: "a@b.example", MailFrom: "b.7.x@d.test", Created: time.Unix(1000, 0)}
 	for i := 0; i < 2; i++ {
-		if err := m.Deliver(context.Background(), o, []byte("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		if err := m.Deliver(context.Background(), o, strings.NewReader("Subject: x\r\n\r\nbody\r\n")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -37,7 +38,7 @@ type Config struct {
 
 // Transport delivers one message. A *PermanentError means do not retry.
 type Transport interface {
-	Deliver(ctx context.Context, o *casestore.Outbound, raw []byte) error
+	Deliver(ctx context.Context, o *casestore.Outbound, raw io.Reader) error
 	Close() error
 }
 
@@ -196,11 +197,13 @@ func (q *Queue) deliver(ctx context.Context, t Transport, id uint64) {
 		q.forget(id)
 		return
 	}
-	raw, err := q.store.Raw(o.SHA256)
+	// Streamed from the store: a queue of large relays does not sit in memory.
+	raw, _, err := q.store.OpenRaw(o.SHA256)
 	if err == nil {
 		dctx, cancel := context.WithTimeout(ctx, q.cfg.Timeout)
 		err = t.Deliver(dctx, o, raw)
 		cancel()
+		raw.Close()
 	}
 	if ctx.Err() != nil && err != nil {
 		// Shutting down: the row stays queued and is retried at the next start.

@@ -1,11 +1,11 @@
 package outbound
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -98,7 +98,7 @@ func (s *Smarthost) dial(ctx context.Context, start func(net.Conn) (*smtp.Client
 }
 
 // Deliver sends one message. 5xx replies are permanent; the rest is retried.
-func (s *Smarthost) Deliver(ctx context.Context, o *casestore.Outbound, raw []byte) error {
+func (s *Smarthost) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Reader) error {
 	c, err := s.connect(ctx)
 	if err != nil {
 		var perm *PermanentError
@@ -129,8 +129,8 @@ func (s *Smarthost) Deliver(ctx context.Context, o *casestore.Outbound, raw []by
 	return nil
 }
 
-func (s *Smarthost) send(c *smtp.Client, o *casestore.Outbound, raw []byte) error {
-	if err := c.Mail(o.MailFrom, &smtp.MailOptions{Size: int64(len(raw))}); err != nil {
+func (s *Smarthost) send(c *smtp.Client, o *casestore.Outbound, raw io.Reader) error {
+	if err := c.Mail(o.MailFrom, &smtp.MailOptions{Size: o.Size}); err != nil {
 		return err
 	}
 	if err := c.Rcpt(o.To, nil); err != nil {
@@ -140,7 +140,7 @@ func (s *Smarthost) send(c *smtp.Client, o *casestore.Outbound, raw []byte) erro
 	if err != nil {
 		return err
 	}
-	if _, err := bytes.NewReader(raw).WriteTo(w); err != nil {
+	if _, err := io.Copy(w, raw); err != nil {
 		w.Close()
 		return err
 	}

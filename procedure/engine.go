@@ -8,6 +8,7 @@
 package procedure
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ type Config struct {
 	Domain    string
 	Hostname  string
 	Procedure config.Procedure
+	Evidence  config.Evidence
 }
 
 // Engine processes ingest jobs.
@@ -47,6 +49,9 @@ type Engine struct {
 	// queued is told about outbound rows after their commit.
 	queued        func(ids ...uint64)
 	timersChanged chan struct{}
+	// large admits one large message at a time into parsing and rendering,
+	// which is what bounds the daemon's memory under big attachments.
+	large chan struct{}
 }
 
 // NewEngine wires an engine. queued receives the ids of committed outbound rows.
@@ -54,10 +59,13 @@ func NewEngine(store *casestore.Store, keys *threading.Keys, tmpl *templates.Set
 	if cfg.Hostname == "" {
 		cfg.Hostname = cfg.Domain
 	}
+	if cfg.Evidence == (config.Evidence{}) {
+		cfg.Evidence = config.Default().Evidence
+	}
 	return &Engine{
 		store: store, keys: keys, tmpl: tmpl, loc: loc, parser: evidence.NewParser(), reader: newReader(loc),
 		domain: cfg.Domain, hostname: cfg.Hostname, cfg: cfg, now: store.Now, log: log, queued: queued,
-		timersChanged: make(chan struct{}, 1),
+		timersChanged: make(chan struct{}, 1), large: make(chan struct{}, 1),
 	}
 }
 
@@ -104,6 +112,7 @@ func (e *Engine) Process(ctx context.Context, job casestore.Job) error {
 	if err != nil || st == nil {
 		return err
 	}
+	defer releaseAll([]*step{st})
 	return e.commit([]*step{st})
 }
 
@@ -115,6 +124,8 @@ type step struct {
 	// barrier marks a step whose commit changes what later steps of the same
 	// case were prepared against (an intake completed), so a batch ends there.
 	barrier bool
+	// release frees the large-message slot once the step is committed.
+	release func()
 }
 
 // errStale means a step was prepared against a case state that changed
@@ -138,12 +149,43 @@ func (e *Engine) prepare(ctx context.Context, job casestore.Job) (*step, error) 
 	if msg == nil {
 		return nil, nil // already done
 	}
+	var release func()
+	if msg.Size >= int64(e.cfg.Evidence.LargeMessage) {
+		select {
+		case e.large <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		release = func() { <-e.large }
+	}
+	st, err := e.prepareMessage(ctx, job, msg)
+	if st == nil || err != nil {
+		if release != nil {
+			release()
+		}
+		return st, err
+	}
+	st.release = release
+	st.barrier = st.barrier || release != nil // a large message is committed alone
+	return st, nil
+}
+
+func (e *Engine) prepareMessage(ctx context.Context, job casestore.Job, msg *casestore.Message) (*step, error) {
 	raw, err := e.store.Raw(msg.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("load raw of message %d: %w", msg.ID, err)
 	}
 	pm := e.parser.Parse(raw)
-	in := &inbound{job: job, msg: msg, parsed: pm, auto: evidence.AutoReply(pm, msg.MailFrom)}
+	in := &inbound{job: job, msg: msg, parsed: pm, raw: raw, auto: evidence.AutoReply(pm, msg.MailFrom), forwarded: map[string]bool{}}
+	// Attachments become evidence: each stored once by SHA-256 and fsynced
+	// before the transaction that records it.
+	for _, a := range pm.Attachments {
+		if !e.store.Blobs.Has(a.SHA256) {
+			if _, _, err := e.store.Blobs.Put(bytes.NewReader(a.Data)); err != nil {
+				return nil, fmt.Errorf("store evidence %s of message %d: %w", a.Name, msg.ID, err)
+			}
+		}
+	}
 	if pm.Malformed() {
 		msg.Flags = appendFlag(msg.Flags, casestore.FlagMalformed)
 		msg.Note = strings.Join(pm.Problems, "; ")
@@ -177,11 +219,13 @@ func (e *Engine) prepare(ctx context.Context, job casestore.Job) (*step, error) 
 }
 
 type inbound struct {
-	job    casestore.Job
-	msg    *casestore.Message
-	parsed *evidence.Message
-	auto   string
-	step   *step
+	job       casestore.Job
+	msg       *casestore.Message
+	parsed    *evidence.Message
+	raw       []byte
+	auto      string
+	step      *step
+	forwarded map[string]bool // attachment SHA-256 -> passed on in a relay
 }
 
 // finish records the work to commit for in: its effects, the message row and
@@ -189,6 +233,40 @@ type inbound struct {
 func (e *Engine) finish(in *inbound, work func(tx *casestore.Tx) ([]uint64, error)) error {
 	in.step = &step{in: in, work: work}
 	return nil
+}
+
+// recordEvidence adds an evidence row per attachment of a message that
+// belongs to a case.
+func (e *Engine) recordEvidence(tx *casestore.Tx, in *inbound) error {
+	if in.msg.CaseID == "" || in.parsed == nil || len(in.parsed.Attachments) == 0 {
+		return nil
+	}
+	c, err := tx.Case(in.msg.CaseID)
+	if err != nil {
+		return err
+	}
+	role := in.msg.Role
+	if in.msg.HasFlag(casestore.FlagQuarantined) {
+		role = ""
+	}
+	for _, a := range in.parsed.Attachments {
+		ev := &casestore.Evidence{Message: in.msg.ID, Role: role, Name: a.Name, Declared: a.Declared, Sniffed: a.Sniffed,
+			Size: a.Size, SHA256: a.SHA256, Inline: a.Inline, Forwarded: in.forwarded[a.SHA256]}
+		if err := tx.AddEvidence(c, ev); err != nil {
+			return err
+		}
+	}
+	return tx.PutCase(c)
+}
+
+// releaseAll frees the large-message slots of steps.
+func releaseAll(steps []*step) {
+	for _, st := range steps {
+		if st != nil && st.release != nil {
+			st.release()
+			st.release = nil
+		}
+	}
 }
 
 // commit applies prepared steps in order in one transaction (one fsync for
@@ -208,6 +286,9 @@ func (e *Engine) commit(steps []*step) error {
 					return fmt.Errorf("message %d: %w", in.msg.ID, err)
 				}
 				out = append(out, ids...)
+			}
+			if err := e.recordEvidence(tx, in); err != nil {
+				return err
 			}
 			in.msg.Processed = true
 			if err := tx.PutMessage(in.msg); err != nil {

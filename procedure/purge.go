@@ -46,6 +46,19 @@ func (r *run) purge() error {
 			return err
 		}
 	}
+	evidence, err := tx.CaseEvidence(c.ID)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evidence {
+		if err := r.dropRaw(ev.SHA256); err != nil {
+			return err
+		}
+		ev.Name = "" // file names can be personal; type, size and digest stay
+		if err := tx.PutEvidence(ev); err != nil {
+			return err
+		}
+	}
 	evs, err := tx.Events(c.ID)
 	if err != nil {
 		return err

@@ -76,15 +76,24 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	if c.State == casestore.StateMediation {
 		readers = append(readers, threading.Mediator)
 	}
+	fwd, list := e.selectForward(pm.Attachments)
+	for _, a := range fwd {
+		in.forwarded[a.SHA256] = true
+	}
 	bodies := map[threading.Role]body{}
 	for _, reader := range readers {
 		rp := c.PartyByRole(reader.Name())
 		if rp.Email == "" {
 			continue
 		}
+		atts := fwd
+		if reader == threading.Mediator && pm.Malformed() {
+			// The mediator gets what could not be parsed as it arrived.
+			atts = append(append([]evidence.Attachment(nil), fwd...), evidence.Attachment{Name: "original.eml", Declared: "message/rfc822", Data: in.raw})
+		}
 		b, err := e.render(c, reader, templates.Relay, templates.Data{
-			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: attachmentList(pm.Attachments),
-		}, pm.Attachments, false)
+			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: list,
+		}, atts, false)
 		if err != nil {
 			return err
 		}
@@ -282,6 +291,26 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role threading.Role,
 	})
 }
 
+// selectForward picks the attachments a relay carries: within the count,
+// per-file and per-message limits, and never an executable or script
+// (by sniffed type). The list for the text names them all, marking the rest.
+func (e *Engine) selectForward(atts []evidence.Attachment) ([]evidence.Attachment, []templates.Attachment) {
+	lim := e.cfg.Evidence
+	var fwd []evidence.Attachment
+	var list []templates.Attachment
+	var total int64
+	for _, a := range atts {
+		ok := len(fwd) < lim.MaxAttachments && a.Size <= int64(lim.MaxAttachmentSize) &&
+			total+a.Size <= int64(lim.MaxRelaySize) && !evidence.Executable(a.Sniffed)
+		if ok {
+			fwd = append(fwd, a)
+			total += a.Size
+		}
+		list = append(list, templates.Attachment{Name: a.Name, Size: a.Size, SHA256: a.SHA256, Held: !ok})
+	}
+	return fwd, list
+}
+
 // bounce records a delivery failure reported to a VERP address.
 func (e *Engine) bounce(in *inbound) error {
 	n, err := strconv.ParseUint(strings.TrimPrefix(in.msg.Target, "bounce:"), 10, 64)
@@ -289,15 +318,28 @@ func (e *Engine) bounce(in *inbound) error {
 		return errPermanent{fmt.Errorf("bad bounce target %q", in.msg.Target)}
 	}
 	in.msg.Flags = appendFlag(in.msg.Flags, casestore.FlagBounce)
+	report := in.parsed.Bounce
 	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
 		o, err := tx.Outbound(n)
 		if err != nil {
 			return nil, nil // the row was deleted with its case: keep the bounce only
 		}
-		o.State, o.LastError = casestore.OutFailed, "bounced: "+in.parsed.Subject
-		o.Done = e.now()
-		if err := tx.PutOutbound(o); err != nil {
-			return nil, err
+		what := "bounced"
+		failed := true
+		if report != nil {
+			what = fmt.Sprintf("bounced: %s %s", report.Status, report.Diagnostic)
+			failed = report.Failed()
+			if !failed {
+				what = fmt.Sprintf("delivery report: %s %s", report.Action, report.Status)
+			}
+		} else if in.parsed.Subject != "" {
+			what = "bounced: " + in.parsed.Subject
+		}
+		if failed {
+			o.State, o.LastError, o.Done = casestore.OutFailed, what, e.now()
+			if err := tx.PutOutbound(o); err != nil {
+				return nil, err
+			}
 		}
 		if o.CaseID == "" {
 			return nil, nil
@@ -307,7 +349,7 @@ func (e *Engine) bounce(in *inbound) error {
 		if err != nil {
 			return nil, nil
 		}
-		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvBounce, Role: o.Role, Message: in.msg.ID, Out: o.ID, Text: o.LastError}); err != nil {
+		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvBounce, Role: o.Role, Message: in.msg.ID, Out: o.ID, Text: what}); err != nil {
 			return nil, err
 		}
 		return nil, tx.PutCase(cc)

@@ -134,6 +134,7 @@ func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
 	}
 	if len(steps) > 0 {
 		err := r.e.commit(live)
+		releaseAll(steps)
 		if err == nil {
 			return len(steps)
 		}

@@ -53,6 +53,7 @@ type Attachment struct {
 	Name   string
 	Size   int64
 	SHA256 string
+	Held   bool // kept as evidence, not forwarded
 }
 
 // Data is everything a template may print.
