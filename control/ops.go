@@ -9,10 +9,13 @@ package control
 import (
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 
+	"parley/casefile"
 	"parley/casestore"
+	"parley/locales"
 	"parley/password"
 	"parley/threading"
 )
@@ -25,6 +28,7 @@ type Interface interface {
 	Case(id string) (*CaseDetail, error)
 	AddMediator(req MediatorAdd) (casestore.Mediator, error)
 	Verify(id string) (*Verification, error)
+	Export(id string, w io.Writer) error
 }
 
 // MediatorAdd is the request of `parley mediator add`.
@@ -76,7 +80,7 @@ type CaseDetail struct {
 	Parties  []PartyView          `json:"parties"`
 	Messages []casestore.Message  `json:"messages"`
 	Outbound []casestore.Outbound `json:"outbound"`
-	Events   []casestore.Event    `json:"event_list"`
+	Events   []casestore.Event    `json:"events"`
 }
 
 // Ops runs the operations on an open store.
@@ -84,7 +88,20 @@ type Ops struct {
 	Store     *casestore.Store
 	Keys      *threading.Keys
 	Domain    string
+	Locales   *locales.Bundle
 	Languages func(lang string) bool
+}
+
+// Export writes the case file (zip) of a case to w.
+func (o *Ops) Export(id string, w io.Writer) error {
+	id = threading.NormalizeCaseID(id)
+	if err := o.Store.View(func(tx *casestore.Tx) error { _, err := tx.Case(id); return err }); err != nil {
+		if errors.Is(err, casestore.ErrNotFound) {
+			return fmt.Errorf("case %s: %w", id, casestore.ErrNotFound)
+		}
+		return err
+	}
+	return casefile.Source{Store: o.Store, Locales: o.Locales}.Export(id, w)
 }
 
 var _ Interface = (*Ops)(nil)

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,6 +65,16 @@ func Serve(ctx context.Context, dataDir string, ops Interface, log *slog.Logger)
 		}
 		m, err := ops.AddMediator(req)
 		reply(w, m, err)
+	})
+	mux.HandleFunc("GET /cases/{id}/export", func(w http.ResponseWriter, r *http.Request) {
+		// Build into memory first so an error can still be a proper reply.
+		var buf bytes.Buffer
+		if err := ops.Export(r.PathValue("id"), &buf); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/zip")
+		w.Write(buf.Bytes())
 	})
 	mux.HandleFunc("GET /cases/{id}/verify", func(w http.ResponseWriter, r *http.Request) {
 		v, err := ops.Verify(r.PathValue("id"))
@@ -136,6 +147,10 @@ func Dial(dataDir string) (*Client, error) {
 }
 
 func (c *Client) do(method, path string, in, out any) error {
+	return c.doStream(method, path, in, func(r io.Reader) error { return json.NewDecoder(r).Decode(out) })
+}
+
+func (c *Client) doStream(method, path string, in any, read func(io.Reader) error) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -167,7 +182,7 @@ func (c *Client) do(method, path string, in, out any) error {
 		}
 		return err
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return read(resp.Body)
 }
 
 func (c *Client) AddTrader(req TraderAdd) (tr casestore.Trader, err error) {
@@ -204,4 +219,11 @@ func (c *Client) Verify(id string) (*Verification, error) {
 		return nil, err
 	}
 	return &v, nil
+}
+
+func (c *Client) Export(id string, w io.Writer) error {
+	return c.doStream("GET", "/cases/"+url.PathEscape(id)+"/export", nil, func(r io.Reader) error {
+		_, err := io.Copy(w, r)
+		return err
+	})
 }

@@ -7,6 +7,8 @@
 //	parley case list [--json]
 //	parley case show ID [--json]
 //	parley case verify ID
+//	parley case export ID -o FILE.zip
+//	parley case verify-export FILE.zip
 //	parley mediator add --email E --name N [--lang L]   (password from stdin or PARLEY_PASSWORD)
 //
 // The admin commands take --data DIR and --config FILE, and work whether or
@@ -27,6 +29,8 @@ commands:
   trader add|list      register traders: HANDLE@DOMAIN becomes their complaint address
   case list|show ID    show cases, parties and their timeline
   case verify ID       check the case's event chain (exit 0 when intact)
+  case export ID -o F  write the case file (zip: .eml, evidence, events, manifest, summary)
+  case verify-export F check a case file's digests and event chain, offline
   mediator add         register a mediator (password from stdin or PARLEY_PASSWORD)
 
 Run "parley COMMAND -h" for the flags of a command.

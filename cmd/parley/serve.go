@@ -100,7 +100,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname,
 	}, log.With("part", "outbound"))
 	engine := procedure.NewEngine(store, keys, tmpl, loc, procedure.Config{
-		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure,
+		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure, Evidence: cfg.Evidence,
 	}, log.With("part", "procedure"), queue.Add)
 	runner := procedure.NewRunner(engine, cfg.Procedure.Workers)
 	if err := queue.Start(workCtx); err != nil {
@@ -123,7 +123,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen SMTP: %w", err)
 	}
-	closeCtl, err := control.Serve(ctx, cfg.DataDir, &control.Ops{Store: store, Keys: keys, Domain: cfg.Domain, Languages: loc.Supported}, log.With("part", "control"))
+	closeCtl, err := control.Serve(ctx, cfg.DataDir, &control.Ops{Store: store, Keys: keys, Domain: cfg.Domain, Locales: loc, Languages: loc.Supported}, log.With("part", "control"))
 	if err != nil {
 		l.Close()
 		return err

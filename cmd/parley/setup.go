@@ -68,5 +68,5 @@ func admin(cf *commonFlags) (ops control.Interface, closeFn func(), err error) {
 		store.Close()
 		return nil, nil, err
 	}
-	return &control.Ops{Store: store, Keys: keys, Domain: cfg.Domain, Languages: loc.Supported}, func() { store.Close() }, nil
+	return &control.Ops{Store: store, Keys: keys, Domain: cfg.Domain, Locales: loc, Languages: loc.Supported}, func() { store.Close() }, nil
 }
