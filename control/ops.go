@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 	"regexp"
 	"strings"
 
@@ -59,7 +60,7 @@ type TraderAdd struct {
 // CaseSummary is one line of `parley case list`.
 type CaseSummary struct {
 	ID       string `json:"id"`
-	Created  string `json:"created"`
+	Created  time.Time `json:"created"`
 	State    string `json:"state"`
 	Outcome  string `json:"outcome,omitempty"`
 	Title    string `json:"title"`
@@ -81,6 +82,7 @@ type CaseDetail struct {
 	Messages []casestore.Message  `json:"messages"`
 	Outbound []casestore.Outbound `json:"outbound"`
 	Events   []casestore.Event    `json:"events"`
+	Evidence []casestore.Evidence `json:"evidence"`
 }
 
 // Ops runs the operations on an open store.
@@ -212,7 +214,7 @@ func (o *Ops) Cases() ([]CaseSummary, error) {
 				return err
 			}
 			out = append(out, CaseSummary{
-				ID: c.ID, Created: c.Created.UTC().Format("2006-01-02 15:04"), State: c.State, Outcome: c.Outcome,
+				ID: c.ID, Created: c.Created.UTC(), State: c.State, Outcome: c.Outcome,
 				Title: c.Title, Trader: c.Trader.Name, Consumer: c.Consumer.Email, Messages: len(msgs),
 			})
 		}
@@ -244,6 +246,9 @@ func (o *Ops) Case(id string) (*CaseDetail, error) {
 			return err
 		}
 		if d.Outbound, err = tx.CaseOutbound(id); err != nil {
+			return err
+		}
+		if d.Evidence, err = tx.CaseEvidence(id); err != nil {
 			return err
 		}
 		d.Events, err = tx.Events(id)

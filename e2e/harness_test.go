@@ -417,6 +417,13 @@ type daemon struct {
 }
 
 func newDaemon(t testing.TB, sinkAddr string) *daemon {
+	return newDaemonWithConfig(t, sinkAddr, "")
+}
+
+// newDaemonWithConfig is newDaemon with extraTOML appended to the config file
+// after the harness's own [outbound] table, so it may add keys to that table
+// or open tables of its own ([procedure], ...).
+func newDaemonWithConfig(t testing.TB, sinkAddr, extraTOML string) *daemon {
 	dir := t.TempDir()
 	d := &daemon{
 		t:        t,
@@ -427,6 +434,9 @@ func newDaemon(t testing.TB, sinkAddr string) *daemon {
 		logPath:  filepath.Join(dir, "parley.log"),
 	}
 	cfg := "[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"1s\"\n"
+	if extraTOML != "" {
+		cfg += "\n" + extraTOML + "\n"
+	}
 	if err := os.WriteFile(d.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -550,10 +560,19 @@ func (d *daemon) Restart() {
 
 // Admin runs a parley admin command on the daemon's data folder and returns stdout.
 func (d *daemon) Admin(args ...string) ([]byte, error) {
+	return d.AdminEnv(nil, args...)
+}
+
+// AdminEnv is Admin with extra environment variables ("NAME=value") added to
+// the test process's environment, e.g. PARLEY_PASSWORD for `mediator add`.
+func (d *daemon) AdminEnv(env []string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	args = append(args, "--data", d.dataDir, "--config", d.cfgPath)
 	cmd := exec.CommandContext(ctx, parleyBin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -577,6 +596,7 @@ func (d *daemon) MustAdmin(args ...string) []byte {
 type caseSummary struct {
 	ID       string `json:"id"`
 	State    string `json:"state"`
+	Outcome  string `json:"outcome"`
 	Title    string `json:"title"`
 	Trader   string `json:"trader"`
 	Consumer string `json:"consumer"`
@@ -626,24 +646,34 @@ type outboundJSON struct {
 }
 
 type eventJSON struct {
-	Seq     uint64 `json:"seq"`
-	Kind    string `json:"kind"`
-	Role    string `json:"role"`
-	Message uint64 `json:"message"`
-	Out     uint64 `json:"outbound"`
-	Text    string `json:"text"`
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Role    string    `json:"role"`
+	Message uint64    `json:"message"`
+	Out     uint64    `json:"outbound"`
+	Text    string    `json:"text"`
+}
+
+type timerJSON struct {
+	Kind string    `json:"kind"`
+	Due  time.Time `json:"due"`
 }
 
 type caseDetail struct {
 	ID       string         `json:"id"`
 	State    string         `json:"state"`
+	Outcome  string         `json:"outcome"`
 	Title    string         `json:"title"`
+	Deadline time.Time      `json:"deadline"`
+	Timers   []timerJSON    `json:"timers"`
 	Consumer partyJSON      `json:"consumer"`
 	Trader   partyJSON      `json:"trader"`
+	Mediator partyJSON      `json:"mediator"`
 	Parties  []partyJSON    `json:"parties"`
 	Messages []messageJSON  `json:"messages"`
 	Outbound []outboundJSON `json:"outbound"`
-	Events   []eventJSON    `json:"event_list"`
+	Events   []eventJSON    `json:"events"`
 }
 
 func (c *caseDetail) Party(role string) partyJSON {

@@ -76,8 +76,9 @@ func (m *Message) Malformed() bool { return len(m.Problems) > 0 }
 
 // Parser holds the enmime parser configuration.
 type Parser struct {
-	p     *enmime.Parser // 8-bit mail: guess the charset of undeclared text parts
+	p     *enmime.Parser // 8-bit mail that is not UTF-8: guess undeclared charsets
 	ascii *enmime.Parser // 7-bit mail: nothing to guess
+	utf8  *enmime.Parser // 8-bit mail that is valid UTF-8 throughout
 }
 
 // NewParser returns a parser that keeps going over malformed parts. A declared
@@ -93,22 +94,40 @@ func NewParser() *Parser {
 	}
 	return &Parser{
 		p:     enmime.NewParser(opts...),
-		ascii: enmime.NewParser(append(opts, enmime.SetCustomParseMediaType(declareASCII))...),
+		ascii: enmime.NewParser(append(opts, enmime.SetCustomParseMediaType(declare("us-ascii")))...),
+		utf8:  enmime.NewParser(append(opts, enmime.SetCustomParseMediaType(declare("utf-8")))...),
 	}
 }
 
-// declareASCII gives undeclared text parts the RFC 2045 default charset,
-// us-ascii, so that enmime does not run detection on them. Used only for
-// messages without a single 8-bit byte.
-func declareASCII(ctype string) (string, map[string]string, []string, error) {
-	mtype, params, invalid, err := mediatype.Parse(ctype)
-	if err == nil && strings.HasPrefix(mtype, "text/") && params["charset"] == "" {
-		if params == nil {
-			params = map[string]string{}
+// declare gives undeclared text parts a charset so that enmime does not
+// guess: us-ascii (RFC 2045's default) for 7-bit mail, and utf-8 for 8-bit
+// mail that is valid UTF-8 throughout, which statistical detection on a
+// short text often takes for Latin-1.
+func declare(charset string) enmime.CustomParseMediaType {
+	return func(ctype string) (string, map[string]string, []string, error) {
+		mtype, params, invalid, err := mediatype.Parse(ctype)
+		if err == nil && (mtype == "" || strings.HasPrefix(mtype, "text/")) && params["charset"] == "" {
+			if params == nil {
+				params = map[string]string{}
+			}
+			params["charset"] = charset
 		}
-		params["charset"] = "us-ascii"
+		return mtype, params, invalid, err
 	}
-	return mtype, params, invalid, err
+}
+
+// hasContentType reports whether the top header block has Content-Type.
+func hasContentType(raw []byte) bool {
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(raw)
+	}
+	for _, line := range bytes.Split(raw[:end], []byte("\n")) {
+		if len(line) > 13 && bytes.EqualFold(line[:13], []byte("content-type:")) {
+			return true
+		}
+	}
+	return false
 }
 
 func is7bit(b []byte) bool {
@@ -131,8 +150,16 @@ func (p *Parser) Parse(raw []byte) (msg *Message) {
 		}
 	}()
 	parser := p.p
-	if is7bit(raw) {
+	switch {
+	case is7bit(raw):
 		parser = p.ascii
+	case utf8.Valid(raw):
+		parser = p.utf8
+		if !hasContentType(raw) {
+			// enmime gives a root part without Content-Type no charset at all;
+			// say what the bytes are (the stored raw stays as it came).
+			raw = append([]byte("Content-Type: text/plain; charset=utf-8\r\n"), raw...)
+		}
 	}
 	env, err := parser.ReadEnvelope(bytes.NewReader(raw))
 	if err != nil {

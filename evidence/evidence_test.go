@@ -92,3 +92,14 @@ func FuzzParse(f *testing.F) {
 		_ = AutoReply(m, "x@y")
 	})
 }
+
+func TestUndeclaredUTF8IsNotLatin1(t *testing.T) {
+	raw := []byte("From: jan@example.org\r\nSubject: x\r\n\r\nHändler: info@laden.example\r\nDer Wasserkocher ist kaputt.\r\n")
+	if m := NewParser().Parse(raw); !strings.Contains(m.Text, "Händler:") {
+		t.Fatalf("text %q", m.Text)
+	}
+	latin1 := []byte("From: jan@example.org\r\nSubject: x\r\n\r\nDer H\xe4ndler antwortet nicht auf meine E-Mails, ich m\xf6chte mein Geld zur\xfcck.\r\n")
+	if m := NewParser().Parse(latin1); !strings.Contains(m.Text, "Händler") {
+		t.Fatalf("undeclared Latin-1 not recovered: %q", m.Text)
+	}
+}

@@ -62,11 +62,36 @@ func New(fallback string) (*Bundle, error) {
 		// A message missing from a file (the tests forbid it) falls back to
 		// the default language rather than showing its id.
 		b.localizers[lang] = i18n.NewLocalizer(b.bundle, lang, fallback)
-		words := map[string]bool{}
-		for _, w := range strings.Fields(b.T(lang, "Stopwords", nil)) {
-			words[strings.ToLower(w)] = true
+	}
+	// Language guessing counts words that belong to one language only: its
+	// common words, and its one-word form labels ("Handelaar", "Händler").
+	owners := map[string]map[string]bool{}
+	for _, lang := range b.langs {
+		words := strings.Fields(b.T(lang, "Stopwords", nil))
+		for _, id := range []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "LabelAmount", "LabelProblem", "LabelWants", "LabelContacted", "WantRefund", "WantRepair", "WantReplacement"} {
+			for _, alt := range strings.Split(b.T(lang, id, nil), "|") {
+				if alt = strings.TrimSpace(alt); alt != "" && !strings.ContainsAny(alt, " -'") {
+					words = append(words, alt)
+				}
+			}
 		}
-		b.stopwords[lang] = words
+		for _, w := range words {
+			w = strings.ToLower(w)
+			if owners[w] == nil {
+				owners[w] = map[string]bool{}
+			}
+			owners[w][lang] = true
+		}
+	}
+	for _, lang := range b.langs {
+		b.stopwords[lang] = map[string]bool{}
+	}
+	for w, langs := range owners {
+		if len(langs) == 1 {
+			for lang := range langs {
+				b.stopwords[lang][w] = true
+			}
+		}
 	}
 	if !b.Supported(fallback) {
 		return nil, fmt.Errorf("default language %q has no locale file (have %s)", fallback, strings.Join(b.langs, " "))
@@ -182,7 +207,7 @@ func (b *Bundle) Detect(text string) string {
 			second = counts[lang]
 		}
 	}
-	if best == "" || counts[best] < 3 || counts[best] < 2*second {
+	if best == "" || counts[best] < 2 || counts[best] < 2*second {
 		return ""
 	}
 	return best

@@ -64,6 +64,14 @@ func TestMatchAndDetect(t *testing.T) {
 			t.Errorf("Detect(%s text) = %q", want, got)
 		}
 	}
+	for text, want := range map[string]string{
+		"Handelaar: info@bakker.example\nMijn bestelling is kapot aangekomen.": "nl",
+		"Händler: shop@laden.example\nMeine Bestellung ist kaputt angekommen.":  "de",
+	} {
+		if got := b.Detect(text); got != want {
+			t.Errorf("Detect(%q) = %q, want %q", text, got, want)
+		}
+	}
 	if got := b.Detect("ok"); got != "" {
 		t.Errorf("Detect of a one-word text should not guess, got %q", got)
 	}

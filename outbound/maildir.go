@@ -33,9 +33,10 @@ func (m *Maildir) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Rea
 	if err != nil {
 		return fmt.Errorf("maildir write: %w", err)
 	}
-	_, err = fmt.Fprintf(f, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", o.MailFrom, o.To)
+	// Maildir files use the local line ending (LF), as mutt and Dovecot expect.
+	_, err = fmt.Fprintf(f, "Return-Path: <%s>\nDelivered-To: %s\n", o.MailFrom, o.To)
 	if err == nil {
-		_, err = io.Copy(f, raw)
+		_, err = io.Copy(&lfWriter{w: f}, raw)
 	}
 	if err == nil {
 		err = f.Sync()
@@ -60,3 +61,30 @@ func (m *Maildir) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Rea
 
 // Close does nothing: a Maildir holds no connection.
 func (m *Maildir) Close() error { return nil }
+
+// lfWriter turns CRLF into LF on the way through.
+type lfWriter struct {
+	w      io.Writer
+	pendCR bool
+}
+
+func (l *lfWriter) Write(p []byte) (int, error) {
+	out := make([]byte, 0, len(p)+1)
+	for _, c := range p {
+		if l.pendCR {
+			l.pendCR = false
+			if c != '\n' {
+				out = append(out, '\r')
+			}
+		}
+		if c == '\r' {
+			l.pendCR = true
+			continue
+		}
+		out = append(out, c)
+	}
+	if _, err := l.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -360,8 +359,8 @@ func TestMaildirIdempotent(t *testing.T) {
 		t.Fatalf("%d files, want 1", len(files))
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "new", files[0].Name()))
-	if !bytes.HasPrefix(b, []byte("Return-Path: <b.7.x@d.test>\r\nDelivered-To: a@b.example\r\n")) {
-		t.Errorf("envelope headers missing: %q", b[:60])
+	if string(b) != "Return-Path: <b.7.x@d.test>\nDelivered-To: a@b.example\nSubject: x\n\nbody\n" {
+		t.Errorf("maildir file %q: want envelope headers and LF line endings", b)
 	}
 }
 

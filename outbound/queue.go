@@ -257,7 +257,9 @@ func (q *Queue) record(o *casestore.Outbound, derr error) {
 	switch {
 	case err == nil && o.State != casestore.OutQueued:
 		if derr != nil {
-			q.log.Warn("delivery failed", "outbound", o.ID, "to", o.To, "err", o.LastError)
+			q.log.Warn("delivery failed", "outbound", o.ID, "case", o.CaseID, "to", o.To, "err", o.LastError)
+		} else {
+			q.log.Info("delivered", "outbound", o.ID, "case", o.CaseID, "to", o.To, "kind", o.Kind, "attempt", o.Attempts)
 		}
 		q.forget(o.ID)
 	default:

@@ -25,6 +25,9 @@ type body struct {
 	auto   bool // a system notice: Auto-Submitted: auto-generated
 	// fromName is the display name in From, e.g. "Acme Shop via Parley".
 	fromName string
+	// subject replaces the case subject (notices to non-parties, who must not
+	// learn the case's title).
+	subject string
 }
 
 // renderBody builds a text/plain entity, or multipart/mixed with attachments.
@@ -123,7 +126,11 @@ func (e *Engine) queueTo(tx *casestore.Tx, c *casestore.Case, party *casestore.P
 	}
 	h.SetMessageID(strings.Trim(msgID, "<>"))
 	h.SetDate(now)
-	h.SetSubject(threading.CaseSubject(c.ID, c.Title, len(party.Thread) > 0))
+	if b.subject != "" {
+		h.SetSubject(threading.SanitizeHeader(b.subject))
+	} else {
+		h.SetSubject(threading.CaseSubject(c.ID, c.Title, len(party.Thread) > 0))
+	}
 	h.SetAddressList("To", []*mail.Address{{Name: threading.SanitizeHeader(party.Name), Address: party.Email}})
 	h.SetAddressList("Reply-To", []*mail.Address{{Address: fromAddr}})
 	from := &mail.Address{Name: threading.SanitizeHeader(b.fromName), Address: fromAddr}
@@ -149,15 +156,25 @@ func (e *Engine) queueTo(tx *casestore.Tx, c *casestore.Case, party *casestore.P
 		return nil, fmt.Errorf("outbound id moved from %d to %d", id, o.ID)
 	}
 	if party.Role != "" {
-		party.Thread = append(party.Thread, msgID)
-		if len(party.Thread) > maxThread {
-			party.Thread = append(party.Thread[:1], party.Thread[len(party.Thread)-maxThread+1:]...)
-		}
+		party.Thread = appendThread(party.Thread, msgID)
 	}
 	if err := tx.AppendEvent(c, casestore.Event{Kind: casestore.EvMailOut, Role: party.Role, Out: o.ID, Text: b.kind}); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// appendThread adds a Message-ID to a party's thread, keeping the first (the
+// root clients thread on) and the latest ones.
+func appendThread(thread []string, id string) []string {
+	if !strings.HasPrefix(id, "<") {
+		id = "<" + id + ">"
+	}
+	thread = append(thread, id)
+	if len(thread) > maxThread {
+		thread = append(thread[:1], thread[len(thread)-maxThread+1:]...)
+	}
+	return thread
 }
 
 // formatDeadline prints a deadline the same way in every language (ISO date and UTC time).

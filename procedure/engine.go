@@ -303,6 +303,10 @@ func (e *Engine) commit(steps []*step) error {
 	if err != nil {
 		return err
 	}
+	for _, st := range steps {
+		m := st.in.msg
+		e.log.Info("message handled", "msg", m.ID, "case", m.CaseID, "role", m.Role, "target", m.Target, "flags", strings.Join(m.Flags, ","))
+	}
 	if len(out) > 0 && e.queued != nil {
 		e.queued(out...)
 	}

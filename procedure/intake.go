@@ -50,6 +50,10 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 	}
 
 	consumer := casestore.Party{Role: "consumer", Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: e.partyLang(pm, "")}
+	if pm.MessageID != "" {
+		// The confirmation answers the complaint in the consumer's own client.
+		consumer.Thread = appendThread(nil, pm.MessageID)
+	}
 	traderValue, fields := e.reader.read(pm.Text)
 	var trader casestore.Party
 	handle := strings.TrimPrefix(msg.Target, "intake:")

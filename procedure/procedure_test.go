@@ -167,7 +167,8 @@ func TestComplaintToTraderHandle(t *testing.T) {
 		{notice.env.GetHeader("From"), `"Jan Jansen via Parley" <` + traderAddr + ">"},
 		{confirm.env.GetHeader("Auto-Submitted"), "auto-generated"},
 		{notice.env.GetHeader("Content-Language"), "nl"},
-		{confirm.env.GetHeader("Subject"), "[" + c.ID + "] Broken kettle"},
+		{confirm.env.GetHeader("Subject"), "Re: [" + c.ID + "] Broken kettle"},
+		{confirm.env.GetHeader("In-Reply-To"), "<c1@consumer.example>"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -285,6 +286,13 @@ func TestQuarantineAndAutoReplies(t *testing.T) {
 	out := ev.take()
 	if len(out) != 1 || out[0].o.To != "intruder@evil.example" || out[0].o.Kind != templates.Quarantine {
 		t.Fatalf("quarantine notice: %+v", out)
+	}
+	if subj := out[0].env.GetHeader("Subject"); strings.Contains(subj, c.Title) {
+		t.Errorf("a stranger learns the case title: %q", subj)
+	}
+	ev.deliver("intruder@evil.example", target, "From: intruder@evil.example\nSubject: hi again\n\nPay now.\n")
+	if out := ev.take(); len(out) != 0 {
+		t.Fatalf("a second quarantine notice the same day: %d", len(out))
 	}
 	// Forged From with the right envelope: still quarantined by header From.
 	m = ev.deliver("support@acme.example", target, "From: someone@else.example\nSubject: hi\n\nx\n")

@@ -2,6 +2,7 @@ package procedure
 
 import (
 	"context"
+	"time"
 	"fmt"
 	"strconv"
 	"strings"
@@ -110,6 +111,12 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		}
 		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: role.Name(), Message: msg.ID}); err != nil {
 			return nil, err
+		}
+		// The writer's own Message-ID joins their thread, so Parley's next
+		// message to them nests under what they sent.
+		if id := pm.MessageID; id != "" {
+			p := cc.PartyByRole(role.Name())
+			p.Thread = appendThread(p.Thread, id)
 		}
 		if role == threading.Trader && cc.State == casestore.StateMediation && !cc.TraderAnswered {
 			cc.TraderAnswered = true // the mediation clock no longer counts as silence
@@ -250,15 +257,17 @@ func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error 
 }
 
 // quarantine keeps a message whose sender is not the party it wrote as, and
-// tells the sender why (unless it is automatic mail or has no return path, so
-// that forged senders do not turn Parley into a source of backscatter loops).
+// tells the sender why: at most once a day per sender and case, never to
+// automatic mail or an empty return path, in the sender's language, without
+// the case's title, so forged senders cannot use Parley for backscatter.
 func (e *Engine) quarantine(in *inbound, c *casestore.Case, role threading.Role, party *casestore.Party) error {
 	msg := in.msg
 	msg.Flags = appendFlag(msg.Flags, casestore.FlagQuarantined)
 	msg.Note = fmt.Sprintf("sender %s is not the %s of case %s", msg.From, role.Name(), c.ID)
+	e.log.Info("message quarantined", "msg", msg.ID, "case", c.ID, "as", role.Name(), "from", msg.From)
 	var b *body
 	if in.auto == "" && msg.MailFrom != "" {
-		lang := e.partyLang(in.parsed, party.Lang)
+		lang := e.partyLang(in.parsed, e.loc.Default())
 		text, err := e.tmpl.Render(templates.Quarantine, lang, templates.Data{CaseID: c.ID, From: msg.From})
 		if err != nil {
 			return err
@@ -267,21 +276,23 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role threading.Role,
 		if err != nil {
 			return err
 		}
-		b = &body{entity: ent, lang: lang, kind: templates.Quarantine, auto: true, fromName: "Parley"}
+		b = &body{entity: ent, lang: lang, kind: templates.Quarantine, auto: true, fromName: "Parley", subject: e.loc.T(lang, "QuarantineSubject", nil)}
 	}
 	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
 		cc, err := tx.Case(c.ID)
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvQuarantine, Role: role.Name(), Message: msg.ID, Text: msg.Note}); err != nil {
+		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvQuarantine, Role: role.Name(), Message: msg.ID, Text: "sender is not this party"}); err != nil {
 			return nil, err
 		}
 		var ids []uint64
-		if b != nil {
+		if b != nil && !e.toldRecently(tx, cc.ID, msg.MailFrom) {
 			stranger := &casestore.Party{Email: msg.MailFrom}
-			own := e.keys.PartyLocal(cc.ID, role) + "@" + e.domain
-			o, err := e.queueTo(tx, cc, stranger, own, *b)
+			if in.parsed.MessageID != "" {
+				stranger.Thread = []string{in.parsed.MessageID}
+			}
+			o, err := e.queueTo(tx, cc, stranger, e.partyAddress(cc.ID, role), *b)
 			if err != nil {
 				return nil, err
 			}
@@ -289,6 +300,22 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role threading.Role,
 		}
 		return ids, tx.PutCase(cc)
 	})
+}
+
+// toldRecently reports whether addr got a quarantine notice for the case in
+// the last day.
+func (e *Engine) toldRecently(tx *casestore.Tx, caseID, addr string) bool {
+	outs, err := tx.CaseOutbound(caseID)
+	if err != nil {
+		return false
+	}
+	since := e.now().Add(-24 * time.Hour)
+	for _, o := range outs {
+		if o.Kind == templates.Quarantine && strings.EqualFold(o.To, addr) && o.Created.After(since) {
+			return true
+		}
+	}
+	return false
 }
 
 // selectForward picks the attachments a relay carries: within the count,

@@ -58,9 +58,13 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 var (
 	errNoRelay = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: "Relaying denied: this server only accepts mail for its own domain"}
-	errNoMailbox = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
-		Message: "No such address here. To file a complaint write to the complaint address; to answer in a case, reply to the message you received"}
 )
+
+// noMailbox refuses an unknown or forged local part, saying where to write.
+func (s *session) noMailbox() error {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+		Message: "No such address here. To file a complaint write to complaints@" + s.srv.cfg.Domain + "; to answer in a case, reply to the message you received"}
+}
 
 // Rcpt resolves the recipient now, so a bad address is refused before DATA.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
@@ -99,7 +103,7 @@ func (s *session) resolve(local string) (string, error) {
 	}
 	tok, err := s.srv.keys.Parse(local)
 	if errors.Is(err, threading.ErrBadTag) {
-		return "", errNoMailbox
+		return "", s.noMailbox()
 	}
 	if err != nil {
 		return "", err
@@ -128,7 +132,7 @@ func (s *session) resolve(local string) (string, error) {
 		return "", err
 	}
 	if target == "" {
-		return "", errNoMailbox
+		return "", s.noMailbox()
 	}
 	return target, nil
 }

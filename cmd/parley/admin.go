@@ -101,7 +101,11 @@ func cmdCase(args []string) error {
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "CASE\tOPENED\tSTATE\tTRADER\tCONSUMER\tMSGS\tTITLE")
 		for _, c := range cases {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Created, c.State, c.Trader, c.Consumer, c.Messages, c.Title)
+			state := c.State
+			if c.Outcome != "" {
+				state += "/" + c.Outcome
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Created.Format("2006-01-02 15:04"), state, c.Trader, c.Consumer, c.Messages, c.Title)
 		}
 		return w.Flush()
 	case "export":
@@ -164,23 +168,37 @@ func cmdCase(args []string) error {
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
 func printCase(d *control.CaseDetail) {
+	const when = "2006-01-02 15:04:05 MST"
 	fmt.Printf("Case %s  %s\n", d.ID, d.Title)
-	fmt.Printf("  state:    %s", d.State)
+	state := d.State
 	if d.Outcome != "" {
-		fmt.Printf(" (%s)", d.Outcome)
+		state += " (" + d.Outcome + ")"
 	}
-	fmt.Println()
-	fmt.Printf("  opened:   %s\n", d.Created.UTC().Format("2006-01-02 15:04:05 MST"))
-	if !d.Deadline.IsZero() {
-		fmt.Printf("  deadline: %s\n", d.Deadline.UTC().Format("2006-01-02 15:04:05 MST"))
+	fmt.Printf("  state:     %s\n", state)
+	fmt.Printf("  opened:    %s\n", d.Created.UTC().Format(when))
+	if !d.Closed.IsZero() {
+		fmt.Printf("  closed:    %s\n", d.Closed.UTC().Format(when))
+	}
+	for _, tm := range d.Timers {
+		fmt.Printf("  clock:     %-16s %s\n", tm.Kind, tm.Due.UTC().Format(when))
+	}
+	f := d.Fields
+	for _, kv := range [][2]string{{"order date", f.OrderDate}, {"order", f.OrderRef}, {"wants", f.Wants}, {"contacted", f.Contacted}} {
+		if kv[1] != "" {
+			fmt.Printf("  %-10s %s\n", kv[0]+":", kv[1])
+		}
+	}
+	if f.Amount > 0 {
+		fmt.Printf("  amount:    %d.%02d %s\n", f.Amount/100, f.Amount%100, f.Currency)
 	}
 	fmt.Println("\nParties:")
 	for _, p := range d.Parties {
-		fmt.Printf("  %-9s %s <%s> lang=%s\n            case address: %s\n", p.Role, p.Name, p.Email, p.Lang, p.CaseAddress)
+		fmt.Printf("  %-9s %s <%s> lang=%s\n  %-9s case address: %s\n", p.Role, p.Name, p.Email, p.Lang, "", p.CaseAddress)
 	}
 	msgs := map[uint64]string{}
 	for _, m := range d.Messages {
@@ -188,28 +206,41 @@ func printCase(d *control.CaseDetail) {
 		if len(m.Flags) > 0 {
 			line += " [" + strings.Join(m.Flags, ",") + "]"
 		}
-		if m.Note != "" {
-			line += " (" + m.Note + ")"
-		}
 		msgs[m.ID] = line
 	}
 	outs := map[uint64]string{}
 	for _, o := range d.Outbound {
-		outs[o.ID] = fmt.Sprintf("%s to %s, %s", o.Kind, o.Role, o.State)
+		to := o.Role
+		if to == "" {
+			to = "sender " + o.To
+		}
+		outs[o.ID] = fmt.Sprintf("%s to %s, now %s", o.Kind, to, o.State)
 	}
 	fmt.Println("\nTimeline:")
 	for _, ev := range d.Events {
-		line := fmt.Sprintf("  %3d %s  %-15s %-8s", ev.Seq, ev.Time.UTC().Format("2006-01-02 15:04:05"), ev.Kind, ev.Role)
+		line := fmt.Sprintf("  %3d %s  %-15s %-9s", ev.Seq, ev.Time.UTC().Format("2006-01-02 15:04:05"), ev.Kind, ev.Role)
 		switch {
-		case ev.Message != 0:
+		case ev.Kind == "mail-in" || ev.Kind == "quarantine" || ev.Kind == "auto-reply":
 			line += " msg " + fmt.Sprint(ev.Message) + ": " + msgs[ev.Message]
 		case ev.Out != 0:
 			line += " out " + fmt.Sprint(ev.Out) + ": " + outs[ev.Out]
+		case ev.Message != 0:
+			line += " msg " + fmt.Sprint(ev.Message)
 		}
 		if ev.Text != "" && ev.Kind != "mail-out" {
 			line += "  " + ev.Text
 		}
 		fmt.Println(strings.TrimRight(line, " "))
+	}
+	if len(d.Evidence) > 0 {
+		fmt.Println("\nEvidence:")
+		for _, e := range d.Evidence {
+			fwd := "kept"
+			if e.Forwarded {
+				fwd = "forwarded"
+			}
+			fmt.Printf("  %3d %-30s %-24s %9d  %s  %s, msg %d, %s\n", e.Seq, e.Name, e.Sniffed, e.Size, e.SHA256[:16], e.Role, e.Message, fwd)
+		}
 	}
 }
 

@@ -34,6 +34,9 @@ func cmdServe(args []string) error {
 	outbox := fs.String("outbox", "", "Maildir for outbound mail when no smarthost is set")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return usageError{}
 	}
 	cfg, err := cf.load()
