@@ -321,7 +321,7 @@ func (r *run) notifyClosed() error {
 			return err
 		}
 	}
-	return r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvClosed, Role: r.by.Name(), Text: r.c.Outcome})
+	return r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvClosed, Role: r.actor(), Text: r.c.Outcome})
 }
 
 // fieldLines prints the complaint's fields for the trader and the mediator.

@@ -57,7 +57,7 @@ type transition struct {
 var table = []transition{
 	{intake, tComplete, nil, open, "", (*run).notifyOpened},
 	{intake, tIntakeExpired, nil, closed, casestore.OutcomeAbandoned, (*run).notifyIntakeClosed},
-	{open, tReminder, nil, stay, "", (*run).remindTrader},
+	{open, tReminder, (*run).windowAhead, stay, "", (*run).remindTrader},
 	{open, tWindowEnd, nil, choice, "", (*run).askChoice},
 	{open, tResolved, nil, closed, casestore.OutcomeResolved, nil},
 	{choice, tResolved, nil, closed, casestore.OutcomeResolved, nil},
@@ -101,6 +101,18 @@ type run struct {
 	referral    bool     // the closing notice explains the referral decision
 }
 
+// actor is the role that caused the run, "" for a clock.
+func (r *run) actor() string {
+	if r.by == "" {
+		return ""
+	}
+	return r.by.Name()
+}
+
+// windowAhead is false for a reminder that comes due only after its window
+// ended (the daemon was down across both): it would urge a passed deadline.
+func (r *run) windowAhead() bool { return r.now.Before(r.c.Deadline) }
+
 func (e *Engine) newRun(tx *casestore.Tx, c *casestore.Case) *run {
 	return &run{e: e, tx: tx, c: c, now: e.now()}
 }
@@ -134,7 +146,7 @@ func (r *run) fire(t trigger) (bool, error) {
 				return true, err
 			}
 		}
-		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvStateChange, Role: r.by.Name(), Message: r.message, Text: text}); err != nil {
+		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvStateChange, Role: r.actor(), Message: r.message, Text: text}); err != nil {
 			return true, err
 		}
 		return true, nil

@@ -102,7 +102,8 @@ func TestPathMediationProposalAccepted(t *testing.T) {
 		t.Fatalf("fields %+v", c.Fields)
 	}
 	ev.take()
-	ev.advance(7 * day)
+	ev.advance(5*day + time.Hour)
+	ev.advance(2 * day)
 	out := ev.take()
 	if kinds(out) != "reminder>trader window_ended>trader choice>consumer" {
 		t.Fatalf("sent %q", kinds(out))
@@ -374,5 +375,21 @@ func TestVerifyNamesTheAlteredEvent(t *testing.T) {
 	evs[1].Text = "changed words"
 	if seq, _ := casestore.VerifyEvents(ev.caseNow(c.ID), evs); seq != 2 {
 		t.Fatalf("altered text of event 2 reported as %d", seq)
+	}
+}
+
+// After downtime across both, the reminder must not urge a passed deadline.
+func TestStaleReminderDropped(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	ev.advance(8 * day)
+	out := ev.take()
+	if kinds(out) != "window_ended>trader choice>consumer" {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	for _, e := range ev.events(c.ID) {
+		if e.Kind == casestore.EvStateChange && e.Role == "unknown" {
+			t.Errorf("clock event with role unknown: %+v", e)
+		}
 	}
 }
