@@ -148,6 +148,7 @@ type Message struct {
 	Subject   string   `json:"subject,omitempty"`
 	Flags     []string `json:"flags,omitempty"`
 	Note      string   `json:"note,omitempty"`
+	Auth      string   `json:"auth,omitempty"` // DMARC, SPF and DKIM results
 	Processed bool     `json:"processed"`
 }
 

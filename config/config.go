@@ -36,10 +36,13 @@ type Config struct {
 	// Hostname is announced in SMTP greetings and Message-IDs.
 	Hostname string `toml:"hostname"`
 
-	SMTP      SMTP      `toml:"smtp"`
-	Outbound  Outbound  `toml:"outbound"`
-	Procedure Procedure `toml:"procedure"`
-	Evidence  Evidence  `toml:"evidence"`
+	SMTP       SMTP       `toml:"smtp"`
+	IMAP       IMAP       `toml:"imap"`
+	Submission Submission `toml:"submission"`
+	Outbound   Outbound   `toml:"outbound"`
+	Procedure  Procedure  `toml:"procedure"`
+	Evidence   Evidence   `toml:"evidence"`
+	Auth       Auth       `toml:"auth"`
 }
 
 // SMTP configures the inbound listener.
@@ -54,6 +57,24 @@ type SMTP struct {
 	// DataTimeout bounds the whole DATA transfer, against clients trickling bytes.
 	DataTimeout    Duration `toml:"data_timeout"`
 	MaxConnections int      `toml:"max_connections"`
+}
+
+// IMAP configures the mediators' shared mailbox.
+type IMAP struct {
+	// Listen is host:port for IMAP with STARTTLS; empty turns IMAP off.
+	Listen string `toml:"listen"`
+	// TLSListen is host:port for implicit TLS (port 993 role); empty is off.
+	TLSListen string `toml:"tls_listen"`
+	// CertFile and KeyFile are a PEM certificate chain and key for IMAP and
+	// submission; both empty means a self-signed pair in DATA_DIR/tls.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+// Submission configures the SMTP submission listener for mediators.
+type Submission struct {
+	// Listen is host:port; empty turns submission off.
+	Listen string `toml:"listen"`
 }
 
 // Outbound configures the delivery queue.
@@ -72,6 +93,13 @@ type Outbound struct {
 	// Concurrency is the number of parallel deliveries (and smarthost connections).
 	Concurrency int      `toml:"concurrency"`
 	Timeout     Duration `toml:"timeout"`
+}
+
+// Auth configures sender authentication of party mail.
+type Auth struct {
+	// DMARC is "enforce" (mail failing its domain's quarantine or reject
+	// policy does not speak for a party), "record" (noted only) or "off".
+	DMARC string `toml:"dmarc"`
 }
 
 // Evidence limits what relays carry and what parsing may use.
@@ -170,6 +198,17 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.SMTP.Listen); err != nil {
 		bad("smtp.listen %q: %v", c.SMTP.Listen, err)
 	}
+	for _, l := range []struct{ key, addr string }{{"imap.listen", c.IMAP.Listen}, {"imap.tls_listen", c.IMAP.TLSListen}, {"submission.listen", c.Submission.Listen}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			bad("%s %q: %v", l.key, l.addr, err)
+		}
+	}
+	if (c.IMAP.CertFile == "") != (c.IMAP.KeyFile == "") {
+		bad("imap: set both cert_file and key_file, or neither (a self-signed certificate is made in the data folder)")
+	}
 	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength <= 0 || c.SMTP.MaxHeaderSize <= 0 || c.SMTP.MaxConnections <= 0 {
 		bad("smtp: max_message_size, max_recipients, max_line_length, max_header_size and max_connections must be positive")
 	}
@@ -200,6 +239,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Evidence.MaxAttachments < 0 || c.Evidence.MaxAttachmentSize <= 0 || c.Evidence.MaxRelaySize <= 0 || c.Evidence.LargeMessage <= 0 {
 		bad("evidence: limits must be positive")
+	}
+	switch c.Auth.DMARC {
+	case "enforce", "record", "off":
+	default:
+		bad("auth.dmarc %q: want enforce, record or off", c.Auth.DMARC)
 	}
 	p := c.Procedure
 	for name, clk := range map[string]Clock{"trader_window": p.TraderWindow, "choice_window": p.ChoiceWindow,

@@ -40,7 +40,7 @@ func (e *Engine) choiceMail(in *inbound) error {
 		role = threading.Trader
 	}
 	answer := choice == threading.ChoiceAccept || choice == threading.ChoiceReject
-	if role == "" || (role == threading.Trader && !answer) {
+	if role == "" || (role == threading.Trader && !answer) || in.unauthenticated {
 		return e.quarantine(in, c, threading.Consumer, &c.Consumer)
 	}
 	msg.Role = role.Name()

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"parley/config"
 	"parley/evidence"
 	"parley/locales"
+	"parley/mailauth"
 	"parley/templates"
 	"parley/threading"
 )
@@ -31,6 +33,9 @@ type Config struct {
 	Hostname  string
 	Procedure config.Procedure
 	Evidence  config.Evidence
+	Auth      config.Auth
+	// Resolver is the DNS for sender authentication; nil means the system's.
+	Resolver mailauth.Resolver
 }
 
 // Engine processes ingest jobs.
@@ -52,6 +57,7 @@ type Engine struct {
 	// large admits one large message at a time into parsing and rendering,
 	// which is what bounds the daemon's memory under big attachments.
 	large chan struct{}
+	auth  *mailauth.Checker // nil: sender authentication is off
 }
 
 // NewEngine wires an engine. queued receives the ids of committed outbound rows.
@@ -62,11 +68,15 @@ func NewEngine(store *casestore.Store, keys *threading.Keys, tmpl *templates.Set
 	if cfg.Evidence == (config.Evidence{}) {
 		cfg.Evidence = config.Default().Evidence
 	}
-	return &Engine{
+	e := &Engine{
 		store: store, keys: keys, tmpl: tmpl, loc: loc, parser: evidence.NewParser(), reader: newReader(loc),
 		domain: cfg.Domain, hostname: cfg.Hostname, cfg: cfg, now: store.Now, log: log, queued: queued,
 		timersChanged: make(chan struct{}, 1), large: make(chan struct{}, 1),
 	}
+	if cfg.Auth.DMARC == "enforce" || cfg.Auth.DMARC == "record" {
+		e.auth = mailauth.New(cfg.Resolver)
+	}
+	return e
 }
 
 // Target strings, as smtpd records them at RCPT time.
@@ -177,6 +187,14 @@ func (e *Engine) prepareMessage(ctx context.Context, job casestore.Job, msg *cas
 	}
 	pm := e.parser.Parse(raw)
 	in := &inbound{job: job, msg: msg, parsed: pm, raw: raw, auto: evidence.AutoReply(pm, msg.MailFrom), forwarded: map[string]bool{}}
+	// Mail that speaks for a party is checked against its From domain's DMARC
+	// policy; complaints can come from anyone and are not.
+	if e.auth != nil && !strings.HasPrefix(msg.Target, "intake:") && !strings.HasPrefix(msg.Target, "bounce:") && pm.FromAddr != "" {
+		host, _, _ := net.SplitHostPort(msg.RemoteAddr)
+		res := e.auth.Check(ctx, net.ParseIP(host), msg.Helo, msg.MailFrom, pm.FromAddr, raw)
+		msg.Auth = res.String()
+		in.unauthenticated = res.Enforce() && e.cfg.Auth.DMARC == "enforce"
+	}
 	// Attachments become evidence: each stored once by SHA-256 and fsynced
 	// before the transaction that records it.
 	for _, a := range pm.Attachments {
@@ -226,6 +244,8 @@ type inbound struct {
 	auto      string
 	step      *step
 	forwarded map[string]bool // attachment SHA-256 -> passed on in a relay
+	// unauthenticated: the From domain's DMARC policy says this is not from it.
+	unauthenticated bool
 }
 
 // finish records the work to commit for in: its effects, the message row and

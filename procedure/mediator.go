@@ -54,7 +54,7 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 	var registered bool
 	e.store.View(func(tx *casestore.Tx) error {
 		m, err := tx.Mediator(msg.From)
-		med, registered = m, err == nil
+		med, registered = m, err == nil && !in.unauthenticated
 		return nil
 	})
 	if in.auto != "" {

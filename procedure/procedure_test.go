@@ -59,7 +59,7 @@ func newEnv(t *testing.T) *env {
 // deliver stores a message as smtpd does and runs its job.
 func (ev *env) deliver(mailFrom, target, raw string) *casestore.Message {
 	ev.t.Helper()
-	raw = strings.ReplaceAll(raw, "\n", "\r\n")
+	raw = strings.ReplaceAll(strings.ReplaceAll(raw, "\r\n", "\n"), "\n", "\r\n")
 	sum := sha256.Sum256([]byte(raw))
 	var job casestore.Job
 	err := ev.store.Update(func(tx *casestore.Tx) error {

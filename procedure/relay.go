@@ -35,7 +35,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	}
 	party := c.PartyByRole(role.Name())
 	// Sender binding: only the party's own address speaks for the party.
-	if party.Email == "" || msg.From != casestore.NormalizeEmail(party.Email) {
+	if party.Email == "" || msg.From != casestore.NormalizeEmail(party.Email) || in.unauthenticated {
 		return e.quarantine(in, c, role, party)
 	}
 	if in.auto != "" {
@@ -264,6 +264,9 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role threading.Role,
 	msg := in.msg
 	msg.Flags = appendFlag(msg.Flags, casestore.FlagQuarantined)
 	msg.Note = fmt.Sprintf("sender %s is not the %s of case %s", msg.From, role.Name(), c.ID)
+	if in.unauthenticated {
+		msg.Note = fmt.Sprintf("From %s fails its domain's DMARC policy (%s)", msg.From, msg.Auth)
+	}
 	e.log.Info("message quarantined", "msg", msg.ID, "case", c.ID, "as", role.Name(), "from", msg.From)
 	var b *body
 	if in.auto == "" && msg.MailFrom != "" {

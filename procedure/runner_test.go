@@ -16,7 +16,7 @@ import (
 // queueMessage stores a message and its job without running it.
 func (ev *env) queueMessage(mailFrom, target, raw string) casestore.Job {
 	ev.t.Helper()
-	raw = strings.ReplaceAll(raw, "\n", "\r\n")
+	raw = strings.ReplaceAll(strings.ReplaceAll(raw, "\r\n", "\n"), "\n", "\r\n")
 	sum := sha256.Sum256([]byte(raw))
 	var job casestore.Job
 	err := ev.store.Update(func(tx *casestore.Tx) error {

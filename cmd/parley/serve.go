@@ -103,7 +103,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname,
 	}, log.With("part", "outbound"))
 	engine := procedure.NewEngine(store, keys, tmpl, loc, procedure.Config{
-		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure, Evidence: cfg.Evidence,
+		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure, Evidence: cfg.Evidence, Auth: cfg.Auth,
 	}, log.With("part", "procedure"), queue.Add)
 	runner := procedure.NewRunner(engine, cfg.Procedure.Workers)
 	if err := queue.Start(workCtx); err != nil {
