@@ -23,6 +23,7 @@
 #   CONCURRENCY [20] Parley [outbound] concurrency (Postfix's default
 #                    per-destination concurrency is also 20)
 #   KEEP [0]     1 keeps the work folder (logs, data) after a successful run
+#   DKIM [""]    a selector (e.g. parley) makes Parley DKIM-sign every relay (RSA-2048)
 set -euo pipefail
 
 MSGS=${MSGS:-5000}
@@ -189,6 +190,7 @@ P_PORT=$(free_port)
 cat >"$TMP/parley.toml" <<EOF
 [outbound]
 concurrency = $CONCURRENCY
+dkim_selector = "${DKIM:-}"
 EOF
 "$PARLEY" serve --config "$TMP/parley.toml" --data "$DATA" --smtp "127.0.0.1:$P_PORT" \
 	--smarthost "127.0.0.1:$SINK_PORT" --domain disputes.localhost >"$TMP/parley.log" 2>&1 &

@@ -93,6 +93,10 @@ type Outbound struct {
 	// Concurrency is the number of parallel deliveries (and smarthost connections).
 	Concurrency int      `toml:"concurrency"`
 	Timeout     Duration `toml:"timeout"`
+	// DKIMSelector names the DKIM key (SELECTOR._domainkey.DOMAIN); empty
+	// sends unsigned. DKIMKey is its PEM file; empty means DATA_DIR/keys/dkim.pem.
+	DKIMSelector string `toml:"dkim_selector"`
+	DKIMKey      string `toml:"dkim_key"`
 }
 
 // Auth configures sender authentication of party mail.
@@ -181,6 +185,9 @@ func (c *Config) Resolve() error {
 	}
 	if c.Hostname == "" {
 		c.Hostname = c.Domain
+	}
+	if c.Outbound.DKIMKey == "" {
+		c.Outbound.DKIMKey = filepath.Join(c.DataDir, "keys", "dkim.pem")
 	}
 	return c.Validate()
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,8 @@ type Config struct {
 	Concurrency int
 	Timeout     time.Duration
 	Hostname    string // EHLO name
+	// DKIM signs each message at delivery; nil sends unsigned.
+	DKIM *DKIM
 }
 
 // Transport delivers one message. A *PermanentError means do not retry.
@@ -198,10 +201,22 @@ func (q *Queue) deliver(ctx context.Context, t Transport, id uint64) {
 		return
 	}
 	// Streamed from the store: a queue of large relays does not sit in memory.
+	// Signing reads the message once for the signature, delivery once more.
+	var sig string
+	var err2 error
+	if q.cfg.DKIM != nil {
+		if r, _, err := q.store.OpenRaw(o.SHA256); err == nil {
+			sig, err2 = q.cfg.DKIM.Signature(r)
+			r.Close()
+		}
+	}
 	raw, _, err := q.store.OpenRaw(o.SHA256)
-	if err == nil {
+	if err == nil && err2 != nil {
+		raw.Close()
+		err = fmt.Errorf("DKIM signature: %w", err2)
+	} else if err == nil {
 		dctx, cancel := context.WithTimeout(ctx, q.cfg.Timeout)
-		err = t.Deliver(dctx, o, raw)
+		err = t.Deliver(dctx, o, io.MultiReader(strings.NewReader(sig), raw))
 		cancel()
 		raw.Close()
 	}

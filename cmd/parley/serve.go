@@ -30,6 +30,8 @@ func cmdServe(args []string) error {
 	cf.register(fs)
 	domain := fs.String("domain", "", "mail domain (overrides domain)")
 	smtpAddr := fs.String("smtp", "", "SMTP listen address (overrides smtp.listen)")
+	imapAddr := fs.String("imap", "", "IMAP listen address (overrides imap.listen)")
+	subAddr := fs.String("submission", "", "SMTP submission listen address (overrides submission.listen)")
 	smarthost := fs.String("smarthost", "", "deliver through this host:port (overrides outbound.smarthost)")
 	outbox := fs.String("outbox", "", "Maildir for outbound mail when no smarthost is set")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -48,6 +50,12 @@ func cmdServe(args []string) error {
 	}
 	if *smtpAddr != "" {
 		cfg.SMTP.Listen = *smtpAddr
+	}
+	if *imapAddr != "" {
+		cfg.IMAP.Listen = *imapAddr
+	}
+	if *subAddr != "" {
+		cfg.Submission.Listen = *subAddr
 	}
 	if *smarthost != "" {
 		cfg.Outbound.Smarthost = *smarthost
@@ -95,12 +103,22 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
+	var dk *outbound.DKIM
+	if cfg.Outbound.DKIMSelector != "" {
+		key, err := outbound.LoadOrCreateDKIMKey(cfg.Outbound.DKIMKey)
+		if err != nil {
+			return err
+		}
+		dk = &outbound.DKIM{Domain: cfg.Domain, Selector: cfg.Outbound.DKIMSelector, Key: key}
+		name, value, _ := dk.Record()
+		log.Info("outbound mail is DKIM-signed; publish this TXT record", "name", name, "value", value)
+	}
 	queue := outbound.New(store, outbound.Config{
 		Smarthost: cfg.Outbound.Smarthost, TLS: cfg.Outbound.TLS,
 		Username: cfg.Outbound.Username, Password: cfg.Outbound.Password,
 		Outbox: cfg.Outbound.Outbox, GiveUp: cfg.Outbound.GiveUp.D(),
 		MinBackoff: cfg.Outbound.MinBackoff.D(), MaxBackoff: cfg.Outbound.MaxBackoff.D(),
-		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname,
+		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname, DKIM: dk,
 	}, log.With("part", "outbound"))
 	engine := procedure.NewEngine(store, keys, tmpl, loc, procedure.Config{
 		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure, Evidence: cfg.Evidence, Auth: cfg.Auth,
@@ -132,6 +150,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeCtl()
+	mediators, err := startMediators(cfg, store, keys, runner, log)
+	if err != nil {
+		l.Close()
+		return err
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- smtpSrv.Serve(l) }()
@@ -150,11 +173,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		if err != nil {
 			log.Error("SMTP listener stopped", "err", err)
 		}
+	case err := <-mediators.errs:
+		if err != nil {
+			log.Error("mediator listener stopped", "err", err)
+		}
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	smtpSrv.Shutdown(sctx)
+	mediators.shutdown(sctx)
 	stopWork()
 	runner.Wait()
 	<-timersDone
