@@ -42,7 +42,7 @@ var (
 	bTimers     = []byte("timers")
 	bEvidence   = []byte("evidence")
 	bMediators  = []byte("mediators")
-	allBuckets  = [][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bMediators, bEvidence}
+	allBuckets  = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bMediators, bEvidence}, mailBuckets...)
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

@@ -9,6 +9,7 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,6 +36,14 @@ type Config struct {
 	WriteTimeout   time.Duration
 	DataTimeout    time.Duration
 	MaxConnections int
+
+	// Submission switches the listener to submission mode (submission.go):
+	// AUTH required, mail only to case addresses.
+	Submission bool
+	// Authenticate checks mediator credentials in submission mode.
+	Authenticate Authenticator
+	// TLSConfig offers STARTTLS in submission mode; nil means none.
+	TLSConfig *tls.Config
 }
 
 // Submitter receives the jobs committed with each accepted message.
@@ -67,16 +76,23 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, jobs Submitte
 	srv.WriteTimeout = cfg.WriteTimeout
 	srv.ErrorLog = slogLogger{log}
 	s.srv = srv
+	if cfg.Submission {
+		s.setupSubmission()
+	}
 	return s
 }
 
 // NewSession starts a session with its own connection id for the logs.
 func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	id := s.connID.Add(1)
-	return &session{
+	sess := &session{
 		srv: s, conn: c, helo: c.Hostname(), remote: c.Conn().RemoteAddr().String(),
 		log: s.log.With("conn", id, "remote", c.Conn().RemoteAddr().String()),
-	}, nil
+	}
+	if s.cfg.Submission {
+		return &submissionSession{session: sess}, nil
+	}
+	return sess, nil
 }
 
 // Serve accepts connections on l until Shutdown.

@@ -1,0 +1,23 @@
+// Package imapd owns the mediators' shared IMAP mailbox (IMAP4rev1, RFC 3501;
+// the server framework is go-imap/v2's imapserver, written for RFC 9051):
+//
+//   - the folders: INBOX (party mail of cases in mediation), one folder per
+//     case under Cases/ (Closed/ once the case is closed) holding the whole
+//     thread in order, and a Quarantine subfolder for mail from strangers;
+//   - the mailbox index kept in the bbolt file (casestore/mailbox.go): fixed
+//     UIDVALIDITY per folder, stable increasing UIDs assigned the first time
+//     the index sees an item, and the flags and keywords all mediators share;
+//   - the bytes served: each stored message as received or sent, with its
+//     Reply-To replaced by the case's mediator address, and internal notes as
+//     small text/plain messages synthesised from the event log;
+//   - logins: mediator credentials (argon2id), plain LOGIN only over TLS or
+//     on loopback, failed logins rate-limited per address and per account
+//     (the Authenticator is shared with SMTP submission);
+//   - TLS: implicit TLS and STARTTLS with a configured certificate or a
+//     self-signed one generated into the data folder.
+//
+// Evidence is never destroyed through IMAP: EXPUNGE, DELETE, RENAME, CREATE,
+// COPY and APPEND answer NO with the reason. A poller notices new mail in the
+// store and pushes EXISTS, EXPUNGE and FETCH FLAGS updates to connected
+// clients (IDLE, NOOP and every command's end).
+package imapd

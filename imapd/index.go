@@ -1,0 +1,619 @@
+package imapd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"parley/casestore"
+	"parley/threading"
+)
+
+// index keeps the mailbox index in the bbolt file in step with the case data,
+// and the live mailboxes of connected sessions in step with the index.
+//
+// Lock order: syncMu, then mu, then a mailbox's mu.
+type index struct {
+	store  *casestore.Store
+	keys   *threading.Keys
+	domain string
+	log    *slog.Logger
+	cache  *contentCache
+
+	syncMu  sync.Mutex // one refresh at a time; guards the fields below
+	loaded  bool
+	lastGen uint64
+	lastRun time.Time
+	stamps  map[string]uint64
+
+	mu       sync.Mutex // guards the fields below
+	cases    map[string]casestore.MailCase
+	byName   map[string]string // folder name -> key ("" for parents)
+	list     []folderEntry     // INBOX, then by name
+	live     map[string]*mailbox
+	keywords []string
+}
+
+// syncBatch bounds how many cases one index transaction covers.
+const syncBatch = 250
+
+func newIndex(store *casestore.Store, keys *threading.Keys, domain string, cacheBytes int, log *slog.Logger) *index {
+	return &index{
+		store: store, keys: keys, domain: domain, log: log, cache: newContentCache(cacheBytes),
+		stamps: make(map[string]uint64), cases: make(map[string]casestore.MailCase),
+		byName: make(map[string]string), live: make(map[string]*mailbox),
+	}
+}
+
+// refreshIfOlder refreshes unless the last refresh is younger than d. It is
+// what every command's end calls: under a stream of SMTP commits each
+// refresh scans the case records, and the poller runs anyway.
+func (x *index) refreshIfOlder(d time.Duration) error {
+	x.syncMu.Lock()
+	recent := time.Since(x.lastRun) < d
+	x.syncMu.Unlock()
+	if recent {
+		return nil
+	}
+	return x.refresh()
+}
+
+// refresh brings the index up to date with the store and pushes what changed
+// to the live mailboxes. It costs one read transaction when nothing was
+// written since the last call.
+func (x *index) refresh() error {
+	x.syncMu.Lock()
+	defer x.syncMu.Unlock()
+	x.lastRun = time.Now()
+	var (
+		gen      uint64
+		stamps   map[string]uint64
+		initial  []casestore.MailCase
+		keywords []string
+	)
+	err := x.store.View(func(tx *casestore.Tx) error {
+		gen = tx.Generation()
+		if x.loaded && gen == x.lastGen {
+			return nil
+		}
+		var err error
+		if stamps, err = tx.CaseStamps(); err != nil {
+			return err
+		}
+		if !x.loaded {
+			if initial, err = tx.MailCases(); err != nil {
+				return err
+			}
+			keywords = tx.MailKeywords()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read mailbox index: %w", err)
+	}
+	if stamps == nil {
+		return nil
+	}
+	if !x.loaded {
+		if err := x.store.Update(func(tx *casestore.Tx) error {
+			_, err := tx.EnsureMailFolder(keyInbox)
+			return err
+		}); err != nil {
+			return fmt.Errorf("create INBOX: %w", err)
+		}
+		x.mu.Lock()
+		for _, mc := range initial {
+			x.cases[mc.ID] = mc
+			x.stamps[mc.ID] = mc.Stamp
+		}
+		x.keywords = keywords
+		x.rebuildLocked()
+		x.mu.Unlock()
+		x.loaded = true
+	}
+	var changed []string
+	for id, st := range stamps {
+		if old, ok := x.stamps[id]; !ok || old != st {
+			changed = append(changed, id)
+		}
+	}
+	sort.Strings(changed)
+	for len(changed) > 0 {
+		n := min(len(changed), syncBatch)
+		if err := x.syncCases(changed[:n]); err != nil {
+			return err
+		}
+		changed = changed[n:]
+	}
+	x.lastGen = gen
+	return nil
+}
+
+// caseSync is what indexing one case changed.
+type caseSync struct {
+	mc      casestore.MailCase
+	prev    *casestore.MailCase
+	adds    map[string][]casestore.MailEntry
+	removes map[string][]casestore.MailEntry
+}
+
+// candidate is an item that belongs in a folder.
+type candidate struct {
+	item string
+	t    time.Time
+	rank int // at equal times: messages, then notes, then outbound
+	id   uint64
+}
+
+func sortCandidates(cs []candidate) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if !a.t.Equal(b.t) {
+			return a.t.Before(b.t)
+		}
+		if a.rank != b.rank {
+			return a.rank < b.rank
+		}
+		if a.id != b.id {
+			return a.id < b.id
+		}
+		return a.item < b.item
+	})
+}
+
+// syncCases indexes the given cases in one transaction, then applies the
+// result to live mailboxes. The function given to Update only touches its
+// transaction and its own result variables, which it resets, because the
+// group committer may run it twice.
+func (x *index) syncCases(ids []string) error {
+	var (
+		results   []*caseSync
+		inboxAdds []casestore.MailEntry
+	)
+	err := x.store.Update(func(tx *casestore.Tx) error {
+		results, inboxAdds = nil, nil
+		var pending []candidate
+		for _, id := range ids {
+			r, inbox, err := x.syncCase(tx, id)
+			if err != nil {
+				return fmt.Errorf("index case %s: %w", id, err)
+			}
+			if r != nil {
+				results = append(results, r)
+				pending = append(pending, inbox...)
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		sortCandidates(pending)
+		items := make([]string, len(pending))
+		for i, p := range pending {
+			items[i] = p.item
+		}
+		uids, err := tx.MailAppend(keyInbox, items...)
+		if err != nil {
+			return fmt.Errorf("index INBOX: %w", err)
+		}
+		for i, item := range items {
+			inboxAdds = append(inboxAdds, casestore.MailEntry{UID: uids[i], Item: item})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	x.apply(results, inboxAdds)
+	return nil
+}
+
+// needsAttention is the definition of INBOX: mail from the consumer or the
+// trader of a case in mediation, except quarantined mail, automatic replies,
+// duplicates and bounces.
+func needsAttention(c *casestore.Case, m *casestore.Message) bool {
+	if c.State != casestore.StateMediation || (m.Role != "consumer" && m.Role != "trader") {
+		return false
+	}
+	for _, f := range []string{casestore.FlagQuarantined, casestore.FlagAutoReply, casestore.FlagDuplicate, casestore.FlagBounce} {
+		if m.HasFlag(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// syncCase brings the folders of one case up to date. It returns the
+// case's INBOX items that are new, for the caller to number across cases.
+func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, error) {
+	c, err := tx.Case(id)
+	if errors.Is(err, casestore.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &caseSync{adds: map[string][]casestore.MailEntry{}, removes: map[string][]casestore.MailEntry{}}
+	mc, err := tx.MailCase(id)
+	switch {
+	case err == nil:
+		prev := mc
+		r.prev = &prev
+	case errors.Is(err, casestore.ErrNotFound):
+		mc = casestore.MailCase{ID: id}
+	default:
+		return nil, nil, err
+	}
+	mc.Stamp = tx.CaseStamp(id)
+	if mc.ReplyTo == "" {
+		mc.ReplyTo = x.keys.PartyLocal(id, threading.Mediator) + "@" + x.domain
+	}
+	mc.Label, mc.Closed, mc.Purged = caseLabel(c), c.State == casestore.StateClosed, c.Purged
+
+	caseKey, quarKey := caseFolderKey(id), quarantineFolderKey(id)
+	want := map[string][]candidate{}
+	var inbox []candidate
+	if !c.Purged {
+		msgs, err := tx.CaseMessages(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			if !m.Processed || m.SHA256 == "" {
+				continue
+			}
+			cd := candidate{item: itemRef(id, kindMessage, m.ID), t: m.Received, rank: 0, id: m.ID}
+			if m.HasFlag(casestore.FlagQuarantined) {
+				want[quarKey] = append(want[quarKey], cd)
+				continue
+			}
+			want[caseKey] = append(want[caseKey], cd)
+			if needsAttention(c, m) {
+				inbox = append(inbox, cd)
+			}
+		}
+		outs, err := tx.CaseOutbound(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, o := range outs {
+			if o.SHA256 != "" {
+				want[caseKey] = append(want[caseKey], candidate{item: itemRef(id, kindOutbound, o.ID), t: o.Created, rank: 2, id: o.ID})
+			}
+		}
+		evs, err := tx.Events(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ev := range evs {
+			if ev.Kind == casestore.EvNote && ev.Text != "" {
+				want[caseKey] = append(want[caseKey], candidate{item: itemRef(id, kindNote, ev.Seq), t: ev.Time, rank: 1, id: ev.Seq})
+			}
+		}
+	}
+	for _, key := range []string{caseKey, quarKey} {
+		existing, err := tx.MailItems(key, id+"/")
+		if err != nil {
+			return nil, nil, err
+		}
+		adds, removes := diffItems(existing, want[key])
+		for _, e := range removes {
+			if _, err := tx.MailRemove(key, e.Item); err != nil {
+				return nil, nil, err
+			}
+		}
+		if len(removes) > 0 {
+			r.removes[key] = removes
+		}
+		if key == caseKey || len(adds) > 0 {
+			if _, err := tx.EnsureMailFolder(key); err != nil {
+				return nil, nil, err
+			}
+		}
+		if len(adds) > 0 {
+			sortCandidates(adds)
+			items := make([]string, len(adds))
+			for i, a := range adds {
+				items[i] = a.item
+			}
+			uids, err := tx.MailAppend(key, items...)
+			if err != nil {
+				return nil, nil, err
+			}
+			for i, item := range items {
+				r.adds[key] = append(r.adds[key], casestore.MailEntry{UID: uids[i], Item: item})
+			}
+		}
+		if key == quarKey {
+			mc.Quarantine = len(existing)-len(removes)+len(adds) > 0
+		}
+	}
+	existing, err := tx.MailItems(keyInbox, id+"/")
+	if err != nil {
+		return nil, nil, err
+	}
+	inboxAdds, inboxRemoves := diffItems(existing, inbox)
+	for _, e := range inboxRemoves {
+		if _, err := tx.MailRemove(keyInbox, e.Item); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(inboxRemoves) > 0 {
+		r.removes[keyInbox] = inboxRemoves
+	}
+	if c.Purged {
+		if err := tx.DeleteMailFlags(id + "/"); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := tx.PutMailCase(mc); err != nil {
+		return nil, nil, err
+	}
+	r.mc = mc
+	return r, inboxAdds, nil
+}
+
+// diffItems compares a folder's entries with the items that belong there.
+func diffItems(existing []casestore.MailEntry, want []candidate) (adds []candidate, removes []casestore.MailEntry) {
+	have := make(map[string]bool, len(existing))
+	for _, e := range existing {
+		have[e.Item] = true
+	}
+	keep := make(map[string]bool, len(want))
+	for _, w := range want {
+		if keep[w.item] {
+			continue
+		}
+		keep[w.item] = true
+		if !have[w.item] {
+			adds = append(adds, w)
+		}
+	}
+	for _, e := range existing {
+		if !keep[e.Item] {
+			removes = append(removes, e)
+		}
+	}
+	sort.Slice(removes, func(i, j int) bool { return removes[i].UID < removes[j].UID })
+	return adds, removes
+}
+
+// apply pushes committed index changes to memory and to live mailboxes.
+func (x *index) apply(results []*caseSync, inboxAdds []casestore.MailEntry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	rebuild := false
+	for _, r := range results {
+		x.stamps[r.mc.ID] = r.mc.Stamp
+		if r.prev == nil || folderName(*r.prev) != folderName(r.mc) || r.prev.Quarantine != r.mc.Quarantine || r.prev.Purged != r.mc.Purged {
+			rebuild = true
+		}
+		x.cases[r.mc.ID] = r.mc
+		for key, es := range r.removes {
+			if m := x.live[key]; m != nil {
+				m.remove(es)
+			}
+		}
+		for key, es := range r.adds {
+			if m := x.live[key]; m != nil {
+				m.add(es)
+			}
+		}
+		if r.mc.Purged {
+			x.cache.forget(r.mc.ID + "/")
+		}
+	}
+	if m := x.live[keyInbox]; m != nil && len(inboxAdds) > 0 {
+		m.add(inboxAdds)
+	}
+	if rebuild {
+		x.rebuildLocked()
+	}
+}
+
+// rebuildLocked recomputes the folder list; x.mu is held.
+func (x *index) rebuildLocked() {
+	list := []folderEntry{}
+	var open, closed int
+	for _, mc := range x.cases {
+		if mc.Purged {
+			continue
+		}
+		name := folderName(mc)
+		attrs := []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}
+		if mc.Quarantine {
+			attrs = []imap.MailboxAttr{imap.MailboxAttrHasChildren}
+			list = append(list, folderEntry{name: name + string(delim) + quarantineName, key: quarantineFolderKey(mc.ID),
+				attrs: []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}})
+		}
+		list = append(list, folderEntry{name: name, key: caseFolderKey(mc.ID), attrs: attrs})
+		if mc.Closed {
+			closed++
+		} else {
+			open++
+		}
+	}
+	parent := func(name string, n int) folderEntry {
+		kids := imap.MailboxAttrHasNoChildren
+		if n > 0 {
+			kids = imap.MailboxAttrHasChildren
+		}
+		return folderEntry{name: name, attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect, kids}}
+	}
+	list = append(list, parent(casesRoot, open), parent(closedRoot, closed))
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+	x.list = append([]folderEntry{{name: inboxName, key: keyInbox, attrs: []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}}}, list...)
+	x.byName = make(map[string]string, len(x.list))
+	for _, f := range x.list {
+		x.byName[f.name] = f.key
+	}
+}
+
+// folders returns the current folder list.
+func (x *index) folders() []folderEntry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.list
+}
+
+// lookup returns the key of a folder name; key "" with ok means a parent
+// folder, which holds no messages.
+func (x *index) lookup(name string) (key string, ok bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	key, ok = x.byName[name]
+	return key, ok
+}
+
+// open returns the live mailbox of a folder, loading it from the index.
+// Every open is paired with a release.
+func (x *index) open(key string) (*mailbox, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if m := x.live[key]; m != nil {
+		m.refs++
+		return m, nil
+	}
+	var (
+		f       casestore.MailFolder
+		entries []casestore.MailEntry
+	)
+	err := x.store.View(func(tx *casestore.Tx) (err error) {
+		if f, err = tx.MailFolder(key); err != nil {
+			return err
+		}
+		entries, err = tx.MailEntries(key)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open folder %s: %w", key, err)
+	}
+	m := newMailbox(f, entries)
+	m.refs = 1
+	x.live[key] = m
+	return m, nil
+}
+
+func (x *index) release(m *mailbox) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	m.refs--
+	if m.refs == 0 && x.live[m.key] == m {
+		delete(x.live, m.key)
+	}
+}
+
+// content returns the bytes served for an item.
+func (x *index) content(item string) (*content, error) {
+	if c := x.cache.get(item); c != nil {
+		return c, nil
+	}
+	caseID, _, _, err := parseItem(item)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	mc, ok := x.cases[caseID]
+	x.mu.Unlock()
+	if !ok || mc.ReplyTo == "" {
+		return nil, fmt.Errorf("load %s: case %s is not indexed", item, caseID)
+	}
+	c, err := loadContent(x.store, item, mc.ReplyTo)
+	if err != nil {
+		return nil, err
+	}
+	x.cache.put(item, c)
+	return c, nil
+}
+
+// mailboxFlags is FLAGS: the system flags Parley keeps and every keyword used.
+func (x *index) mailboxFlags() []imap.Flag {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.mailboxFlagsLocked()
+}
+
+func (x *index) mailboxFlagsLocked() []imap.Flag {
+	flags := systemFlags()
+	for _, k := range x.keywords {
+		flags = append(flags, imap.Flag(k))
+	}
+	return flags
+}
+
+// flags reads the flags of items.
+func (x *index) flags(items []string) (map[string][]imap.Flag, error) {
+	out := make(map[string][]imap.Flag, len(items))
+	err := x.store.View(func(tx *casestore.Tx) error {
+		for _, item := range items {
+			out[item] = toFlags(tx.MailFlags(item))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read flags: %w", err)
+	}
+	return out, nil
+}
+
+// storeFlags changes the flags of items (flags already canonical), tells
+// every live mailbox showing them, and announces new keywords. It returns the
+// resulting flags of every item and which items changed.
+func (x *index) storeFlags(items []string, op imap.StoreFlagsOp, flags []imap.Flag, source *view) (final map[string][]imap.Flag, changed map[string]bool, err error) {
+	if len(items) == 0 {
+		return map[string][]imap.Flag{}, map[string]bool{}, nil
+	}
+	var newKeywords []string
+	err = x.store.Update(func(tx *casestore.Tx) error {
+		final, changed, newKeywords = make(map[string][]imap.Flag, len(items)), map[string]bool{}, nil
+		canon := make([]string, len(flags))
+		for i, f := range flags {
+			canon[i] = string(f)
+			if isKeyword(f) {
+				stored, isNew, err := tx.AddMailKeyword(string(f))
+				if err != nil {
+					return err
+				}
+				canon[i] = stored
+				if isNew {
+					newKeywords = append(newKeywords, stored)
+				}
+			}
+		}
+		for _, item := range items {
+			cur := tx.MailFlags(item)
+			next := applyFlags(cur, op, canon)
+			if !equalStrings(cur, next) {
+				if err := tx.SetMailFlags(item, next); err != nil {
+					return err
+				}
+				changed[item] = true
+			}
+			final[item] = toFlags(next)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("store flags: %w", err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(newKeywords) > 0 {
+		x.keywords = mergeKeywords(x.keywords, newKeywords)
+		mf := x.mailboxFlagsLocked()
+		for _, m := range x.live {
+			m.queueMailboxFlags(mf)
+		}
+	}
+	if len(changed) > 0 {
+		for _, m := range x.live {
+			m.flagsChanged(changed, final, source)
+		}
+	}
+	return final, changed, nil
+}

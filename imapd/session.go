@@ -1,0 +1,307 @@
+package imapd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+)
+
+// session is one IMAP connection. go-imap calls its methods one at a time,
+// except Idle, which runs while the connection waits for DONE.
+type session struct {
+	srv    *Server
+	conn   *imapserver.Conn
+	log    *slog.Logger
+	remote net.Addr
+	user   string
+
+	// view is the selected folder. The command goroutine changes it; Idle
+	// runs in a goroutine of its own and reads it under mu.
+	mu   sync.Mutex
+	view *view
+}
+
+var (
+	_ imapserver.Session          = (*session)(nil)
+	_ imapserver.SessionNamespace = (*session)(nil)
+)
+
+func noErr(code imap.ResponseCode, text string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
+}
+
+// internalErr logs an internal failure and answers NO [SERVERBUG] without details.
+func (s *session) internalErr(what string, err error) error {
+	s.log.Error(what, "err", err)
+	return noErr(imap.ResponseCodeServerBug, "Internal error, please try again later")
+}
+
+func (s *session) Close() error {
+	if s.view != nil {
+		s.Unselect()
+	}
+	s.srv.forget(s)
+	if s.user != "" {
+		s.log.Info("logout")
+	}
+	return nil
+}
+
+// Login checks a mediator's credentials. go-imap only calls it over TLS, or
+// on the loopback server, which is the only one allowing plain text.
+func (s *session) Login(username, password string) error {
+	email, err := s.srv.auth.Login(s.srv.ctx, s.remote, username, password)
+	var rl *RateLimitError
+	switch {
+	case errors.As(err, &rl):
+		return noErr(imap.ResponseCodeUnavailable, rl.Error())
+	case errors.Is(err, ErrBadCredentials):
+		return imapserver.ErrAuthFailed
+	case err != nil:
+		return s.internalErr("login", err)
+	}
+	s.user = email
+	s.log = s.log.With("user", email)
+	s.log.Info("login")
+	return nil
+}
+
+func (s *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
+}
+
+// refresh brings the index up to date before a command that reads folders.
+func (s *session) refresh() error {
+	if err := s.srv.idx.refresh(); err != nil {
+		return s.internalErr("refresh mailbox index", err)
+	}
+	return nil
+}
+
+func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	if len(patterns) == 0 {
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
+	}
+	if err := s.refresh(); err != nil {
+		return err
+	}
+	for _, f := range s.srv.idx.folders() {
+		match := false
+		for _, p := range patterns {
+			if imapserver.MatchList(f.name, delim, ref, p) {
+				match = true
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		attrs := f.attrs
+		if options != nil && options.SelectSubscribed {
+			// Every folder counts as subscribed: the mailbox is shared and
+			// folders come and go with the cases.
+			attrs = append(append([]imap.MailboxAttr{}, attrs...), imap.MailboxAttrSubscribed)
+		}
+		if err := w.WriteList(&imap.ListData{Mailbox: f.name, Delim: delim, Attrs: attrs}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// folderKey resolves a folder name for SELECT, EXAMINE and STATUS.
+func (s *session) folderKey(name string) (string, error) {
+	key, ok := s.srv.idx.lookup(name)
+	if !ok {
+		return "", noErr(imap.ResponseCodeNonExistent, fmt.Sprintf("No folder %q: there is INBOX, and one folder per case under %s/ and %s/", name, casesRoot, closedRoot))
+	}
+	if key == "" {
+		return "", noErr(imap.ResponseCodeCannot, fmt.Sprintf("%s only holds the case folders, not messages", name))
+	}
+	return key, nil
+}
+
+func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	if err := s.refresh(); err != nil {
+		return nil, err
+	}
+	key, err := s.folderKey(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.srv.idx.status(key, options)
+	if err != nil {
+		return nil, s.internalErr("status", err)
+	}
+	st.Mailbox = name
+	return st, nil
+}
+
+func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	if s.view != nil {
+		s.Unselect()
+	}
+	if err := s.refresh(); err != nil {
+		return nil, err
+	}
+	key, err := s.folderKey(name)
+	if err != nil {
+		return nil, err
+	}
+	x := s.srv.idx
+	flags := x.mailboxFlags()
+	m, err := x.open(key)
+	if err != nil {
+		return nil, s.internalErr("select", err)
+	}
+	m.mu.Lock()
+	v := m.newViewLocked(options != nil && options.ReadOnly)
+	data := &imap.SelectData{
+		Flags: flags, NumMessages: uint32(len(m.uids)), UIDNext: m.uidNext, UIDValidity: m.uidValidity,
+		PermanentFlags: permanentFlags(),
+	}
+	items := append([]string(nil), m.items...)
+	m.mu.Unlock()
+	if v.readOnly {
+		data.PermanentFlags = nil
+	}
+	s.mu.Lock()
+	s.view = v
+	s.mu.Unlock()
+	fl, err := x.flags(items)
+	if err != nil {
+		s.Unselect()
+		return nil, s.internalErr("select", err)
+	}
+	for i, item := range items {
+		if !hasFlag(fl[item], imap.FlagSeen) {
+			data.FirstUnseenSeqNum = uint32(i + 1)
+			break
+		}
+	}
+	s.log.Debug("select", "folder", name, "messages", data.NumMessages)
+	return data, nil
+}
+
+func (s *session) Unselect() error {
+	s.mu.Lock()
+	v := s.view
+	s.view = nil
+	s.mu.Unlock()
+	if v != nil {
+		v.mbox.closeView(v)
+		s.srv.idx.release(v.mbox)
+	}
+	return nil
+}
+
+func (s *session) Create(name string, _ *imap.CreateOptions) error {
+	return noErr(imap.ResponseCodeCannot, "Parley makes the folders itself, one per case; it cannot create "+name)
+}
+
+func (s *session) Delete(name string) error {
+	if err := s.refresh(); err != nil {
+		return err
+	}
+	key, ok := s.srv.idx.lookup(name)
+	switch {
+	case !ok:
+		return noErr(imap.ResponseCodeNonExistent, fmt.Sprintf("No folder %q", name))
+	case key == keyInbox:
+		return noErr(imap.ResponseCodeCannot, "INBOX cannot be deleted")
+	default:
+		return noErr(imap.ResponseCodeCannot, "Case folders hold evidence and cannot be deleted; closed cases move to Closed/ and are purged after the retention period")
+	}
+}
+
+func (s *session) Rename(oldName, _ string, _ *imap.RenameOptions) error {
+	return noErr(imap.ResponseCodeCannot, "Folder names follow the cases and cannot be changed: "+oldName)
+}
+
+func (s *session) Subscribe(string) error { return nil } // every folder is subscribed
+
+func (s *session) Unsubscribe(name string) error {
+	return noErr(imap.ResponseCodeCannot, "Every folder of the shared mailbox stays subscribed: "+name)
+}
+
+func (s *session) Append(name string, _ imap.LiteralReader, _ *imap.AppendOptions) (*imap.AppendData, error) {
+	return nil, noErr(imap.ResponseCodeCannot, "Parley's folders hold only case mail as it was received or sent; to write in a case, send mail to its mediator address (the Reply-To of any message in its folder)")
+}
+
+func (s *session) Copy(imap.NumSet, string) (*imap.CopyData, error) {
+	return nil, noErr(imap.ResponseCodeCannot, "Parley's folders hold only their own case mail; save a copy in your own account instead")
+}
+
+func (s *session) Expunge(w *imapserver.ExpungeWriter, _ *imap.UIDSet) error {
+	if w == nil || *w == (imapserver.ExpungeWriter{}) {
+		return nil // CLOSE: nothing is ever marked \Deleted, so nothing to remove
+	}
+	return noErr(imap.ResponseCodeCannot, "Messages in Parley are case evidence and are never expunged")
+}
+
+func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if err := s.srv.idx.refreshIfOlder(pollRefreshAge); err != nil {
+		s.log.Error("refresh mailbox index", "err", err)
+	}
+	if s.view == nil {
+		return nil
+	}
+	return s.view.tracker.Poll(w, allowExpunge)
+}
+
+// pollRefreshAge is how fresh the index must be when a command ends (NOOP
+// included); the poller refreshes it every PollInterval in any case.
+const pollRefreshAge = 100 * time.Millisecond
+
+func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	s.mu.Lock()
+	v := s.view
+	s.mu.Unlock()
+	if v == nil {
+		<-stop
+		return nil
+	}
+	return v.idle(w, stop)
+}
+
+func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.StoreFlags, _ *imap.StoreOptions) error {
+	v := s.view
+	if v.readOnly {
+		return noErr(imap.ResponseCodeCannot, "The folder was opened with EXAMINE (read-only)")
+	}
+	flags := make([]imap.Flag, 0, len(sf.Flags))
+	for _, f := range sf.Flags {
+		cf, err := canonFlag(f)
+		if err != nil {
+			return err
+		}
+		flags = append(flags, cf)
+	}
+	ts := v.targets(numSet)
+	items := make([]string, len(ts))
+	for i, t := range ts {
+		items[i] = t.item
+	}
+	final, _, err := s.srv.idx.storeFlags(items, sf.Op, flags, v)
+	if err != nil {
+		return s.internalErr("store", err)
+	}
+	if sf.Silent {
+		return nil
+	}
+	for _, t := range ts {
+		rw := w.CreateMessage(t.client)
+		rw.WriteUID(t.uid)
+		rw.WriteFlags(final[t.item])
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
