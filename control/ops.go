@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 	"regexp"
 	"strings"
+	"time"
 
 	"parley/casefile"
 	"parley/casestore"
@@ -59,14 +59,14 @@ type TraderAdd struct {
 
 // CaseSummary is one line of `parley case list`.
 type CaseSummary struct {
-	ID       string `json:"id"`
+	ID       string    `json:"id"`
 	Created  time.Time `json:"created"`
-	State    string `json:"state"`
-	Outcome  string `json:"outcome,omitempty"`
-	Title    string `json:"title"`
-	Trader   string `json:"trader"`
-	Consumer string `json:"consumer"`
-	Messages int    `json:"messages"`
+	State    string    `json:"state"`
+	Outcome  string    `json:"outcome,omitempty"`
+	Title    string    `json:"title"`
+	Trader   string    `json:"trader"`
+	Consumer string    `json:"consumer"`
+	Messages int       `json:"messages"`
 }
 
 // PartyView is a party with its case address.

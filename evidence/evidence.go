@@ -61,7 +61,9 @@ type Bounce struct {
 }
 
 // Failed reports whether the report says the message could not be delivered.
-func (b *Bounce) Failed() bool { return strings.EqualFold(b.Action, "failed") || strings.HasPrefix(b.Status, "5.") }
+func (b *Bounce) Failed() bool {
+	return strings.EqualFold(b.Action, "failed") || strings.HasPrefix(b.Status, "5.")
+}
 
 // Header returns the first value of a header (decoded).
 func (m *Message) Header(name string) string {

@@ -66,7 +66,7 @@ func TestMatchAndDetect(t *testing.T) {
 	}
 	for text, want := range map[string]string{
 		"Handelaar: info@bakker.example\nMijn bestelling is kapot aangekomen.": "nl",
-		"Händler: shop@laden.example\nMeine Bestellung ist kaputt angekommen.":  "de",
+		"Händler: shop@laden.example\nMeine Bestellung ist kaputt angekommen.": "de",
 	} {
 		if got := b.Detect(text); got != want {
 			t.Errorf("Detect(%q) = %q, want %q", text, got, want)

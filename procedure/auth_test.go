@@ -30,18 +30,22 @@ func (z zone) LookupTXT(_ context.Context, name string) ([]string, error) {
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }
-func (zone) LookupMX(context.Context, string) ([]*net.MX, error) { return nil, &net.DNSError{IsNotFound: true} }
+func (zone) LookupMX(context.Context, string) ([]*net.MX, error) {
+	return nil, &net.DNSError{IsNotFound: true}
+}
 func (zone) LookupIPAddr(context.Context, string) ([]net.IPAddr, error) {
 	return nil, &net.DNSError{IsNotFound: true}
 }
-func (zone) LookupAddr(context.Context, string) ([]string, error) { return nil, &net.DNSError{IsNotFound: true} }
+func (zone) LookupAddr(context.Context, string) ([]string, error) {
+	return nil, &net.DNSError{IsNotFound: true}
+}
 
 // A forged From of a trader whose domain publishes DMARC p=reject does not
 // speak for the trader; the real, DKIM-signed mail does.
 func TestDMARCBindsSenders(t *testing.T) {
 	ev := newEnv(t)
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	z := zone{"_dmarc.shop.nl": {"v=DMARC1; p=reject"}, }
+	z := zone{"_dmarc.shop.nl": {"v=DMARC1; p=reject"}}
 	z["s1._domainkey.shop.nl"] = []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}
 	loc, _ := locales.New("en")
 	tmpl, _ := templates.New(loc)

@@ -2,10 +2,10 @@ package procedure
 
 import (
 	"context"
-	"time"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"parley/casestore"
 	"parley/evidence"
