@@ -3,8 +3,6 @@ package procedure
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
 	"strings"
 	"sync"
@@ -59,24 +57,7 @@ func newEnv(t *testing.T) *env {
 // deliver stores a message as smtpd does and runs its job.
 func (ev *env) deliver(mailFrom, target, raw string) *casestore.Message {
 	ev.t.Helper()
-	raw = strings.ReplaceAll(strings.ReplaceAll(raw, "\r\n", "\n"), "\n", "\r\n")
-	sum := sha256.Sum256([]byte(raw))
-	var job casestore.Job
-	err := ev.store.Update(func(tx *casestore.Tx) error {
-		id, _ := tx.NextMessageID()
-		m := &casestore.Message{ID: id, MailFrom: mailFrom, Target: target, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(raw))}
-		if err := tx.PutRawInline(m.SHA256, []byte(raw)); err != nil {
-			return err
-		}
-		if err := tx.PutMessage(m); err != nil {
-			return err
-		}
-		job = casestore.Job{Kind: casestore.JobIngest, Message: id, Shard: Shard(target, mailFrom)}
-		return tx.AddJob(&job)
-	})
-	if err != nil {
-		ev.t.Fatal(err)
-	}
+	job := ev.queueMessage(mailFrom, target, raw)
 	if err := ev.e.Process(context.Background(), job); err != nil {
 		ev.t.Fatal(err)
 	}

@@ -21,11 +21,14 @@ func (ev *env) queueMessage(mailFrom, target, raw string) casestore.Job {
 	var job casestore.Job
 	err := ev.store.Update(func(tx *casestore.Tx) error {
 		id, _ := tx.NextMessageID()
-		m := &casestore.Message{ID: id, MailFrom: mailFrom, Target: target, SHA256: hex.EncodeToString(sum[:])}
+		m := &casestore.Message{ID: id, MailFrom: mailFrom, Target: target, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(raw))}
 		if err := tx.PutRawInline(m.SHA256, []byte(raw)); err != nil {
 			return err
 		}
 		if err := tx.PutMessage(m); err != nil {
+			return err
+		}
+		if _, err := tx.RefRaw(m.SHA256, 1); err != nil {
 			return err
 		}
 		job = casestore.Job{Kind: casestore.JobIngest, Message: id, Shard: Shard(target, mailFrom)}
