@@ -188,6 +188,10 @@ start_sink parley
 P_SINK_OUT=$SINK_OUT
 P_PORT=$(free_port)
 cat >"$TMP/parley.toml" <<EOF
+[imap]
+listen = "127.0.0.1:0"
+[submission]
+listen = "127.0.0.1:0"
 [outbound]
 concurrency = $CONCURRENCY
 dkim_selector = "${DKIM:-}"

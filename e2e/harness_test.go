@@ -433,7 +433,9 @@ func newDaemonWithConfig(t testing.TB, sinkAddr, extraTOML string) *daemon {
 		sinkAddr: sinkAddr,
 		logPath:  filepath.Join(dir, "parley.log"),
 	}
-	cfg := "[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"1s\"\n"
+	// IMAP and submission on their own free ports, so tests never collide
+	// with each other or with a daemon the developer runs on the defaults.
+	cfg := fmt.Sprintf("[imap]\nlisten = %q\n[submission]\nlisten = %q\n[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"1s\"\n", freeAddr(t), freeAddr(t))
 	if extraTOML != "" {
 		cfg += "\n" + extraTOML + "\n"
 	}

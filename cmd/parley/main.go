@@ -1,6 +1,7 @@
 // Command parley is the Parley daemon and its operator's command line:
 //
-//	parley serve [--config FILE] [--data DIR] [--domain D] [--smtp ADDR] [--smarthost HOST:PORT] [--outbox DIR]
+//	parley serve [--config FILE] [--data DIR] [--domain D] [--smtp ADDR] [--imap ADDR] [--submission ADDR]
+//	             [--smarthost HOST:PORT] [--outbox DIR]
 //	parley init [--config FILE]
 //	parley trader add --handle H --name N --email E [--lang L]
 //	parley trader list
@@ -24,7 +25,7 @@ import (
 const usage = `usage: parley COMMAND [flags]
 
 commands:
-  serve                run the daemon (SMTP, procedure, delivery queue)
+  serve                run the daemon (SMTP, IMAP for mediators, submission, procedure, delivery)
   init                 write a commented sample config (parley.toml)
   trader add|list      register traders: HANDLE@DOMAIN becomes their complaint address
   case list|show ID    show cases, parties and their timeline
