@@ -3,8 +3,9 @@ GO ?= go
 
 .PHONY: run test build bench fuzz
 
+# make run ARGS="--config parley.toml" passes flags to serve.
 run:
-	$(GO) run ./cmd/parley serve
+	$(GO) run ./cmd/parley serve $(ARGS)
 
 test:
 	$(GO) vet ./...

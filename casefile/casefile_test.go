@@ -109,6 +109,36 @@ func TestExportVerifyRoundTrip(t *testing.T) {
 	}
 }
 
+// Changing a file and its manifest line together is still caught: the event
+// chain names every file's digest.
+func TestVerifyCatchesCoordinatedEdit(t *testing.T) {
+	store, loc, id := openCase(t)
+	data := export(t, store, loc, id)
+	var oldSum, newSum string
+	bad := rewrite(t, data, func(name string, b []byte) []byte {
+		if strings.HasPrefix(name, "messages/") && strings.Contains(name, "-in-") {
+			old := sha256.Sum256(b)
+			b = bytes.Replace(b, []byte("broken"), []byte("BROKEN"), 1)
+			nw := sha256.Sum256(b)
+			oldSum, newSum = hex.EncodeToString(old[:]), hex.EncodeToString(nw[:])
+		}
+		return b
+	})
+	bad = rewrite(t, bad, func(name string, b []byte) []byte {
+		if name == "manifest.json" {
+			return bytes.Replace(b, []byte(oldSum), []byte(newSum), -1)
+		}
+		return b
+	})
+	_, problems, err := casefile.Verify(bytes.NewReader(bad), int64(len(bad)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0].Reason, "not recorded in the event chain") {
+		t.Fatalf("coordinated edit: %v", problems)
+	}
+}
+
 func TestVerifyCatchesAlterations(t *testing.T) {
 	store, loc, id := openCase(t)
 	data := export(t, store, loc, id)

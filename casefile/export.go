@@ -115,8 +115,9 @@ func (s Source) Export(id string, w io.Writer) error {
 
 	zw := zip.NewWriter(w)
 	man := Manifest{Format: Format, Exported: s.Store.Now().UTC(), Case: c, EventCount: c.Events, EventHead: c.LastHash}
+	stamp := man.Exported
 	for _, it := range items {
-		f, err := copyEntry(zw, it.file.Path, it.read)
+		f, err := copyEntry(zw, it.file.Path, stamp, it.read)
 		if err != nil {
 			return fmt.Errorf("export %s: %w", it.file.Path, err)
 		}
@@ -138,14 +139,14 @@ func (s Source) Export(id string, w io.Writer) error {
 		data       []byte
 	}{{"events.json", "events", evJSON}, {"summary.html", "summary", summary}} {
 		data := extra.data
-		f, err := copyEntry(zw, extra.path, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(data))), nil })
+		f, err := copyEntry(zw, extra.path, stamp, func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(data))), nil })
 		if err != nil {
 			return err
 		}
 		f.Kind = extra.kind
 		man.Files = append(man.Files, f)
 	}
-	mw, err := zw.Create("manifest.json")
+	mw, err := zw.CreateHeader(&zip.FileHeader{Name: "manifest.json", Method: zip.Deflate, Modified: stamp})
 	if err != nil {
 		return err
 	}
@@ -165,13 +166,13 @@ func (s Source) opener(sum string) func() (io.ReadCloser, error) {
 }
 
 // copyEntry writes one zip entry and returns its size and digest.
-func copyEntry(zw *zip.Writer, name string, open func() (io.ReadCloser, error)) (File, error) {
+func copyEntry(zw *zip.Writer, name string, stamp time.Time, open func() (io.ReadCloser, error)) (File, error) {
 	r, err := open()
 	if err != nil {
 		return File{}, err
 	}
 	defer r.Close()
-	w, err := zw.CreateHeader(&zip.FileHeader{Name: path.Clean(name), Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: path.Clean(name), Method: zip.Deflate, Modified: stamp})
 	if err != nil {
 		return File{}, err
 	}

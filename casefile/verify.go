@@ -76,6 +76,18 @@ func Verify(r io.ReaderAt, size int64) (*Manifest, []Problem, error) {
 			if seq, why := casestore.VerifyEvents(&head, evs); seq != 0 {
 				problems = append(problems, Problem{"events.json", fmt.Sprintf("event %d: %s", seq, why)})
 			}
+			// Every message and evidence file must be named by the chain, so
+			// changing a file and its manifest line together is still caught
+			// (unless the chain is rebuilt, which changes its head).
+			covered := map[string]bool{}
+			for _, ev := range evs {
+				covered[ev.Digest] = true
+			}
+			for _, f := range man.Files {
+				if (f.Kind == "message-in" || f.Kind == "message-out" || f.Kind == "evidence") && !covered[f.SHA256] {
+					problems = append(problems, Problem{f.Path, "its SHA-256 is not recorded in the event chain"})
+				}
+			}
 		}
 	} else {
 		problems = append(problems, Problem{"events.json", "missing"})

@@ -34,6 +34,9 @@ func (t *Tx) AddEvidence(c *Case, ev *Evidence) error {
 	if _, err := t.RefRaw(ev.SHA256, 1); err != nil {
 		return err
 	}
+	if err := t.AppendEvent(c, Event{Kind: EvEvidence, Role: ev.Role, Message: ev.Message, Digest: ev.SHA256}); err != nil {
+		return err
+	}
 	return t.put(bEvidence, eventKey(c.ID, ev.Seq), ev)
 }
 

@@ -183,6 +183,7 @@ const (
 	EvClosed       = "closed"
 	EvPurged       = "purged"
 	EvRefused      = "refused"
+	EvEvidence     = "evidence"
 )
 
 // Mediator is a registered mediator of this deployment.
@@ -208,6 +209,9 @@ type Event struct {
 	// retention period leaves the record verifiable.
 	Text    string `json:"text,omitempty"`
 	TextSHA string `json:"text_sha256,omitempty"`
+	// Digest is the SHA-256 of the content the event is about (the raw
+	// message in or out, an evidence file), so the chain covers content too.
+	Digest string `json:"sha256,omitempty"`
 	Prev    string `json:"prev"`
 	Hash    string `json:"hash"`
 }

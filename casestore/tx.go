@@ -260,6 +260,18 @@ func (t *Tx) AppendEvent(c *Case, ev Event) error {
 	}
 	ev.Prev = c.LastHash
 	ev.Hash = ""
+	if ev.Digest == "" {
+		switch {
+		case ev.Message != 0 && (ev.Kind == EvMailIn || ev.Kind == EvQuarantine || ev.Kind == EvAutoReply || ev.Kind == EvBounce):
+			if m, err := t.Message(ev.Message); err == nil {
+				ev.Digest = m.SHA256
+			}
+		case ev.Out != 0 && ev.Kind == EvMailOut:
+			if o, err := t.Outbound(ev.Out); err == nil {
+				ev.Digest = o.SHA256
+			}
+		}
+	}
 	if ev.Text != "" {
 		sum := sha256.Sum256([]byte(ev.Text))
 		ev.TextSHA = hex.EncodeToString(sum[:])

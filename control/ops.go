@@ -45,6 +45,7 @@ type Verification struct {
 	Case   string `json:"case"`
 	Events int    `json:"events"`
 	OK     bool   `json:"ok"`
+	Head   string `json:"head"` // hash of the last event
 	BadSeq uint64 `json:"bad_event,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
@@ -183,7 +184,7 @@ func (o *Ops) Verify(id string) (*Verification, error) {
 		if err != nil {
 			return err
 		}
-		v.Events = len(evs)
+		v.Events, v.Head = len(evs), c.LastHash
 		v.BadSeq, v.Reason = casestore.VerifyEvents(c, evs)
 		v.OK = v.BadSeq == 0
 		return nil

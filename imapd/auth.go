@@ -97,6 +97,12 @@ func NewAuthenticator(store *casestore.Store, cfg AuthConfig, log *slog.Logger) 
 func (a *Authenticator) Login(ctx context.Context, remote net.Addr, username, pw string) (string, error) {
 	user := casestore.NormalizeEmail(username)
 	ak, uk := addrKey(remote), "user:"+user
+	if isLoopback(remote) {
+		// Every local client (a webmail, a proxy, the mediators' own machine)
+		// shares 127.0.0.1: counting it as one address would let one
+		// mistyped password lock out every mediator.
+		ak += "|" + uk
+	}
 	overAddr, waitAddr := a.byAddr.blocked(ak)
 	overUser, waitUser := a.byUser.blocked(uk)
 	if overAddr || overUser {

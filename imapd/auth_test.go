@@ -25,7 +25,7 @@ func TestLoginRateLimitedPerAddress(t *testing.T) {
 		defer c.Close()
 		return c.Login(user, pw).Wait()
 	}
-	for i, user := range []string{testUser, "nobody@example.org", testUser} {
+	for i, user := range []string{testUser, testUser, testUser} {
 		err := try(user, "wrong password "+string(rune('a'+i)))
 		if code := imapCode(err); code != imap.ResponseCodeAuthenticationFailed {
 			t.Fatalf("bad login %d: %v (code %q), want NO [AUTHENTICATIONFAILED]", i+1, err, code)
@@ -175,5 +175,26 @@ func TestImplicitTLS(t *testing.T) {
 	}
 	if !bytes.Equal(again.Certificates[0].Certificate[0], cert.Raw) {
 		t.Errorf("LoadTLS made a new certificate instead of reusing the one in the data folder")
+	}
+}
+
+// Every local client shares 127.0.0.1, so there the address limit counts per
+// account: one mediator's typos do not lock out the others.
+func TestLoopbackTyposDoNotLockOutOthers(t *testing.T) {
+	h := newHarness(t)
+	a := NewAuthenticator(h.store, AuthConfig{MaxFailuresPerAddr: 2, MaxFailuresPerAccount: 100, Window: time.Hour, FailDelay: -1}, h.logger())
+	local := &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 40000}
+	for i := 0; i < 3; i++ {
+		a.Login(context.Background(), local, "other@example.org", "mistyped password")
+	}
+	if email, err := a.Login(context.Background(), local, testUser, testPassword); err != nil || email != testUser {
+		t.Fatalf("another mediator on loopback: %q, %v", email, err)
+	}
+	remote := &net.TCPAddr{IP: net.ParseIP("203.0.113.9"), Port: 40000}
+	for i := 0; i < 2; i++ {
+		a.Login(context.Background(), remote, "other@example.org", "mistyped password")
+	}
+	if _, err := a.Login(context.Background(), remote, testUser, testPassword); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("a remote address guessing accounts is not limited: %v", err)
 	}
 }

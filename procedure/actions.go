@@ -1,7 +1,6 @@
 package procedure
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -20,7 +19,7 @@ func (r *run) notifyOpened() error {
 	if err := r.notify(threading.Consumer, templates.Confirm, d); err != nil {
 		return err
 	}
-	d.Text = strings.TrimSpace(r.complaint)
+	d.Text = r.e.reader.dropUnfilled(r.complaint)
 	d.Attachments = attachmentList(r.atts)
 	d.Lines = r.e.fieldLines(r.c, r.c.Trader.Lang)
 	b, err := r.e.render(r.c, threading.Trader, templates.TraderNote, withCase(d, r.c), r.atts, true)
@@ -102,6 +101,8 @@ func (r *run) startMediation() error {
 	if err != nil || len(mediators) == 0 {
 		return err // nobody to assign: the operator sees the case in mediation without a mediator
 	}
+	// The briefing describes the case as it is about to be.
+	r.c.State, r.c.Deadline = mediate, r.e.cfg.Procedure.MediationReply.From(r.now)
 	if r.e.cfg.Procedure.Mediators == "round-robin" {
 		n, err := r.tx.NextCounter("mediator-round-robin")
 		if err != nil {
@@ -164,6 +165,8 @@ func (r *run) silenceIsRefusal() error {
 }
 
 func (r *run) sendProposal() error {
+	r.fromMediator = true
+	defer func() { r.fromMediator = false }()
 	r.c.Proposal = &casestore.Proposal{Text: r.proposal, Created: r.now}
 	if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvProposal, Role: "mediator", Text: r.proposal}); err != nil {
 		return err
@@ -279,6 +282,9 @@ func (r *run) closingLines(lang string) []string {
 	if r.silent {
 		lines = append(lines, r.e.loc.T(lang, "SilenceRecorded", nil))
 	}
+	if r.outcome == casestore.OutcomeSettled && r.c.Proposal != nil {
+		lines = append(lines, r.e.loc.T(lang, "SettledTerms", nil), r.c.Proposal.Text)
+	}
 	if !r.referral {
 		return lines
 	}
@@ -316,7 +322,11 @@ func (r *run) notifyClosed() error {
 		if p.Email == "" {
 			continue
 		}
-		d := templates.Data{Outcome: r.e.loc.T(p.Lang, "Outcome_"+r.c.Outcome, nil), Deadline: formatDeadline(r.c.Deadline), Lines: r.closingLines(p.Lang)}
+		// The fingerprint of the record so far goes into every party's
+		// mailbox, where nobody at Parley can change it: a case file must
+		// chain up to it.
+		d := templates.Data{Outcome: r.e.loc.T(p.Lang, "Outcome_"+r.c.Outcome, nil), Deadline: formatDeadline(r.c.Deadline), Lines: r.closingLines(p.Lang),
+			Seq: r.c.Events, Hash: r.c.LastHash}
 		if err := r.notify(role, templates.Closed, d); err != nil {
 			return err
 		}
@@ -344,27 +354,40 @@ func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
 	return lines
 }
 
-// statusLines describes the case for a mediator (#status).
+// statusLines describes the case for a mediator (#status), in lang.
 func (e *Engine) statusLines(c *casestore.Case, lang string) []string {
+	t := func(id string, d any) string { return e.loc.T(lang, id, d) }
+	yesNo := func(b bool) string {
+		if b {
+			return t("WordYesShown", nil)
+		}
+		return t("WordNoShown", nil)
+	}
 	lines := []string{
-		"state: " + c.State,
-		"consumer: " + e.partyName(c, threading.Consumer, lang),
-		"trader: " + c.Trader.Name,
+		t("StatusState", nil) + ": " + t("State_"+c.State, nil),
+		t("StatusConsumer", nil) + ": " + e.partyName(c, threading.Consumer, lang),
+		t("StatusTrader", nil) + ": " + c.Trader.Name,
 	}
 	if c.Outcome != "" {
-		lines = append(lines, "outcome: "+c.Outcome)
+		lines = append(lines, t("StatusOutcome", nil)+": "+t("Outcome_"+c.Outcome, nil))
 	}
 	if !c.Deadline.IsZero() {
-		lines = append(lines, "deadline: "+formatDeadline(c.Deadline))
+		lines = append(lines, t("StatusDeadline", nil)+": "+formatDeadline(c.Deadline))
 	}
 	if c.Mediator.Email != "" {
-		lines = append(lines, "mediator: "+c.Mediator.Name)
+		lines = append(lines, t("StatusMediator", nil)+": "+c.Mediator.Name)
 	}
 	if c.State == mediate {
-		lines = append(lines, fmt.Sprintf("trader answered in mediation: %v", c.TraderAnswered))
+		lines = append(lines, t("StatusTraderAnswered", nil)+": "+yesNo(c.TraderAnswered))
 	}
 	if p := c.Proposal; p != nil {
-		lines = append(lines, fmt.Sprintf("proposal: consumer %s, trader %s", orDash(p.Consumer), orDash(p.Trader)))
+		answer := func(a string) string {
+			if a == "" {
+				a = "pending"
+			}
+			return t("Answer_"+a, nil)
+		}
+		lines = append(lines, t("StatusProposal", templates.Data{Answer: answer(p.Consumer), Outcome: answer(p.Trader)}))
 	}
 	return lines
 }

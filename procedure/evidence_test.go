@@ -119,10 +119,14 @@ func TestDSNMarksOutboundFailed(t *testing.T) {
 	if o.State != casestore.OutFailed || !strings.Contains(o.LastError, "5.1.1") {
 		t.Fatalf("outbound %+v", o)
 	}
-	evs := ev.events(notice.CaseID)
-	last := evs[len(evs)-1]
-	if last.Kind != casestore.EvBounce || last.Role != "trader" || !strings.Contains(last.Text, "Recipient address rejected") {
-		t.Fatalf("event %+v", last)
+	var bounce *casestore.Event
+	for _, e := range ev.events(notice.CaseID) {
+		if e.Kind == casestore.EvBounce {
+			bounce = &e
+		}
+	}
+	if bounce == nil || bounce.Role != "trader" || !strings.Contains(bounce.Text, "Recipient address rejected") {
+		t.Fatalf("bounce event %+v", bounce)
 	}
 	// A "delayed" report is recorded but does not fail the message.
 	ev.deliver("jan@consumer.example", TargetIntake("acme"), strings.Replace(complaint, "<c1@", "<c2@", 1))

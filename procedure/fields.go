@@ -50,14 +50,37 @@ func alternation(words []string) string {
 	return strings.Join(q, "|")
 }
 
+// hintRe is the "(for example ...)" hint Parley's fill-in form puts after
+// an empty field; a line that still carries only its hint was not filled in.
+var hintRe = regexp.MustCompile(`\s*\([^()]*\)\s*$`)
+
 // value returns the first non-empty value of a labelled line.
 func (r *reader) value(id, text string) string {
 	for _, m := range r.labels[id].FindAllStringSubmatch(text, 5) {
-		if v := strings.TrimSpace(m[1]); v != "" {
+		if v := strings.TrimSpace(hintRe.ReplaceAllString(m[1], "")); v != "" {
 			return v
 		}
 	}
 	return ""
+}
+
+// dropUnfilled removes form lines left empty (label and hint only), so the
+// trader reads what the consumer wrote, not the form's blanks.
+func (r *reader) dropUnfilled(text string) string {
+	var keep []string
+	for _, line := range strings.Split(text, "\n") {
+		empty := false
+		for _, id := range fieldLabels {
+			if m := r.labels[id].FindStringSubmatch(line); m != nil && strings.TrimSpace(hintRe.ReplaceAllString(m[1], "")) == "" {
+				empty = true
+				break
+			}
+		}
+		if !empty {
+			keep = append(keep, line)
+		}
+	}
+	return strings.TrimSpace(strings.Join(keep, "\n"))
 }
 
 // withoutLabelled returns text without its labelled lines (the free text).
@@ -199,7 +222,7 @@ func (e *Engine) missing(c *casestore.Case, lang string) []string {
 	}
 	f := c.Fields
 	if c.Trader.Email == "" {
-		lines = append(lines, first("LabelTrader")+": shop@example.com")
+		add("LabelTrader", "FillTraderHint")
 	}
 	if f.Problem == "" {
 		add("LabelProblem", "")

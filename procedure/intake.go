@@ -160,6 +160,11 @@ func (e *Engine) render(c *casestore.Case, to threading.Role, name string, data 
 	return body{entity: ent, lang: lang, kind: name, auto: auto, fromName: e.otherName(c, to, lang)}, nil
 }
 
+// mediatorName is the From display name of what the mediator says.
+func (e *Engine) mediatorName(lang string) string {
+	return e.loc.T(lang, "ViaParley", map[string]string{"Name": e.loc.T(lang, "TheMediator", nil)})
+}
+
 // otherName is the display name of the party a reader corresponds with:
 // "Acme Shop via Parley" for the consumer, "Jan Jansen via Parley" for the trader.
 func (e *Engine) otherName(c *casestore.Case, reader threading.Role, lang string) string {

@@ -87,18 +87,19 @@ type run struct {
 	out []uint64 // outbound rows queued
 
 	// Inputs of particular triggers.
-	by          threading.Role // who acted (choices, answers)
-	message     uint64         // the message that caused it, for the log
-	complaint   string         // tComplete: the complaint as the trader sees it
-	atts        []evidence.Attachment
-	outcome     string        // tClose
-	extend      time.Duration // tExtend
-	proposal    string        // tPropose
-	accepted    bool          // tAnswer
-	mediator    *casestore.Mediator
-	silent      bool     // the trader's silence in mediation was recorded as refusal
-	removeBlobs []string // blob files to delete once the transaction committed
-	referral    bool     // the closing notice explains the referral decision
+	by           threading.Role // who acted (choices, answers)
+	message      uint64         // the message that caused it, for the log
+	complaint    string         // tComplete: the complaint as the trader sees it
+	atts         []evidence.Attachment
+	outcome      string        // tClose
+	extend       time.Duration // tExtend
+	proposal     string        // tPropose
+	accepted     bool          // tAnswer
+	mediator     *casestore.Mediator
+	silent       bool     // the trader's silence in mediation was recorded as refusal
+	fromMediator bool     // notices sent now speak for the mediator (From display name)
+	removeBlobs  []string // blob files to delete once the transaction committed
+	referral     bool     // the closing notice explains the referral decision
 }
 
 // actor is the role that caused the run, "" for a clock.
@@ -210,6 +211,9 @@ func (r *run) notify(role threading.Role, name string, d templates.Data) error {
 	b, err := r.e.render(r.c, role, name, d, nil, true)
 	if err != nil {
 		return err
+	}
+	if r.fromMediator {
+		b.fromName = r.e.mediatorName(p.Lang)
 	}
 	o, err := r.e.queue(r.tx, r.c, role, b)
 	if err != nil {

@@ -83,8 +83,23 @@ func TestPathSettledDirectly(t *testing.T) {
 	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nResolved\n\nthanks\n")
 	c = ev.caseNow(c.ID)
 	expectState(t, c, casestore.StateClosed, casestore.OutcomeResolved)
-	if out := ev.take(); kinds(out) != "closed>consumer closed>trader" {
+	out := ev.take()
+	if kinds(out) != "closed>consumer closed>trader" {
 		t.Fatalf("closing notices: %q", kinds(out))
+	}
+	// The closing notice carries the record's fingerprint at that point.
+	text := out[0].env.Text
+	i := strings.Index(text, "(SHA-256): ")
+	if i < 0 {
+		t.Fatalf("no fingerprint in the closing notice:\n%s", text)
+	}
+	printed := strings.Fields(text[i+len("(SHA-256): "):])[0]
+	found := false
+	for _, e := range ev.events(c.ID) {
+		found = found || e.Hash == printed
+	}
+	if !found {
+		t.Fatalf("fingerprint %s is no event's hash", printed)
 	}
 	ev.advance(8 * day)
 	if out := ev.take(); len(out) != 0 {
@@ -244,7 +259,7 @@ func TestPathAbandonedIntake(t *testing.T) {
 	c := ev.onlyCase()
 	expectState(t, c, casestore.StateIntake, "")
 	out := ev.take()
-	for _, want := range []string{"Trader: shop@example.com", "What I want:", "Order date:"} {
+	for _, want := range []string{"Trader:    (the shop's email address)", "What I want:", "Order date:"} {
 		if !strings.Contains(out[0].env.Text, want) {
 			t.Errorf("fill-in block lacks %q:\n%s", want, out[0].env.Text)
 		}
@@ -298,7 +313,7 @@ func TestMediatorCommands(t *testing.T) {
 		t.Fatalf("unknown command: %q", kinds(out))
 	}
 	ev.mediatorWrites(c, med, "#status")
-	if out := ev.take(); kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "state: mediation") {
+	if out := ev.take(); kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "State: in mediation") {
 		t.Fatalf("#status: %q", kinds(out))
 	}
 	before := ev.caseNow(c.ID).Deadline
@@ -391,5 +406,30 @@ func TestStaleReminderDropped(t *testing.T) {
 		if e.Kind == casestore.EvStateChange && e.Role == "unknown" {
 			t.Errorf("clock event with role unknown: %+v", e)
 		}
+	}
+}
+
+// Sending the fill-in form back with blanks left as they are must not turn its
+// hints into answers.
+func TestFormHintsAreNotAnswers(t *testing.T) {
+	ev := newEnv(t)
+	ev.deliver("jan@consumer.example", TargetComplaints, "From: jan@consumer.example\nSubject: help\n\nMy order never came.\n")
+	c := ev.onlyCase()
+	form := ev.take()[0].env.Text
+	var reply strings.Builder
+	for _, line := range strings.Split(form, "\n") {
+		if strings.HasPrefix(line, "What I want:") {
+			line = "What I want: a refund"
+		}
+		reply.WriteString("> " + line + "\n")
+	}
+	body := "What I want: a refund\n\n" + strings.ReplaceAll(reply.String(), "> ", "")
+	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\n"+body)
+	c = ev.caseNow(c.ID)
+	if c.Trader.Email != "" || c.Fields.Contacted != "" || c.Fields.OrderDate != "" {
+		t.Fatalf("hints taken as answers: trader %q contacted %q date %q", c.Trader.Email, c.Fields.Contacted, c.Fields.OrderDate)
+	}
+	if c.Fields.Wants != "refund" || c.State != casestore.StateIntake {
+		t.Fatalf("the filled line was lost: %+v %s", c.Fields, c.State)
 	}
 }

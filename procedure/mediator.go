@@ -182,6 +182,7 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 		if err != nil {
 			return err
 		}
+		b.fromName = r.e.mediatorName(p.Lang)
 		o, err := r.e.queue(r.tx, r.c, role, b)
 		if err != nil {
 			return err

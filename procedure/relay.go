@@ -93,7 +93,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 			atts = append(append([]evidence.Attachment(nil), fwd...), evidence.Attachment{Name: "original.eml", Declared: "message/rfc822", Data: in.raw})
 		}
 		b, err := e.render(c, reader, templates.Relay, templates.Data{
-			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: list,
+			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: list, ForMediator: reader == threading.Mediator,
 		}, atts, false)
 		if err != nil {
 			return err
@@ -295,7 +295,8 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role threading.Role,
 			if in.parsed.MessageID != "" {
 				stranger.Thread = []string{in.parsed.MessageID}
 			}
-			o, err := e.queueTo(tx, cc, stranger, e.partyAddress(cc.ID, role), *b)
+			// From postmaster: the stranger must not get a case address to write to.
+			o, err := e.queueTo(tx, cc, stranger, "postmaster@"+e.domain, *b)
 			if err != nil {
 				return nil, err
 			}

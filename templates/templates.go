@@ -78,6 +78,9 @@ type Data struct {
 	Currency    string
 	Days        int
 	Answer      string
+	ForMediator bool   // the reader is the mediator (relay footer)
+	Seq         uint64 // event number and hash of the record's head (closing notice)
+	Hash        string
 }
 
 // Set is the parsed templates plus the locale bundle.

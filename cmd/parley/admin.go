@@ -148,7 +148,7 @@ func cmdCase(args []string) error {
 				return fmt.Errorf("case %s: record altered at event %d: %s", v.Case, v.BadSeq, v.Reason)
 			}
 			if !*asJSON {
-				fmt.Printf("case %s: %d events, chain intact\n", v.Case, v.Events)
+				fmt.Printf("case %s: %d events, chain intact; head %s\n", v.Case, v.Events, v.Head)
 			}
 			return nil
 		}
@@ -363,6 +363,7 @@ func verifyExport(path string) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("case file %s of case %s: %d problem(s), listed above", path, man.Case.ID, len(problems))
 	}
-	fmt.Printf("case file %s of case %s: %d files and %d events intact\n", path, man.Case.ID, len(man.Files), man.EventCount)
+	fmt.Printf("case file %s of case %s: %d files and %d events intact; head %s\n", path, man.Case.ID, len(man.Files), man.EventCount, man.EventHead)
+	fmt.Println("compare the head with the fingerprint in the parties' closing notices, or with `parley case verify` on the server")
 	return nil
 }
