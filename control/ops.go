@@ -28,6 +28,7 @@ type Interface interface {
 	Cases() ([]CaseSummary, error)
 	Case(id string) (*CaseDetail, error)
 	AddMediator(req MediatorAdd) (casestore.Mediator, error)
+	Mediators() ([]casestore.Mediator, error)
 	Verify(id string) (*Verification, error)
 	Export(id string, w io.Writer) error
 }
@@ -169,6 +170,16 @@ func (o *Ops) AddMediator(req MediatorAdd) (casestore.Mediator, error) {
 	}
 	m.Password = ""
 	return m, nil
+}
+
+// Mediators lists the registered mediators, without their password hashes.
+func (o *Ops) Mediators() ([]casestore.Mediator, error) {
+	var out []casestore.Mediator
+	err := o.Store.View(func(tx *casestore.Tx) (err error) { out, err = tx.Mediators(); return err })
+	for i := range out {
+		out[i].Password = ""
+	}
+	return out, err
 }
 
 // Verify checks the hash chain of a case's event log.

@@ -66,6 +66,10 @@ func Serve(ctx context.Context, dataDir string, ops Interface, log *slog.Logger)
 		m, err := ops.AddMediator(req)
 		reply(w, m, err)
 	})
+	mux.HandleFunc("GET /mediators", func(w http.ResponseWriter, r *http.Request) {
+		ms, err := ops.Mediators()
+		reply(w, ms, err)
+	})
 	mux.HandleFunc("GET /cases/{id}/export", func(w http.ResponseWriter, r *http.Request) {
 		// Build into memory first so an error can still be a proper reply.
 		var buf bytes.Buffer
@@ -226,4 +230,9 @@ func (c *Client) Export(id string, w io.Writer) error {
 		_, err := io.Copy(w, r)
 		return err
 	})
+}
+
+func (c *Client) Mediators() (out []casestore.Mediator, err error) {
+	err = c.do("GET", "/mediators", nil, &out)
+	return out, err
 }

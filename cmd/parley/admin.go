@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"parley/casefile"
+	"parley/casestore"
 	"parley/control"
 )
 
@@ -245,6 +246,36 @@ func printCase(d *control.CaseDetail) {
 }
 
 func cmdMediator(args []string) error {
+	if len(args) > 0 && args[0] == "list" {
+		fs := flag.NewFlagSet("mediator list", flag.ContinueOnError)
+		var cf commonFlags
+		cf.register(fs)
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := fs.Parse(args[1:]); err != nil {
+			return usageError{}
+		}
+		ops, done, err := admin(&cf)
+		if err != nil {
+			return err
+		}
+		defer done()
+		ms, err := ops.Mediators()
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if ms == nil {
+				ms = []casestore.Mediator{}
+			}
+			return printJSON(ms)
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "EMAIL\tNAME\tLANG")
+		for _, m := range ms {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", m.Email, m.Name, m.Lang)
+		}
+		return w.Flush()
+	}
 	if len(args) == 0 || args[0] != "add" {
 		return usageError{}
 	}

@@ -32,7 +32,7 @@ commands:
   case verify ID       check the case's event chain (exit 0 when intact)
   case export ID -o F  write the case file (zip: .eml, evidence, events, manifest, summary)
   case verify-export F check a case file's digests and event chain, offline
-  mediator add         register a mediator (password from stdin or PARLEY_PASSWORD)
+  mediator add|list    register mediators (password from stdin or PARLEY_PASSWORD); add again to change it
 
 Run "parley COMMAND -h" for the flags of a command.
 `
