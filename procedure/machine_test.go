@@ -433,3 +433,29 @@ func TestFormHintsAreNotAnswers(t *testing.T) {
 		t.Fatalf("the filled line was lost: %+v %s", c.Fields, c.State)
 	}
 }
+
+// Mail that never belonged to a case is deleted after the retention period too.
+func TestCaselessMessagesSwept(t *testing.T) {
+	ev := newEnv(t)
+	m := ev.deliver("noreply@shop.example", TargetComplaints, "From: noreply@shop.example\nAuto-Submitted: auto-generated\nSubject: Your order\n\nThanks\n")
+	if m.CaseID != "" || m.SHA256 == "" {
+		t.Fatalf("%+v", m)
+	}
+	sum := m.SHA256
+	ev.now = ev.now.Add(100 * day)
+	if n, _ := ev.e.SweepCaseless(); n != 0 {
+		t.Fatal("swept before the retention period")
+	}
+	ev.now = ev.now.Add(90 * day)
+	if n, err := ev.e.SweepCaseless(); n != 1 || err != nil {
+		t.Fatalf("swept %d, %v", n, err)
+	}
+	var after *casestore.Message
+	ev.store.View(func(tx *casestore.Tx) (err error) { after, err = tx.Message(m.ID); return err })
+	if after.From != "" || after.SHA256 != "" || after.MailFrom != "" {
+		t.Fatalf("personal data left: %+v", after)
+	}
+	if _, err := ev.store.Raw(sum); err == nil {
+		t.Fatal("content left")
+	}
+}

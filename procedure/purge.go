@@ -103,3 +103,43 @@ func (r *run) dropRaw(sum string) error {
 	r.removeBlobs = append(r.removeBlobs, sum)
 	return nil
 }
+
+// SweepCaseless deletes the content and addresses of messages that belong to
+// no case (automatic mail to a complaint address, postmaster mail, bounces of
+// deleted rows) once they are older than the retention period; a case's own
+// messages go with the case's purge.
+func (e *Engine) SweepCaseless() (int, error) {
+	cutoff := e.now().Add(-e.cfg.Procedure.Retention.From(e.now()).Sub(e.now()))
+	var msgs []casestore.Message
+	if err := e.store.View(func(tx *casestore.Tx) (err error) { msgs, err = tx.CaselessMessages(cutoff, 1000); return err }); err != nil {
+		return 0, err
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	r := &run{e: e}
+	err := e.store.Update(func(tx *casestore.Tx) error {
+		r.tx, r.removeBlobs = tx, nil
+		for _, m := range msgs {
+			if m.MessageID != "" {
+				if err := tx.DeleteDedup(m.Target + "\x00" + m.MessageID + "\x00" + m.SHA256); err != nil {
+					return err
+				}
+			}
+			if err := r.dropRaw(m.SHA256); err != nil {
+				return err
+			}
+			m.From, m.MailFrom, m.Rcpt, m.RemoteAddr, m.Helo, m.Subject, m.MessageID, m.SHA256 = "", "", "", "", "", "", "", ""
+			m.Note = "content deleted after the retention period"
+			if err := tx.PutMessage(&m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	e.afterCommit(r)
+	return len(msgs), nil
+}

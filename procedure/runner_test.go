@@ -21,7 +21,7 @@ func (ev *env) queueMessage(mailFrom, target, raw string) casestore.Job {
 	var job casestore.Job
 	err := ev.store.Update(func(tx *casestore.Tx) error {
 		id, _ := tx.NextMessageID()
-		m := &casestore.Message{ID: id, MailFrom: mailFrom, Target: target, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(raw))}
+		m := &casestore.Message{ID: id, Received: ev.now, MailFrom: mailFrom, Target: target, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(raw))}
 		if err := tx.PutRawInline(m.SHA256, []byte(raw)); err != nil {
 			return err
 		}

@@ -85,11 +85,21 @@ func (e *Engine) pokeTimers() {
 	}
 }
 
-// RunTimers fires timers as they come due until ctx is done.
+// RunTimers fires timers as they come due until ctx is done, and sweeps
+// caseless messages past retention once an hour.
 func (e *Engine) RunTimers(ctx context.Context) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	var lastSweep time.Time
 	for {
+		if time.Since(lastSweep) > time.Hour {
+			lastSweep = time.Now()
+			if n, err := e.SweepCaseless(); err != nil {
+				e.log.Error("retention sweep", "err", err)
+			} else if n > 0 {
+				e.log.Info("retention sweep", "messages", n)
+			}
+		}
 		if _, err := e.FireDue(); err != nil {
 			e.log.Error("timers", "err", err)
 		}
