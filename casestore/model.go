@@ -212,8 +212,8 @@ type Event struct {
 	// Digest is the SHA-256 of the content the event is about (the raw
 	// message in or out, an evidence file), so the chain covers content too.
 	Digest string `json:"sha256,omitempty"`
-	Prev    string `json:"prev"`
-	Hash    string `json:"hash"`
+	Prev   string `json:"prev"`
+	Hash   string `json:"hash"`
 }
 
 // Job kinds.
