@@ -42,7 +42,7 @@ var (
 	bTimers     = []byte("timers")
 	bEvidence   = []byte("evidence")
 	bMediators  = []byte("mediators")
-	allBuckets  = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bMediators, bEvidence}, mailBuckets...)
+	allBuckets  = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bMediators, bEvidence}, append(mailBuckets, personalBuckets...)...)
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

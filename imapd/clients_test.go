@@ -208,12 +208,30 @@ SubFolders Verbatim
 Channel parley
 Far :parley-remote:
 Near :parley-local:
-Patterns *
+Patterns * !Sent
 Create Near
 Sync Pull
 Expunge None
 SyncState *
+
+Channel parley-sent
+Far :parley-remote:Sent
+Near :parley-local:Sent
+Create Near
+Sync Pull Push
+Expunge None
+SyncState *
 `, host, port, testUser, testPassword, maildir, maildir)
+	// A message written locally goes up to the personal Sent folder.
+	sentDir := filepath.Join(maildir, "Sent")
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(sentDir, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(sentDir, "cur", "1762160000.1_1.local:2,S"), bytes.ReplaceAll(sentRaw, []byte("\r\n"), []byte("\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rc := filepath.Join(home, "mbsyncrc")
 	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -284,5 +302,17 @@ SyncState *
 	}
 	if again := read(folderA); len(again) != 6 {
 		t.Errorf("after the second sync the Maildir holds %d messages", len(again))
+	}
+	if sent := read("Sent"); len(sent) != 1 {
+		t.Errorf("Sent Maildir holds %d messages after the push", len(sent))
+	}
+	sel, err := c.Select("Sent", nil).Wait()
+	if err != nil || sel.NumMessages != 1 {
+		t.Fatalf("Sent after mbsync's push: %v %+v", err, sel)
+	}
+	ms := fetchAll(t, c, imap.SeqSetNum(1), &imap.FetchOptions{Flags: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+	if got := tuid.ReplaceAll(bodyOf(ms[0]), nil); len(ms) != 1 || !bytes.Equal(bytes.ReplaceAll(got, []byte("\r\n"), []byte("\n")), bytes.ReplaceAll(sentRaw, []byte("\r\n"), []byte("\n"))) ||
+		!slices.Contains(ms[0].Flags, imap.FlagSeen) {
+		t.Errorf("Sent message from mbsync: flags %v\n%q", ms[0].Flags, got)
 	}
 }

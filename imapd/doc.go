@@ -3,7 +3,8 @@
 //
 //   - the folders: INBOX (party mail of cases in mediation), one folder per
 //     case under Cases/ (Closed/ once the case is closed) holding the whole
-//     thread in order, and a Quarantine subfolder for mail from strangers;
+//     thread in order, a Quarantine subfolder for mail from strangers, and
+//     the mediator's own Sent, Drafts and Trash;
 //   - the mailbox index kept in the bbolt file (casestore/mailbox.go): fixed
 //     UIDVALIDITY per folder, stable increasing UIDs assigned the first time
 //     the index sees an item, and the flags and keywords all mediators share;
@@ -16,8 +17,11 @@
 //   - TLS: implicit TLS and STARTTLS with a configured certificate or a
 //     self-signed one generated into the data folder.
 //
-// Evidence is never destroyed through IMAP: EXPUNGE, DELETE, RENAME, CREATE,
-// COPY and APPEND answer NO with the reason. A poller notices new mail in the
+// Evidence is never destroyed through IMAP: in case folders EXPUNGE, DELETE,
+// RENAME, CREATE, COPY, MOVE and APPEND answer NO with the reason. Each
+// mediator also has personal folders, Sent, Drafts and Trash (personal.go),
+// seen only by them, where APPEND, \Deleted, EXPUNGE, COPY and MOVE work
+// within a quota; their messages are the mediator's copies, not evidence. A poller notices new mail in the
 // store and pushes EXISTS, EXPUNGE and FETCH FLAGS updates to connected
 // clients (IDLE, NOOP and every command's end).
 package imapd

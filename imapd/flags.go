@@ -7,24 +7,38 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
-// systemFlags returns the system flags Parley keeps, in RFC casing (some
-// clients drop flags sent in other casing). \Deleted is refused: nothing is
-// expunged.
+// systemFlags returns the system flags Parley keeps in case folders, in RFC
+// casing (some clients drop flags sent in other casing). \Deleted is
+// refused: nothing is expunged.
 func systemFlags() []imap.Flag {
 	return []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagSeen}
 }
 
+// personalSystemFlags are the system flags of a mediator's personal
+// folders: their messages are the mediator's own copies, so \Deleted and
+// \Draft are kept too.
+func personalSystemFlags() []imap.Flag {
+	return []imap.Flag{imap.FlagAnswered, imap.FlagDeleted, imap.FlagDraft, imap.FlagFlagged, imap.FlagSeen}
+}
+
+func systemFlagsOf(personal bool) []imap.Flag {
+	if personal {
+		return personalSystemFlags()
+	}
+	return systemFlags()
+}
+
 // permanentFlags is PERMANENTFLAGS: the system flags and any new keyword.
-func permanentFlags() []imap.Flag {
-	return append(systemFlags(), imap.FlagWildcard)
+func permanentFlags(personal bool) []imap.Flag {
+	return append(systemFlagsOf(personal), imap.FlagWildcard)
 }
 
 func isKeyword(f imap.Flag) bool { return !strings.HasPrefix(string(f), `\`) }
 
 // canonFlag returns a flag in RFC casing, or an error saying why it cannot be
-// stored.
-func canonFlag(f imap.Flag) (imap.Flag, error) {
-	for _, s := range systemFlags() {
+// stored (in a personal folder or a case folder).
+func canonFlag(f imap.Flag, personal bool) (imap.Flag, error) {
+	for _, s := range systemFlagsOf(personal) {
 		if strings.EqualFold(string(f), string(s)) {
 			return s, nil
 		}

@@ -62,6 +62,8 @@ type harness struct {
 	acfg  AuthConfig
 	// beforeStart runs on the open store before the server starts.
 	beforeStart func(*harness)
+	// cfgFn adjusts the server configuration.
+	cfgFn func(*Config)
 }
 
 type harnessOpt func(*harness)
@@ -69,6 +71,8 @@ type harnessOpt func(*harness)
 func withAuth(a AuthConfig) harnessOpt { return func(h *harness) { h.acfg = a } }
 
 func beforeStart(fn func(*harness)) harnessOpt { return func(h *harness) { h.beforeStart = fn } }
+
+func withConfig(fn func(*Config)) harnessOpt { return func(h *harness) { h.cfgFn = fn } }
 
 // newHarness opens a store in a temporary folder with one mediator and
 // serves IMAP on a loopback port.
@@ -131,6 +135,9 @@ func (h *harness) start() {
 	}
 	h.auth = NewAuthenticator(h.store, h.acfg, h.logger())
 	h.cfg = Config{Domain: testDomain, TLS: tlsCfg, PollInterval: 50 * time.Millisecond}
+	if h.cfgFn != nil {
+		h.cfgFn(&h.cfg)
+	}
 	h.srv = New(h.cfg, h.store, h.keys, h.auth, h.logger())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // index keeps the mailbox index in the bbolt file in step with the case data,
 // and the live mailboxes of connected sessions in step with the index.
 //
-// Lock order: syncMu, then mu, then a mailbox's mu.
+// Lock order: syncMu or personalMu, then mu, then a mailbox's mu.
 type index struct {
 	store  *casestore.Store
 	keys   *threading.Keys
@@ -31,7 +31,12 @@ type index struct {
 	lastRun time.Time
 	stamps  map[string]uint64
 
-	mu       sync.Mutex // guards the fields below
+	// personalMu serialises writes to personal folders, so their new UIDs
+	// reach the live mailboxes in order.
+	personalMu sync.Mutex
+
+	mu       sync.Mutex      // guards the fields below
+	ensured  map[string]bool // owners whose personal folders exist
 	cases    map[string]casestore.MailCase
 	byName   map[string]string // folder name -> key ("" for parents)
 	list     []folderEntry     // INBOX, then by name
@@ -46,7 +51,7 @@ func newIndex(store *casestore.Store, keys *threading.Keys, domain string, cache
 	return &index{
 		store: store, keys: keys, domain: domain, log: log, cache: newContentCache(cacheBytes),
 		stamps: make(map[string]uint64), cases: make(map[string]casestore.MailCase),
-		byName: make(map[string]string), live: make(map[string]*mailbox),
+		byName: make(map[string]string), live: make(map[string]*mailbox), ensured: make(map[string]bool),
 	}
 }
 
@@ -513,6 +518,14 @@ func (x *index) content(item string) (*content, error) {
 	if c := x.cache.get(item); c != nil {
 		return c, nil
 	}
+	if id, ok := parsePersonalItem(item); ok {
+		c, err := loadPersonal(x.store, id)
+		if err != nil {
+			return nil, err
+		}
+		x.cache.put(item, c)
+		return c, nil
+	}
 	caseID, _, _, err := parseItem(item)
 	if err != nil {
 		return nil, err
@@ -532,14 +545,14 @@ func (x *index) content(item string) (*content, error) {
 }
 
 // mailboxFlags is FLAGS: the system flags Parley keeps and every keyword used.
-func (x *index) mailboxFlags() []imap.Flag {
+func (x *index) mailboxFlags(personal bool) []imap.Flag {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.mailboxFlagsLocked()
+	return x.mailboxFlagsLocked(personal)
 }
 
-func (x *index) mailboxFlagsLocked() []imap.Flag {
-	flags := systemFlags()
+func (x *index) mailboxFlagsLocked(personal bool) []imap.Flag {
+	flags := systemFlagsOf(personal)
 	for _, k := range x.keywords {
 		flags = append(flags, imap.Flag(k))
 	}
@@ -603,13 +616,7 @@ func (x *index) storeFlags(items []string, op imap.StoreFlagsOp, flags []imap.Fl
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if len(newKeywords) > 0 {
-		x.keywords = mergeKeywords(x.keywords, newKeywords)
-		mf := x.mailboxFlagsLocked()
-		for _, m := range x.live {
-			m.queueMailboxFlags(mf)
-		}
-	}
+	x.announceKeywordsLocked(newKeywords)
 	if len(changed) > 0 {
 		for _, m := range x.live {
 			m.flagsChanged(changed, final, source)

@@ -32,15 +32,22 @@ type Config struct {
 	MaxConnections int
 	// CacheBytes bounds the cache of served messages; default 64 MiB.
 	CacheBytes int
+	// PersonalQuotaBytes and PersonalQuotaMessages bound each mediator's
+	// personal folders (Sent, Drafts, Trash); defaults 500 MiB and 10,000.
+	PersonalQuotaBytes    int64
+	PersonalQuotaMessages int
 }
 
 // capabilities are the extensions advertised beyond what go-imap adds by
 // itself (IDLE, UNSELECT, ENABLE, UTF8=ACCEPT, SASL-IR, LITERAL-, STARTTLS
 // and AUTH=PLAIN or LOGINDISABLED as they apply). Each is implemented by
 // session; go-imap panics at connect time if one is advertised but not
-// implemented.
+// implemented. UIDPLUS and MOVE work in personal folders (case folders
+// refuse UID EXPUNGE and MOVE like EXPUNGE); SPECIAL-USE marks Sent, Drafts
+// and Trash, and List honours the SPECIAL-USE selection option.
 func capabilities() imap.CapSet {
-	return imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapChildren: {}}
+	return imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapChildren: {},
+		imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapSpecialUse: {}}
 }
 
 var (
@@ -91,6 +98,12 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, auth *Authent
 	}
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = 64 << 20
+	}
+	if cfg.PersonalQuotaBytes <= 0 {
+		cfg.PersonalQuotaBytes = defaultQuotaBytes
+	}
+	if cfg.PersonalQuotaMessages <= 0 {
+		cfg.PersonalQuotaMessages = defaultQuotaMessages
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sort"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type session struct {
 var (
 	_ imapserver.Session          = (*session)(nil)
 	_ imapserver.SessionNamespace = (*session)(nil)
+	_ imapserver.SessionMove      = (*session)(nil)
 )
 
 func noErr(code imap.ResponseCode, text string) error {
@@ -66,6 +68,9 @@ func (s *session) Login(username, password string) error {
 	case err != nil:
 		return s.internalErr("login", err)
 	}
+	if err := s.srv.idx.ensurePersonal(email); err != nil {
+		return s.internalErr("login", err)
+	}
 	s.user = email
 	s.log = s.log.With("user", email)
 	s.log.Info("login")
@@ -91,7 +96,14 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	if err := s.refresh(); err != nil {
 		return err
 	}
-	for _, f := range s.srv.idx.folders() {
+	all := s.srv.idx.folders()
+	list := make([]folderEntry, 0, len(all)+len(personalFolders))
+	list = append(append(list, all...), personalList()...)
+	sort.SliceStable(list[1:], func(i, j int) bool { return list[1+i].name < list[1+j].name }) // INBOX first
+	for _, f := range list {
+		if options != nil && options.SelectSpecialUse && !isSpecialUse(f.attrs) {
+			continue
+		}
 		match := false
 		for _, p := range patterns {
 			if imapserver.MatchList(f.name, delim, ref, p) {
@@ -117,9 +129,12 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 
 // folderKey resolves a folder name for SELECT, EXAMINE and STATUS.
 func (s *session) folderKey(name string) (string, error) {
+	if key, ok := s.personalKey(name); ok {
+		return key, nil
+	}
 	key, ok := s.srv.idx.lookup(name)
 	if !ok {
-		return "", noErr(imap.ResponseCodeNonExistent, fmt.Sprintf("No folder %q: there is INBOX, and one folder per case under %s/ and %s/", name, casesRoot, closedRoot))
+		return "", noErr(imap.ResponseCodeNonExistent, fmt.Sprintf("No folder %q: there is INBOX, one folder per case under %s/ and %s/, and your own Sent, Drafts and Trash", name, casesRoot, closedRoot))
 	}
 	if key == "" {
 		return "", noErr(imap.ResponseCodeCannot, fmt.Sprintf("%s only holds the case folders, not messages", name))
@@ -155,7 +170,8 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		return nil, err
 	}
 	x := s.srv.idx
-	flags := x.mailboxFlags()
+	personal := isPersonalKey(key)
+	flags := x.mailboxFlags(personal)
 	m, err := x.open(key)
 	if err != nil {
 		return nil, s.internalErr("select", err)
@@ -164,7 +180,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	v := m.newViewLocked(options != nil && options.ReadOnly)
 	data := &imap.SelectData{
 		Flags: flags, NumMessages: uint32(len(m.uids)), UIDNext: m.uidNext, UIDValidity: m.uidValidity,
-		PermanentFlags: permanentFlags(),
+		PermanentFlags: permanentFlags(personal),
 	}
 	items := append([]string(nil), m.items...)
 	m.mu.Unlock()
@@ -202,10 +218,16 @@ func (s *session) Unselect() error {
 }
 
 func (s *session) Create(name string, _ *imap.CreateOptions) error {
+	if _, ok := s.personalKey(name); ok {
+		return noErr(imap.ResponseCodeAlreadyExists, name+" already exists")
+	}
 	return noErr(imap.ResponseCodeCannot, "Parley makes the folders itself, one per case; it cannot create "+name)
 }
 
 func (s *session) Delete(name string) error {
+	if _, ok := s.personalKey(name); ok {
+		return noErr(imap.ResponseCodeCannot, "Sent, Drafts and Trash are kept: delete the messages in them instead")
+	}
 	if err := s.refresh(); err != nil {
 		return err
 	}
@@ -228,21 +250,6 @@ func (s *session) Subscribe(string) error { return nil } // every folder is subs
 
 func (s *session) Unsubscribe(name string) error {
 	return noErr(imap.ResponseCodeCannot, "Every folder of the shared mailbox stays subscribed: "+name)
-}
-
-func (s *session) Append(name string, _ imap.LiteralReader, _ *imap.AppendOptions) (*imap.AppendData, error) {
-	return nil, noErr(imap.ResponseCodeCannot, "Parley's folders hold only case mail as it was received or sent; to write in a case, send mail to its mediator address (the Reply-To of any message in its folder)")
-}
-
-func (s *session) Copy(imap.NumSet, string) (*imap.CopyData, error) {
-	return nil, noErr(imap.ResponseCodeCannot, "Parley's folders hold only their own case mail; save a copy in your own account instead")
-}
-
-func (s *session) Expunge(w *imapserver.ExpungeWriter, _ *imap.UIDSet) error {
-	if w == nil || *w == (imapserver.ExpungeWriter{}) {
-		return nil // CLOSE: nothing is ever marked \Deleted, so nothing to remove
-	}
-	return noErr(imap.ResponseCodeCannot, "Messages in Parley are case evidence and are never expunged")
 }
 
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
@@ -277,7 +284,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.
 	}
 	flags := make([]imap.Flag, 0, len(sf.Flags))
 	for _, f := range sf.Flags {
-		cf, err := canonFlag(f)
+		cf, err := canonFlag(f, isPersonalKey(v.mbox.key))
 		if err != nil {
 			return err
 		}
