@@ -17,9 +17,11 @@ var fieldLabels = []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "La
 // reader recognises the labelled lines of a complaint in every supported
 // language, and the words for wishes and yes/no. Built once per engine.
 type reader struct {
-	labels map[string]*regexp.Regexp // label id -> line matcher
-	words  map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
-	amount *regexp.Regexp
+	labels  map[string]*regexp.Regexp // label id -> line matcher
+	words   map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
+	amount  *regexp.Regexp
+	freeRef  *regexp.Regexp // "order 1234", "bestelling nr. A-77" in running text
+	freeDate *regexp.Regexp // a date shortly after an order word: "ordered on 3.10.2026"
 }
 
 func newReader(loc *locales.Bundle) *reader {
@@ -30,6 +32,9 @@ func newReader(loc *locales.Bundle) *reader {
 	for _, id := range []string{"WantRefund", "WantRepair", "WantReplacement", "WordYes", "WordNo"} {
 		r.words[id] = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels(id)) + `)(?:[^\pL]|$)`)
 	}
+	orderWords := alternation(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...))
+	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|number|nummer|numéro|numero|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`)
+	r.freeDate = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + orderWords + `)[^\n]{0,40}?\b(\d{1,4}[-./]\d{1,2}[-./]\d{2,4})\b`)
 	r.amount = regexp.MustCompile(`(?i)(€|eur|usd|\$|gbp|£|chf|pln|zł|nok|sek|dkk)?\s?([0-9]{1,3}(?:[.,\s]?[0-9]{3})*(?:[.,][0-9]{1,2})?)\s?(€|eur|euro|usd|gbp|chf|pln|zł|nok|sek|dkk|kr)?`)
 	return r
 }
@@ -146,9 +151,25 @@ func (r *reader) read(text string) (traderValue string, f casestore.Fields) {
 	traderValue = r.value("LabelTrader", text)
 	if v := r.value("LabelOrderDate", text); v != "" {
 		f.OrderDate, _ = parseDate(v)
+	} else {
+		// Only a date that follows an order word: running text has other
+		// dates (delivery promises, Parley's own deadlines in quoted mail).
+		for _, m := range r.freeDate.FindAllStringSubmatch(r.withoutLabelled(text), 5) {
+			if d, ok := parseDate(m[1]); ok {
+				f.OrderDate = d
+				break
+			}
+		}
 	}
 	if v := r.value("LabelOrderRef", text); v != "" {
 		f.OrderRef = clip(v, 100)
+	} else {
+		for _, m := range r.freeRef.FindAllStringSubmatch(r.withoutLabelled(text), 5) {
+			if ref := strings.TrimRight(m[1], ".,;:)/-"); strings.ContainsAny(ref, "0123456789") {
+				f.OrderRef = ref
+				break
+			}
+		}
 	}
 	if v := r.value("LabelAmount", text); v != "" {
 		f.Amount, f.Currency, _ = r.parseAmount(v, false)
