@@ -17,9 +17,9 @@ var fieldLabels = []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "La
 // reader recognises the labelled lines of a complaint in every supported
 // language, and the words for wishes and yes/no. Built once per engine.
 type reader struct {
-	labels  map[string]*regexp.Regexp // label id -> line matcher
-	words   map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
-	amount  *regexp.Regexp
+	labels   map[string]*regexp.Regexp // label id -> line matcher
+	words    map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
+	amount   *regexp.Regexp
 	freeRef  *regexp.Regexp // "order 1234", "bestelling nr. A-77" in running text
 	freeDate *regexp.Regexp // a date shortly after an order word: "ordered on 3.10.2026"
 }

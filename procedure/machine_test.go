@@ -463,10 +463,10 @@ func TestCaselessMessagesSwept(t *testing.T) {
 func TestFieldsFromRunningText(t *testing.T) {
 	ev := newEnv(t)
 	for text, want := range map[string]casestore.Fields{
-		"I ordered on 3.10.2026 (order #A-5678) and paid € 49,95; I want a refund.": {OrderDate: "2026-10-03", OrderRef: "A-5678", Amount: 4995, Currency: "EUR", Wants: "refund"},
-		"Mijn bestelling nr. 12345 van 2026-09-01 is kapot, ik wil mijn geld terug.":      {OrderDate: "2026-09-01", OrderRef: "12345", Wants: "refund"},
-		"Order number: X1\nMy order 999 never came.":                                       {OrderRef: "X1"},
-		"The shop did not answer my orders.":                                               {},
+		"I ordered on 3.10.2026 (order #A-5678) and paid € 49,95; I want a refund.":  {OrderDate: "2026-10-03", OrderRef: "A-5678", Amount: 4995, Currency: "EUR", Wants: "refund"},
+		"Mijn bestelling nr. 12345 van 2026-09-01 is kapot, ik wil mijn geld terug.": {OrderDate: "2026-09-01", OrderRef: "12345", Wants: "refund"},
+		"Order number: X1\nMy order 999 never came.":                                 {OrderRef: "X1"},
+		"The shop did not answer my orders.":                                         {},
 	} {
 		_, f := ev.e.reader.read(text)
 		if f.OrderDate != want.OrderDate || f.OrderRef != want.OrderRef || f.Amount != want.Amount || (want.Wants != "" && f.Wants != want.Wants) {
