@@ -538,3 +538,51 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	s.log.Debug("expunge", "folder", v.mbox.key, "messages", len(deleted))
 	return nil
 }
+
+// sweepPersonal expunges personal messages older than retention in every
+// mediator's personal folders: they hold case content (sent replies, drafts)
+// and must not outlive the cases' own retention period.
+func (x *index) sweepPersonal(retention time.Duration, now time.Time) (int, error) {
+	if retention <= 0 {
+		return 0, nil
+	}
+	cutoff := now.Add(-retention)
+	var mediators []casestore.Mediator
+	if err := x.store.View(func(tx *casestore.Tx) (err error) { mediators, err = tx.Mediators(); return err }); err != nil {
+		return 0, err
+	}
+	swept := 0
+	for _, m := range mediators {
+		for _, f := range personalFolders {
+			key := personalFolderKey(m.Email, f.name)
+			var old []string
+			err := x.store.View(func(tx *casestore.Tx) error {
+				entries, err := tx.MailEntries(key)
+				if err != nil {
+					return err
+				}
+				for _, e := range entries {
+					id, ok := parsePersonalItem(e.Item)
+					if !ok {
+						continue
+					}
+					if pm, err := tx.PersonalMessage(id); err == nil && pm.Date.Before(cutoff) {
+						old = append(old, e.Item)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return swept, fmt.Errorf("sweep %s: %w", key, err)
+			}
+			if len(old) == 0 {
+				continue
+			}
+			if err := x.expungePersonal(key, old); err != nil {
+				return swept, fmt.Errorf("sweep %s: %w", key, err)
+			}
+			swept += len(old)
+		}
+	}
+	return swept, nil
+}

@@ -327,3 +327,29 @@ func TestPersonalFolders(t *testing.T) {
 		t.Errorf("the expunged big draft's blob is still there")
 	}
 }
+
+// Personal copies hold case content, so they are kept no longer than the
+// cases themselves: the sweep expunges those past the retention period.
+func TestPersonalFoldersRetention(t *testing.T) {
+	h := newHarness(t)
+	c := h.client(nil)
+	old := time.Now().Add(-48 * time.Hour)
+	msg := []byte("From: mia@example.org\r\nSubject: old reply\r\n\r\nold\r\n")
+	if _, err := appendMsg(t, c, "Sent", msg, &imap.AppendOptions{Time: old}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendMsg(t, c, "Sent", []byte("From: mia@example.org\r\nSubject: new reply\r\n\r\nnew\r\n"), &imap.AppendOptions{Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := h.srv.idx.sweepPersonal(24*time.Hour, time.Now())
+	if err != nil || n != 1 {
+		t.Fatalf("swept %d, %v; want the one old message", n, err)
+	}
+	sel, err := c.Select("Sent", nil).Wait()
+	if err != nil || sel.NumMessages != 1 {
+		t.Fatalf("Sent after the sweep: %v %+v", err, sel)
+	}
+	if n, _ := h.srv.idx.sweepPersonal(24*time.Hour, time.Now()); n != 0 {
+		t.Fatalf("second sweep removed %d more", n)
+	}
+}

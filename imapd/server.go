@@ -36,6 +36,11 @@ type Config struct {
 	// personal folders (Sent, Drafts, Trash); defaults 500 MiB and 10,000.
 	PersonalQuotaBytes    int64
 	PersonalQuotaMessages int
+	// Retention is how long personal messages are kept (by their internal
+	// date); zero keeps them. Serve sweeps once an hour.
+	Retention time.Duration
+	// Now is the clock of the sweep; nil means time.Now.
+	Now func() time.Time
 }
 
 // capabilities are the extensions advertised beyond what go-imap adds by
@@ -140,9 +145,22 @@ func (s *Server) poll() {
 	defer close(s.pollDone)
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
+	var swept time.Time
 	for {
 		if err := s.idx.refresh(); err != nil && s.ctx.Err() == nil {
 			s.log.Error("mailbox index refresh failed", "err", err)
+		}
+		if time.Since(swept) > time.Hour {
+			swept = time.Now()
+			now := time.Now
+			if s.cfg.Now != nil {
+				now = s.cfg.Now
+			}
+			if n, err := s.idx.sweepPersonal(s.cfg.Retention, now()); err != nil {
+				s.log.Error("personal folder retention sweep", "err", err)
+			} else if n > 0 {
+				s.log.Info("personal folder retention sweep", "messages", n)
+			}
 		}
 		select {
 		case <-s.ctx.Done():

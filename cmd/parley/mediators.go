@@ -65,7 +65,8 @@ func startMediators(cfg config.Config, store *casestore.Store, keys *threading.K
 	}
 	var addrs []any
 	if plainL != nil || tlsL != nil {
-		m.imap = imapd.New(imapd.Config{Domain: cfg.Domain, TLS: tlsCfg}, store, keys, auth, log.With("part", "imap"))
+		m.imap = imapd.New(imapd.Config{Domain: cfg.Domain, TLS: tlsCfg,
+			Retention: cfg.Procedure.Retention.From(store.Now()).Sub(store.Now())}, store, keys, auth, log.With("part", "imap"))
 		if plainL != nil {
 			go func() { m.errs <- m.imap.Serve(plainL) }()
 			addrs = append(addrs, "imap", plainL.Addr().String())
