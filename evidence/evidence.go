@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/mail"
 	"path"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -118,6 +119,29 @@ func declare(charset string) enmime.CustomParseMediaType {
 	}
 }
 
+// Structure limits beyond which a message is not parsed as MIME (it is still
+// stored raw, flagged, and its body relayed as text).
+const (
+	maxMultiparts = 100  // multipart containers, nested or not
+	maxParts      = 2000 // Content-Type fields in all
+)
+
+var (
+	multipartRe   = regexp.MustCompile(`(?im)^content-type:\s*multipart/`)
+	contentTypeRe = regexp.MustCompile(`(?im)^content-type:`)
+)
+
+// tooComplex says why a message's MIME structure is beyond the limits, or "".
+func tooComplex(raw []byte) string {
+	if n := len(multipartRe.FindAllIndex(raw, maxMultiparts+1)); n > maxMultiparts {
+		return fmt.Sprintf("more than %d multipart containers: not parsed as MIME", maxMultiparts)
+	}
+	if n := len(contentTypeRe.FindAllIndex(raw, maxParts+1)); n > maxParts {
+		return fmt.Sprintf("more than %d MIME parts: not parsed as MIME", maxParts)
+	}
+	return ""
+}
+
 // hasContentType reports whether the top header block has Content-Type.
 func hasContentType(raw []byte) bool {
 	end := bytes.Index(raw, []byte("\r\n\r\n"))
@@ -151,6 +175,11 @@ func (p *Parser) Parse(raw []byte) (msg *Message) {
 			msg = fallback(raw, fmt.Sprintf("parser panic: %v", r))
 		}
 	}()
+	if why := tooComplex(raw); why != "" {
+		// enmime's cost grows with the square of the nesting depth: a small
+		// message nested thousands deep would hold a worker for minutes.
+		return fallback(raw, why)
+	}
 	parser := p.p
 	switch {
 	case is7bit(raw):
@@ -203,6 +232,31 @@ func (p *Parser) Parse(raw []byte) (msg *Message) {
 	return msg
 }
 
+// cleanAddress lower-cases the domain and refuses addresses with control
+// characters or spaces (returned as ""), which no reply could reach.
+func cleanAddress(addr string) string {
+	if !ValidAddress(addr) {
+		return ""
+	}
+	i := strings.LastIndexByte(addr, '@')
+	return addr[:i] + strings.ToLower(addr[i:])
+}
+
+// ValidAddress reports whether addr is usable as an envelope address: one @,
+// no control characters, no spaces, bounded length.
+func ValidAddress(addr string) bool {
+	i := strings.LastIndexByte(addr, '@')
+	if i <= 0 || i == len(addr)-1 || len(addr) > 254 {
+		return false
+	}
+	for _, r := range addr {
+		if r < 0x21 || r == 0x7f || r == '<' || r == '>' {
+			return false
+		}
+	}
+	return true
+}
+
 // dsnAddress strips the address type ("rfc822; x@y") from a DSN recipient field.
 func dsnAddress(fields ...string) string {
 	for _, f := range fields {
@@ -238,10 +292,12 @@ func asText(b []byte) string {
 }
 
 func fillHeaders(msg *Message, get func(string) string) {
+	// The local part keeps its case (RFC 5321 2.4: it may matter to the
+	// receiving system); comparisons normalise.
 	if a, err := mail.ParseAddress(get("From")); err == nil {
-		msg.FromAddr, msg.FromName = strings.ToLower(a.Address), a.Name
+		msg.FromAddr, msg.FromName = cleanAddress(a.Address), a.Name
 	} else if list, err := mail.ParseAddressList(get("From")); err == nil && len(list) > 0 {
-		msg.FromAddr, msg.FromName = strings.ToLower(list[0].Address), list[0].Name
+		msg.FromAddr, msg.FromName = cleanAddress(list[0].Address), list[0].Name
 	}
 	if a, err := mail.ParseAddress(get("Reply-To")); err == nil {
 		msg.ReplyTo = strings.ToLower(a.Address)

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +102,20 @@ func TestUndeclaredUTF8IsNotLatin1(t *testing.T) {
 	latin1 := []byte("From: jan@example.org\r\nSubject: x\r\n\r\nDer H\xe4ndler antwortet nicht auf meine E-Mails, ich m\xf6chte mein Geld zur\xfcck.\r\n")
 	if m := NewParser().Parse(latin1); !strings.Contains(m.Text, "Händler") {
 		t.Fatalf("undeclared Latin-1 not recovered: %q", m.Text)
+	}
+}
+
+// A small message nested thousands deep is not fed to the MIME parser, whose
+// cost grows with the square of the depth; it is kept and read as text.
+func TestDeepNestingIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("From: a@example.org\r\nSubject: deep\r\n")
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\nrefund please\r\n")
+	m := NewParser().Parse([]byte(b.String()))
+	if !m.Malformed() || !strings.Contains(m.Problems[0], "multipart") || !strings.Contains(m.Text, "refund please") {
+		t.Fatalf("problems %v, text %d bytes", m.Problems, len(m.Text))
 	}
 }

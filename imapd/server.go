@@ -385,7 +385,11 @@ type slogPrintf struct{ log *slog.Logger }
 
 func (l slogPrintf) Printf(format string, args ...any) {
 	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
-	for _, routine := range []string{"connection reset by peer", "broken pipe", "i/o timeout", "EOF", "use of closed network connection"} {
+	// Routine disconnects, and client syntax errors that go-imap reports as
+	// server errors (bad number sets, bad base64, bad UTF-7 names, oversized
+	// literals): the client's fault, not the operator's, so not at error level.
+	for _, routine := range []string{"connection reset by peer", "broken pipe", "i/o timeout", "EOF", "use of closed network connection",
+		"bad number set", "illegal base64", "utf7:", "imapwire:", "max size exceeded"} {
 		if strings.Contains(msg, routine) && !strings.Contains(msg, "panic") {
 			l.log.Info(msg)
 			return

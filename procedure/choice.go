@@ -33,7 +33,7 @@ func (e *Engine) choiceMail(in *inbound) error {
 	choice, msg := f[2], in.msg
 	msg.CaseID = c.ID
 	var role threading.Role
-	switch msg.From {
+	switch casestore.NormalizeEmail(msg.From) {
 	case casestore.NormalizeEmail(c.Consumer.Email):
 		role = threading.Consumer
 	case casestore.NormalizeEmail(c.Trader.Email):

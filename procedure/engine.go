@@ -209,8 +209,8 @@ func (e *Engine) prepareMessage(ctx context.Context, job casestore.Job, msg *cas
 		msg.Note = strings.Join(pm.Problems, "; ")
 	}
 	msg.From, msg.Subject = pm.FromAddr, threading.SanitizeHeader(pm.Subject)
-	if msg.From == "" {
-		msg.From = strings.ToLower(msg.MailFrom)
+	if msg.From == "" && evidence.ValidAddress(msg.MailFrom) {
+		msg.From = msg.MailFrom
 	}
 	switch {
 	case strings.HasPrefix(msg.Target, "intake:"):

@@ -41,7 +41,7 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 		var match bool
 		e.store.View(func(tx *casestore.Tx) error {
 			c, err := tx.Case(id)
-			match = err == nil && casestore.NormalizeEmail(c.Consumer.Email) == msg.From
+			match = err == nil && casestore.NormalizeEmail(c.Consumer.Email) == casestore.NormalizeEmail(msg.From)
 			return nil
 		})
 		if match {
@@ -49,6 +49,11 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 		}
 	}
 
+	if msg.From == "" {
+		// Nobody to answer (no usable From or return path): kept, not a case.
+		msg.Note = "no usable sender address: kept, no case opened"
+		return e.finish(in, nil)
+	}
 	consumer := casestore.Party{Role: "consumer", Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: e.partyLang(pm, "")}
 	if pm.MessageID != "" {
 		// The confirmation answers the complaint in the consumer's own client.
@@ -129,12 +134,13 @@ func (e *Engine) traderFrom(tx *casestore.Tx, value, consumerEmail string) cases
 	}
 	var email, name string
 	if a, err := mail.ParseAddress(value); err == nil {
-		email, name = strings.ToLower(a.Address), a.Name
+		email, name = a.Address, a.Name
 	} else if addr := emailRe.FindString(value); addr != "" {
-		email = strings.ToLower(addr)
+		email = addr
 		name = strings.Trim(strings.TrimSpace(strings.Replace(value, addr, "", 1)), " <>()[],;-")
 	}
-	if email == "" || email == casestore.NormalizeEmail(consumerEmail) || strings.HasSuffix(email, "@"+strings.ToLower(e.domain)) {
+	if email == "" || !evidence.ValidAddress(email) || casestore.NormalizeEmail(email) == casestore.NormalizeEmail(consumerEmail) ||
+		strings.HasSuffix(casestore.NormalizeEmail(email), "@"+strings.ToLower(e.domain)) {
 		return casestore.Party{}
 	}
 	return e.resolveTrader(tx, email, name)

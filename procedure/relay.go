@@ -35,7 +35,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	}
 	party := c.PartyByRole(role.Name())
 	// Sender binding: only the party's own address speaks for the party.
-	if party.Email == "" || msg.From != casestore.NormalizeEmail(party.Email) || in.unauthenticated {
+	if party.Email == "" || casestore.NormalizeEmail(msg.From) != casestore.NormalizeEmail(party.Email) || in.unauthenticated {
 		return e.quarantine(in, c, role, party)
 	}
 	if in.auto != "" {

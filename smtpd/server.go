@@ -36,6 +36,9 @@ type Config struct {
 	WriteTimeout   time.Duration
 	DataTimeout    time.Duration
 	MaxConnections int
+	// MaxPerIP bounds one client address's concurrent connections, so one
+	// host cannot take every slot; zero means MaxConnections/10, at least 10.
+	MaxPerIP int
 
 	// Submission switches the listener to submission mode (submission.go):
 	// AUTH required, mail only to case addresses.
@@ -97,7 +100,11 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	return s.srv.Serve(&limitListener{Listener: l, max: s.cfg.MaxConnections, log: s.log})
+	perIP := s.cfg.MaxPerIP
+	if perIP <= 0 {
+		perIP = max(s.cfg.MaxConnections/10, 10)
+	}
+	return s.srv.Serve(&limitListener{Listener: l, max: s.cfg.MaxConnections, perIP: perIP, byIP: map[string]int{}, log: s.log})
 }
 
 // Shutdown stops accepting and waits for sessions to end (or ctx).
@@ -107,9 +114,21 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 // queueing them in the kernel until they time out.
 type limitListener struct {
 	net.Listener
-	max    int
-	active atomic.Int64
-	log    *slog.Logger
+	max, perIP int
+	log        *slog.Logger
+
+	mu      sync.Mutex
+	active  int
+	byIP    map[string]int
+	refused int // since the last log line, so a flood does not flood the log
+}
+
+func remoteIP(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -118,16 +137,40 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.active.Add(1) > int64(l.max) {
-			l.active.Add(-1)
+		ip := remoteIP(c)
+		l.mu.Lock()
+		over := l.active >= l.max || l.byIP[ip] >= l.perIP
+		if !over {
+			l.active++
+			l.byIP[ip]++
+		} else {
+			l.refused++
+		}
+		refused := l.refused
+		l.mu.Unlock()
+		if over {
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			fmt.Fprintf(c, "421 4.7.0 Too many connections, try again later\r\n")
 			c.Close()
-			l.log.Warn("connection refused: limit reached", "remote", c.RemoteAddr().String(), "max", l.max)
+			if refused == 1 || refused%100 == 0 {
+				l.log.Warn("connections refused: limit reached", "remote", ip, "max", l.max, "per_ip", l.perIP, "refused", refused)
+			}
 			continue
 		}
-		return &countedConn{Conn: c, l: l}, nil
+		return &countedConn{Conn: c, l: l, ip: ip}, nil
 	}
+}
+
+func (l *limitListener) release(ip string) {
+	l.mu.Lock()
+	l.active--
+	if l.byIP[ip]--; l.byIP[ip] <= 0 {
+		delete(l.byIP, ip)
+	}
+	if l.active == 0 {
+		l.refused = 0
+	}
+	l.mu.Unlock()
 }
 
 // countedConn also watches the raw byte stream for a CR not followed by LF or
@@ -137,6 +180,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 type countedConn struct {
 	net.Conn
 	l    *limitListener
+	ip   string
 	once sync.Once
 
 	mu       sync.Mutex
@@ -167,7 +211,7 @@ func (c *countedConn) takeBare() bool {
 }
 
 func (c *countedConn) Close() error {
-	c.once.Do(func() { c.l.active.Add(-1) })
+	c.once.Do(func() { c.l.release(c.ip) })
 	return c.Conn.Close()
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"parley/casestore"
+	"parley/evidence"
 	"parley/procedure"
 	"parley/threading"
 )
@@ -51,6 +52,10 @@ func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.Reset()
+	if from != "" && !evidence.ValidAddress(from) {
+		s.log.Info("sender refused", "from", fmt.Sprintf("%q", from))
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
+	}
 	s.mailFrom = from
 	return nil
 }
@@ -203,6 +208,11 @@ func (s *session) Data(r io.Reader) error {
 			}
 			if errors.Is(err, smtp.ErrDataTooLarge) {
 				return err
+			}
+			if strings.Contains(err.Error(), "too long a line") {
+				// go-smtp's own line limit fired first: the same permanent answer.
+				s.log.Info("message refused", "reason", "line too long")
+				return errLineTooLong
 			}
 			s.log.Info("data transfer failed", "err", err)
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection problem during DATA, please try again"}

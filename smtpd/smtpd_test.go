@@ -352,3 +352,33 @@ func TestConnectionLimit(t *testing.T) {
 		t.Fatalf("third connection got %q, want 421", line)
 	}
 }
+
+func TestOneAddressCannotTakeEverySlot(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConnections, cfg.MaxPerIP = 10, 2
+	h := start(t, cfg)
+	h.dial()
+	h.dial()
+	conn, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, _ := bufio.NewReader(conn).ReadString('\n'); !strings.HasPrefix(line, "421 4.7.0") {
+		t.Fatalf("third connection from one address got %q, want 421", line)
+	}
+}
+
+func TestBadSenderAndLongLine(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxLineLength = 1000
+	h := start(t, cfg)
+	c := h.dial()
+	c.cmd("MAIL FROM:<nul\x00@example.org>", "553 5.1.7")
+	c.cmd("MAIL FROM:<ok@example.org>", "250")
+	c.cmd("RCPT TO:<complaints@disputes.test>", "250")
+	c.cmd("DATA", "354")
+	c.raw("Subject: x\r\n\r\n" + strings.Repeat("x", 5000) + "\r\n.\r\n")
+	c.expect("552 5.3.4")
+}
