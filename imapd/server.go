@@ -26,7 +26,8 @@ type Config struct {
 	Domain string
 	// TLS serves STARTTLS and implicit TLS; nil means neither.
 	TLS *tls.Config
-	// PollInterval is how often the store is checked for new mail; default 500ms.
+	// PollInterval is how often the store is checked for new mail; default 1s
+	// (each check re-reads the changed cases, which costs a busy daemon CPU).
 	PollInterval time.Duration
 	// MaxConnections bounds concurrent connections; default 200.
 	MaxConnections int
@@ -96,7 +97,7 @@ type Server struct {
 // New builds the server; Serve and ServeTLS start it.
 func New(cfg Config, store *casestore.Store, keys *threading.Keys, auth *Authenticator, log *slog.Logger) *Server {
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 500 * time.Millisecond
+		cfg.PollInterval = time.Second
 	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 200
