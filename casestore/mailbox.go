@@ -51,6 +51,10 @@ type MailCase struct {
 	Closed     bool   `json:"closed,omitempty"`
 	Purged     bool   `json:"purged,omitempty"`
 	Quarantine bool   `json:"quarantine,omitempty"` // has a quarantine folder
+	// OutSeen and EventsSeen are the highest outbound id and event sequence
+	// already indexed: both only grow, so a sync reads only what is new.
+	OutSeen    uint64 `json:"out_seen,omitempty"`
+	EventsSeen uint64 `json:"events_seen,omitempty"`
 }
 
 func mailKey(folder string, rest []byte) []byte {

@@ -321,11 +321,14 @@ func eventKey(caseID string, seq uint64) []byte {
 }
 
 // Events returns the case's log in order.
-func (t *Tx) Events(caseID string) ([]Event, error) {
+func (t *Tx) Events(caseID string) ([]Event, error) { return t.EventsAfter(caseID, 0) }
+
+// EventsAfter returns the case's events with sequence numbers above after.
+func (t *Tx) EventsAfter(caseID string, after uint64) ([]Event, error) {
 	var out []Event
 	prefix := []byte(caseID + "/")
 	c := t.tx.Bucket(bEvents).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for k, v := c.Seek(eventKey(caseID, after+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var ev Event
 		if err := json.Unmarshal(v, &ev); err != nil {
 			return nil, fmt.Errorf("event %s: %w", k, err)
@@ -439,11 +442,14 @@ func (t *Tx) QueuedOutbound() ([]Outbound, error) {
 }
 
 // CaseOutbound lists the outbound rows of a case in order.
-func (t *Tx) CaseOutbound(caseID string) ([]Outbound, error) {
+func (t *Tx) CaseOutbound(caseID string) ([]Outbound, error) { return t.CaseOutboundAfter(caseID, 0) }
+
+// CaseOutboundAfter lists the outbound rows of a case with ids above after.
+func (t *Tx) CaseOutboundAfter(caseID string, after uint64) ([]Outbound, error) {
 	var out []Outbound
 	prefix := []byte(caseID + "/")
 	c := t.tx.Bucket(bOutByCase).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(append(bytes.Clone(prefix), itob(after+1)...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		o, err := t.Outbound(btoi(k[len(prefix):]))
 		if err != nil {
 			return nil, err

@@ -282,7 +282,19 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 				inbox = append(inbox, cd)
 			}
 		}
-		outs, err := tx.CaseOutbound(id)
+		// Outbound rows and notes are append-only until the purge: keep what
+		// is indexed and read only what came after it. A busy case has
+		// thousands of both, and this runs on every poll while mail flows.
+		existing, err := tx.MailItems(caseKey, id+"/")
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range existing {
+			if _, kind, _, err := parseItem(e.Item); err == nil && (kind == kindOutbound || kind == kindNote) {
+				want[caseKey] = append(want[caseKey], candidate{item: e.Item})
+			}
+		}
+		outs, err := tx.CaseOutboundAfter(id, mc.OutSeen)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -290,8 +302,9 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 			if o.SHA256 != "" {
 				want[caseKey] = append(want[caseKey], candidate{item: itemRef(id, kindOutbound, o.ID), t: o.Created, rank: 2, id: o.ID})
 			}
+			mc.OutSeen = max(mc.OutSeen, o.ID)
 		}
-		evs, err := tx.Events(id)
+		evs, err := tx.EventsAfter(id, mc.EventsSeen)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -299,6 +312,7 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 			if ev.Kind == casestore.EvNote && ev.Text != "" {
 				want[caseKey] = append(want[caseKey], candidate{item: itemRef(id, kindNote, ev.Seq), t: ev.Time, rank: 1, id: ev.Seq})
 			}
+			mc.EventsSeen = max(mc.EventsSeen, ev.Seq)
 		}
 	}
 	for _, key := range []string{caseKey, quarKey} {
