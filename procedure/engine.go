@@ -359,5 +359,3 @@ func (e *Engine) partyLang(pm *evidence.Message, fallback string) string {
 	}
 	return e.loc.Default()
 }
-
-func fmtAny(v any) string { return fmt.Sprint(v) }

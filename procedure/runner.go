@@ -2,6 +2,7 @@ package procedure
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -195,4 +196,4 @@ func (r *Runner) safeProcess(ctx context.Context, job casestore.Job) (err error)
 
 type panicError struct{ v any }
 
-func (p *panicError) Error() string { return "panic: " + fmtAny(p.v) }
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.v) }

@@ -14,6 +14,7 @@ import (
 	"parley/casefile"
 	"parley/casestore"
 	"parley/control"
+	"parley/threading"
 )
 
 func cmdTrader(args []string) error {
@@ -367,11 +368,10 @@ func cmdExport(args []string) error {
 	if err := os.Rename(tmp.Name(), *out); err != nil {
 		return fmt.Errorf("case export: %w", err)
 	}
-	fmt.Printf("case %s exported to %s\n", threadingID(id), *out)
+	fmt.Printf("case %s exported to %s\n", threading.NormalizeCaseID(id), *out)
 	return nil
 }
 
-func threadingID(id string) string { return strings.ToUpper(strings.TrimSpace(id)) }
 
 // verifyExport checks a case file without the store.
 func verifyExport(path string) error {
