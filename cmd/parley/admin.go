@@ -372,7 +372,6 @@ func cmdExport(args []string) error {
 	return nil
 }
 
-
 // verifyExport checks a case file without the store.
 func verifyExport(path string) error {
 	f, err := os.Open(path)
