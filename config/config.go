@@ -47,7 +47,10 @@ type Config struct {
 
 // SMTP configures the inbound listener.
 type SMTP struct {
-	Listen         string   `toml:"listen"`
+	Listen string `toml:"listen"`
+	// LMTPListen serves LMTP (RFC 2033) for a local MTA: "host:port" or
+	// "unix:/path"; empty is off.
+	LMTPListen     string   `toml:"lmtp_listen"`
 	MaxMessageSize Size     `toml:"max_message_size"`
 	MaxRecipients  int      `toml:"max_recipients"`
 	MaxLineLength  int      `toml:"max_line_length"`

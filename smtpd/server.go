@@ -36,6 +36,8 @@ type Config struct {
 	WriteTimeout   time.Duration
 	DataTimeout    time.Duration
 	MaxConnections int
+	// LMTP serves RFC 2033 LMTP instead of SMTP, for delivery from a local MTA.
+	LMTP bool
 	// MaxPerIP bounds one client address's concurrent connections, so one
 	// host cannot take every slot; zero means MaxConnections/10, at least 10.
 	MaxPerIP int
@@ -78,6 +80,9 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, jobs Submitte
 	srv.ReadTimeout = cfg.ReadTimeout
 	srv.WriteTimeout = cfg.WriteTimeout
 	srv.ErrorLog = slogLogger{log}
+	// In LMTP each recipient gets its own reply; one commit covers them all,
+	// so go-smtp gives every recipient the status Data returns.
+	srv.LMTP = cfg.LMTP
 	s.srv = srv
 	if cfg.Submission {
 		s.setupSubmission()

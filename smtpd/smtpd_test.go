@@ -382,3 +382,31 @@ func TestBadSenderAndLongLine(t *testing.T) {
 	c.raw("Subject: x\r\n\r\n" + strings.Repeat("x", 5000) + "\r\n.\r\n")
 	c.expect("552 5.3.4")
 }
+
+// LMTP (RFC 2033) for a local MTA: one reply per recipient after DATA.
+func TestLMTP(t *testing.T) {
+	cfg := testConfig()
+	cfg.LMTP = true
+	h := start(t, cfg)
+	h.store.Update(func(tx *casestore.Tx) error {
+		return tx.PutTrader(casestore.Trader{Handle: "acme", Name: "Acme", Email: "s@acme.example", Lang: "nl"})
+	})
+	conn, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c.expect("220")
+	c.cmd("LHLO mta.test", "250")
+	c.cmd("MAIL FROM:<jan@example.org>", "250")
+	c.cmd("RCPT TO:<complaints@disputes.test>", "250")
+	c.cmd("RCPT TO:<acme@disputes.test>", "250")
+	c.cmd("DATA", "354")
+	c.raw("From: jan@example.org\r\nSubject: kettle\r\n\r\nbroken\r\n.\r\n")
+	c.expect("250 2.0.0")
+	c.expect("250 2.0.0")
+	if n := len(h.messages()); n != 2 {
+		t.Fatalf("%d messages stored, want one per recipient", n)
+	}
+}

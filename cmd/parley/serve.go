@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -133,13 +134,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	timersDone := make(chan struct{})
 	go func() { defer close(timersDone); engine.RunTimers(workCtx) }()
 
-	smtpSrv := smtpd.New(smtpd.Config{
+	smtpCfg := smtpd.Config{
 		Domain: cfg.Domain, Hostname: cfg.Hostname,
 		MaxMessageSize: int64(cfg.SMTP.MaxMessageSize), MaxRecipients: cfg.SMTP.MaxRecipients,
 		MaxLineLength: cfg.SMTP.MaxLineLength, MaxHeaderSize: int(cfg.SMTP.MaxHeaderSize),
 		ReadTimeout: cfg.SMTP.ReadTimeout.D(), WriteTimeout: cfg.SMTP.WriteTimeout.D(),
 		DataTimeout: cfg.SMTP.DataTimeout.D(), MaxConnections: cfg.SMTP.MaxConnections,
-	}, store, keys, runner, log.With("part", "smtp"))
+	}
+	smtpSrv := smtpd.New(smtpCfg, store, keys, runner, log.With("part", "smtp"))
 	l, err := net.Listen("tcp", cfg.SMTP.Listen)
 	if err != nil {
 		return fmt.Errorf("listen SMTP: %w", err)
@@ -158,6 +160,26 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- smtpSrv.Serve(l) }()
+	if cfg.SMTP.LMTPListen != "" {
+		network, addr := "tcp", cfg.SMTP.LMTPListen
+		if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+			network, addr = "unix", path
+			os.Remove(path) // a socket left by a crash; the data lock says no other parley runs
+		}
+		ll, err := net.Listen(network, addr)
+		if err != nil {
+			return fmt.Errorf("listen LMTP: %w", err)
+		}
+		if network == "unix" {
+			os.Chmod(addr, 0o660)
+		}
+		lmtpCfg := smtpCfg
+		lmtpCfg.LMTP = true
+		lmtpSrv := smtpd.New(lmtpCfg, store, keys, runner, log.With("part", "lmtp"))
+		go func() { serveErr <- lmtpSrv.Serve(ll) }()
+		defer lmtpSrv.Shutdown(context.Background())
+		log.Info("LMTP listening", "addr", ll.Addr().String())
+	}
 	delivery := "smarthost " + cfg.Outbound.Smarthost
 	if cfg.Outbound.Smarthost == "" {
 		abs, _ := filepath.Abs(cfg.Outbound.Outbox)
