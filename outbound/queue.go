@@ -65,7 +65,6 @@ type Queue struct {
 	wake      chan struct{}
 	work      chan uint64
 	wg        sync.WaitGroup
-	inflight  sync.WaitGroup
 }
 
 // New builds a queue; it delivers nothing until Start.

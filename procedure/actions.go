@@ -392,13 +392,6 @@ func (e *Engine) statusLines(c *casestore.Case, lang string) []string {
 	return lines
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 // partyName is how a party is named to a reader in lang.
 func (e *Engine) partyName(c *casestore.Case, role threading.Role, lang string) string {
 	switch role {

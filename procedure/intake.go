@@ -146,11 +146,6 @@ func (e *Engine) traderFrom(tx *casestore.Tx, value, consumerEmail string) cases
 	return e.resolveTrader(tx, email, name)
 }
 
-// notice renders a system notice without attachments.
-func (e *Engine) notice(c *casestore.Case, to threading.Role, name string, data templates.Data) (body, error) {
-	return e.render(c, to, name, data, nil, true)
-}
-
 // render builds the body of template name for party to, in that party's language.
 func (e *Engine) render(c *casestore.Case, to threading.Role, name string, data templates.Data, atts []evidence.Attachment, auto bool) (body, error) {
 	p := c.PartyByRole(to.Name())

@@ -248,7 +248,7 @@ func TestLimits(t *testing.T) {
 	c := h.dial()
 	c.cmd("MAIL FROM:<a@example.org>", "250")
 	for i := 0; i < 5; i++ {
-		c.cmd(fmt.Sprintf("RCPT TO:<complaints@disputes.test>"), "250")
+		c.cmd("RCPT TO:<complaints@disputes.test>", "250")
 	}
 	if n := len(h.messages()); n != 1 {
 		t.Fatalf("stored %d messages, want the 1 within limits", n)

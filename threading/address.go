@@ -275,7 +275,7 @@ func ValidCaseID(s string) bool {
 		if i == 3 {
 			continue
 		}
-		if strings.IndexRune(alphabet, c) < 0 {
+		if !strings.ContainsRune(alphabet, c) {
 			return false
 		}
 	}
