@@ -197,6 +197,23 @@ func (t *Tx) CaseMessages(caseID string) ([]Message, error) {
 	return out, nil
 }
 
+// DedupKey names a delivery for redelivery detection: the same Message-ID
+// and the same content to the same target is one message.
+func DedupKey(target, messageID, sum string) string {
+	return target + "\x00" + messageID + "\x00" + sum
+}
+
+// CaseMessageCount counts a case's messages from the index, without reading them.
+func (t *Tx) CaseMessageCount(caseID string) int {
+	n := 0
+	prefix := []byte(caseID + "/")
+	c := t.tx.Bucket(bCaseMsgs).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
 // Dedup returns the message already stored under key, or 0.
 func (t *Tx) Dedup(key string) uint64 { return btoi(t.tx.Bucket(bDedup).Get([]byte(key))) }
 

@@ -221,13 +221,9 @@ func (o *Ops) Cases() ([]CaseSummary, error) {
 			return err
 		}
 		for _, c := range cases {
-			msgs, err := tx.CaseMessages(c.ID)
-			if err != nil {
-				return err
-			}
 			out = append(out, CaseSummary{
 				ID: c.ID, Created: c.Created.UTC(), State: c.State, Outcome: c.Outcome,
-				Title: c.Title, Trader: c.Trader.Name, Consumer: c.Consumer.Email, Messages: len(msgs),
+				Title: c.Title, Trader: c.Trader.Name, Consumer: c.Consumer.Email, Messages: tx.CaseMessageCount(c.ID),
 			})
 		}
 		return nil

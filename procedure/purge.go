@@ -19,17 +19,7 @@ func (r *run) purge() error {
 		return err
 	}
 	for _, m := range msgs {
-		if m.MessageID != "" {
-			if err := tx.DeleteDedup(m.Target + "\x00" + m.MessageID + "\x00" + m.SHA256); err != nil {
-				return err
-			}
-		}
-		if err := r.dropRaw(m.SHA256); err != nil {
-			return err
-		}
-		m.From, m.MailFrom, m.Rcpt, m.RemoteAddr, m.Helo, m.Subject, m.MessageID, m.Note = "", "", "", "", "", "", "", ""
-		m.SHA256 = ""
-		if err := tx.PutMessage(&m); err != nil {
+		if err := r.purgeMessage(m, ""); err != nil {
 			return err
 		}
 	}
@@ -86,6 +76,22 @@ func (r *run) purge() error {
 	return tx.AppendEvent(c, casestore.Event{Kind: casestore.EvPurged})
 }
 
+// purgeMessage deletes a message's content, addresses and dedup key, keeping
+// the row (id, times, target, flags) for the record; note replaces its note.
+func (r *run) purgeMessage(m casestore.Message, note string) error {
+	if m.MessageID != "" {
+		if err := r.tx.DeleteDedup(casestore.DedupKey(m.Target, m.MessageID, m.SHA256)); err != nil {
+			return err
+		}
+	}
+	if err := r.dropRaw(m.SHA256); err != nil {
+		return err
+	}
+	m.From, m.MailFrom, m.Rcpt, m.RemoteAddr, m.Helo, m.Subject, m.MessageID, m.SHA256 = "", "", "", "", "", "", "", ""
+	m.Note = note
+	return r.tx.PutMessage(&m)
+}
+
 // dropRaw releases one reference to raw content, deleting it when unused.
 // Blob files are removed after the commit (a crash in between leaves an
 // orphan file, never a row pointing at nothing).
@@ -121,17 +127,7 @@ func (e *Engine) SweepCaseless() (int, error) {
 	err := e.store.Update(func(tx *casestore.Tx) error {
 		r.tx, r.removeBlobs = tx, nil
 		for _, m := range msgs {
-			if m.MessageID != "" {
-				if err := tx.DeleteDedup(m.Target + "\x00" + m.MessageID + "\x00" + m.SHA256); err != nil {
-					return err
-				}
-			}
-			if err := r.dropRaw(m.SHA256); err != nil {
-				return err
-			}
-			m.From, m.MailFrom, m.Rcpt, m.RemoteAddr, m.Helo, m.Subject, m.MessageID, m.SHA256 = "", "", "", "", "", "", "", ""
-			m.Note = "content deleted after the retention period"
-			if err := tx.PutMessage(&m); err != nil {
+			if err := r.purgeMessage(m, "content deleted after the retention period"); err != nil {
 				return err
 			}
 		}

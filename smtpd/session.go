@@ -247,7 +247,7 @@ func (s *session) Data(r io.Reader) error {
 		for _, rc := range s.rcpts {
 			var key string
 			if msgID != "" {
-				key = rc.target + "\x00" + msgID + "\x00" + sum
+				key = casestore.DedupKey(rc.target, msgID, sum)
 				if prev := tx.Dedup(key); prev != 0 {
 					ids = append(ids, prev)
 					continue

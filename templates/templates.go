@@ -23,7 +23,6 @@ var files embed.FS
 // Names of the templates.
 const (
 	Confirm      = "confirm"
-	NeedTrader   = "need_trader"
 	NeedInfo     = "need_info"
 	IntakeClosed = "intake_closed"
 	TraderNote   = "trader_notice"
@@ -40,7 +39,7 @@ const (
 )
 
 // All lists every template, for tests.
-var All = []string{Confirm, NeedTrader, NeedInfo, IntakeClosed, TraderNote, Relay, Quarantine, Reminder, WindowEnded, Choice, Extended, Notice, Mediation, Proposal, Closed}
+var All = []string{Confirm, NeedInfo, IntakeClosed, TraderNote, Relay, Quarantine, Reminder, WindowEnded, Choice, Extended, Notice, Mediation, Proposal, Closed}
 
 // Option is a choice with its address, printed as a mailto link.
 type Option struct {
@@ -92,9 +91,8 @@ type Set struct {
 // New parses the embedded templates.
 func New(b *locales.Bundle) (*Set, error) {
 	base := template.New("").Funcs(template.FuncMap{
-		"t":          func(string) string { return "" },
-		"size":       humanSize,
-		"firstLabel": func(s string) string { l, _, _ := strings.Cut(s, "|"); return l },
+		"t":    func(string) string { return "" },
+		"size": humanSize,
 	})
 	base, err := base.ParseFS(files, "text/*.txt")
 	if err != nil {

@@ -46,28 +46,8 @@ func cmdTrader(args []string) error {
 		fmt.Printf("trader %s (%s, %s, %s) registered\n", tr.Handle, tr.Name, tr.Email, tr.Lang)
 		return nil
 	case "list":
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := fs.Parse(args[1:]); err != nil {
-			return usageError{}
-		}
-		ops, done, err := admin(&cf)
-		if err != nil {
-			return err
-		}
-		defer done()
-		trs, err := ops.Traders()
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(trs)
-		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "HANDLE\tNAME\tEMAIL\tLANG")
-		for _, t := range trs {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Handle, t.Name, t.Email, t.Lang)
-		}
-		return w.Flush()
+		return listCmd(args[1:], "trader list", (control.Interface).Traders, "HANDLE\tNAME\tEMAIL\tLANG",
+			func(t casestore.Trader) []any { return []any{t.Handle, t.Name, t.Email, t.Lang} })
 	}
 	return usageError{}
 }
@@ -82,34 +62,14 @@ func cmdCase(args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	switch args[0] {
 	case "list":
-		if err := fs.Parse(args[1:]); err != nil {
-			return usageError{}
-		}
-		ops, done, err := admin(&cf)
-		if err != nil {
-			return err
-		}
-		defer done()
-		cases, err := ops.Cases()
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			if cases == nil {
-				cases = []control.CaseSummary{}
-			}
-			return printJSON(cases)
-		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "CASE\tOPENED\tSTATE\tTRADER\tCONSUMER\tMSGS\tTITLE")
-		for _, c := range cases {
-			state := c.State
-			if c.Outcome != "" {
-				state += "/" + c.Outcome
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Created.Format("2006-01-02 15:04"), state, c.Trader, c.Consumer, c.Messages, c.Title)
-		}
-		return w.Flush()
+		return listCmd(args[1:], "case list", (control.Interface).Cases, "CASE\tOPENED\tSTATE\tTRADER\tCONSUMER\tMSGS\tTITLE",
+			func(c control.CaseSummary) []any {
+				state := c.State
+				if c.Outcome != "" {
+					state += "/" + c.Outcome
+				}
+				return []any{c.ID, c.Created.Format("2006-01-02 15:04"), state, c.Trader, c.Consumer, c.Messages, c.Title}
+			})
 	case "export":
 		return cmdExport(args[1:])
 	case "verify-export":
@@ -165,6 +125,46 @@ func cmdCase(args []string) error {
 		return nil
 	}
 	return usageError{}
+}
+
+// listCmd is every "parley X list": --data/--config/--json, the data folder
+// (socket or file), then JSON (an empty list is []) or a table.
+func listCmd[T any](args []string, name string, fetch func(control.Interface) ([]T, error), header string, row func(T) []any) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var cf commonFlags
+	cf.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return usageError{}
+	}
+	ops, done, err := admin(&cf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	items, err := fetch(ops)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if items == nil {
+			items = []T{}
+		}
+		return printJSON(items)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, header)
+	for _, it := range items {
+		cells := row(it)
+		for i, c := range cells {
+			sep := "\t"
+			if i == len(cells)-1 {
+				sep = "\n"
+			}
+			fmt.Fprint(w, c, sep)
+		}
+	}
+	return w.Flush()
 }
 
 func printJSON(v any) error {
@@ -248,34 +248,8 @@ func printCase(d *control.CaseDetail) {
 
 func cmdMediator(args []string) error {
 	if len(args) > 0 && args[0] == "list" {
-		fs := flag.NewFlagSet("mediator list", flag.ContinueOnError)
-		var cf commonFlags
-		cf.register(fs)
-		asJSON := fs.Bool("json", false, "print JSON")
-		if err := fs.Parse(args[1:]); err != nil {
-			return usageError{}
-		}
-		ops, done, err := admin(&cf)
-		if err != nil {
-			return err
-		}
-		defer done()
-		ms, err := ops.Mediators()
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			if ms == nil {
-				ms = []casestore.Mediator{}
-			}
-			return printJSON(ms)
-		}
-		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "EMAIL\tNAME\tLANG")
-		for _, m := range ms {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", m.Email, m.Name, m.Lang)
-		}
-		return w.Flush()
+		return listCmd(args[1:], "mediator list", (control.Interface).Mediators, "EMAIL\tNAME\tLANG",
+			func(m casestore.Mediator) []any { return []any{m.Email, m.Name, m.Lang} })
 	}
 	if len(args) == 0 || args[0] != "add" {
 		return usageError{}
