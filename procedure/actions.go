@@ -113,19 +113,28 @@ func (r *run) startMediation() error {
 		return r.assignMediator()
 	}
 	for _, m := range mediators {
-		tmp := *r.c
-		tmp.Mediator = casestore.Party{Role: "mediator", Name: m.Name, Email: m.Email, Lang: langOr(m.Lang, r.e.loc.Default())}
-		b, err := r.e.render(&tmp, threading.Mediator, templates.Notice, withCase(templates.Data{Intro: "MediatorNeeded"}, r.c), nil, true)
-		if err != nil {
+		if err := r.tellMediator(m, withCase(templates.Data{Intro: "MediatorNeeded"}, r.c)); err != nil {
 			return err
 		}
-		// Not threaded into the case's mediator thread: the mediator has not taken it.
-		o, err := r.e.queueTo(r.tx, r.c, &casestore.Party{Email: m.Email, Name: m.Name}, r.e.partyAddress(r.c.ID, threading.Mediator), b)
-		if err != nil {
-			return err
-		}
-		r.out = append(r.out, o.ID)
 	}
+	return nil
+}
+
+// tellMediator sends a notice to a registered mediator who need not be the
+// case's mediator: in their language, from the case's mediator address, not
+// threaded into the case's mediator thread.
+func (r *run) tellMediator(m casestore.Mediator, d templates.Data) error {
+	tmp := *r.c
+	tmp.Mediator = casestore.Party{Role: "mediator", Name: m.Name, Email: m.Email, Lang: langOr(m.Lang, r.e.loc.Default())}
+	b, err := r.e.render(&tmp, threading.Mediator, templates.Notice, d, nil, true)
+	if err != nil {
+		return err
+	}
+	o, err := r.e.queueTo(r.tx, r.c, &casestore.Party{Email: m.Email, Name: m.Name}, r.e.partyAddress(r.c.ID, threading.Mediator), b)
+	if err != nil {
+		return err
+	}
+	r.out = append(r.out, o.ID)
 	return nil
 }
 

@@ -197,21 +197,9 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 
 // replyToMediator answers the mediator who wrote, from the case's mediator address.
 func (r *run) replyToMediator(med casestore.Mediator, lines []string) error {
-	lang := langOr(med.Lang, r.e.loc.Default())
 	d := withCase(templates.Data{Intro: "StatusIntro", Lines: lines}, r.c)
 	if casestore.NormalizeEmail(r.c.Mediator.Email) == casestore.NormalizeEmail(med.Email) {
 		return r.notify(threading.Mediator, templates.Notice, d)
 	}
-	tmp := *r.c
-	tmp.Mediator = casestore.Party{Role: "mediator", Name: med.Name, Email: med.Email, Lang: lang}
-	b, err := r.e.render(&tmp, threading.Mediator, templates.Notice, d, nil, true)
-	if err != nil {
-		return err
-	}
-	o, err := r.e.queueTo(r.tx, r.c, &casestore.Party{Email: med.Email, Name: med.Name}, r.e.partyAddress(r.c.ID, threading.Mediator), b)
-	if err != nil {
-		return err
-	}
-	r.out = append(r.out, o.ID)
-	return nil
+	return r.tellMediator(med, d)
 }

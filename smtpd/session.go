@@ -73,30 +73,44 @@ func (s *session) noMailbox() error {
 
 // Rcpt resolves the recipient now, so a bad address is refused before DATA.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	target, err := s.targetOf(to)
+	if err != nil {
+		return err
+	}
+	s.addRcpt(to, target)
+	return nil
+}
+
+// targetOf resolves a recipient to its target, or the SMTP error to answer.
+func (s *session) targetOf(to string) (string, error) {
 	local, domain, ok := splitAddress(to)
 	if !ok {
-		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+		return "", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	}
 	if !strings.EqualFold(domain, s.srv.cfg.Domain) {
 		s.log.Info("relay denied", "rcpt", to)
-		return errNoRelay
+		return "", errNoRelay
 	}
 	target, err := s.resolve(strings.ToLower(local))
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			s.log.Info("recipient refused", "rcpt", to, "reason", se.Message)
-			return se
+			return "", se
 		}
-		return tempFail(s.log, "resolve recipient", err)
+		return "", tempFail(s.log, "resolve recipient", err)
 	}
+	return target, nil
+}
+
+// addRcpt records a resolved recipient; the same target twice is one delivery.
+func (s *session) addRcpt(to, target string) {
 	for _, r := range s.rcpts {
 		if r.target == target {
-			return nil // the same case or intake twice: one delivery
+			return
 		}
 	}
 	s.rcpts = append(s.rcpts, rcpt{addr: to, target: target})
-	return nil
 }
 
 func (s *session) resolve(local string) (string, error) {

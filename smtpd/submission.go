@@ -120,27 +120,19 @@ func (s *submissionSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if s.user == "" {
 		return errAuthNeeded
 	}
-	local, domain, ok := splitAddress(to)
-	if !ok {
-		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
-	}
-	if !strings.EqualFold(domain, s.srv.cfg.Domain) {
-		s.log.Info("relay denied", "rcpt", to)
-		return errNoRelay
-	}
-	target, err := s.resolve(strings.ToLower(local))
+	target, err := s.targetOf(to)
 	var se *smtp.SMTPError
 	switch {
-	case errors.As(err, &se):
-		s.log.Info("recipient refused", "rcpt", to, "reason", se.Message)
-		return errCaseOnly
+	case errors.As(err, &se) && se.Code == 550 && se.EnhancedCode == (smtp.EnhancedCode{5, 1, 1}):
+		return errCaseOnly // an unknown local part: say what submission takes
 	case err != nil:
-		return tempFail(s.log, "resolve recipient", err)
+		return err
 	case !strings.HasPrefix(target, "party:"):
 		s.log.Info("recipient refused: not a case address", "rcpt", to)
 		return errCaseOnly
 	}
-	return s.session.Rcpt(to, opts)
+	s.addRcpt(to, target)
+	return nil
 }
 
 func isLoopbackAddr(addr net.Addr) bool {
