@@ -16,6 +16,7 @@ import (
 	"parley/config"
 	"parley/locales"
 	"parley/procedure"
+	"parley/route"
 	"parley/templates"
 	"parley/threading"
 )
@@ -40,7 +41,7 @@ func openCase(t *testing.T) (*casestore.Store, *locales.Bundle, string) {
 	store.Update(func(tx *casestore.Tx) error {
 		tx.PutTrader(casestore.Trader{Handle: "acme", Name: "Acme", Email: "support@acme.example", Lang: "nl"})
 		id, _ := tx.NextMessageID()
-		m := &casestore.Message{ID: id, MailFrom: "jan@consumer.example", Target: procedure.TargetIntake("acme"), SHA256: hex.EncodeToString(sum[:]), Size: int64(len(complaint))}
+		m := &casestore.Message{ID: id, MailFrom: "jan@consumer.example", Target: route.Intake("acme"), SHA256: hex.EncodeToString(sum[:]), Size: int64(len(complaint))}
 		tx.PutRawInline(m.SHA256, []byte(complaint))
 		tx.RefRaw(m.SHA256, 1)
 		tx.PutMessage(m)

@@ -90,7 +90,7 @@ func (s Source) Export(id string, w io.Writer) error {
 		}
 		sum := m.SHA256
 		items = append(items, item{at: m.Received, file: File{Kind: "message-in", Source: m.ID, SHA256: sum, Size: m.Size,
-			Path: fmt.Sprintf("in-%s-%d.eml", orStranger(m.Role, m.Flags), m.ID)}, read: s.opener(sum)})
+			Path: fmt.Sprintf("in-%s-%d.eml", orStranger(string(m.Role), m.Flags), m.ID)}, read: s.opener(sum)})
 	}
 	for _, o := range outs {
 		if o.SHA256 == "" {
@@ -98,7 +98,7 @@ func (s Source) Export(id string, w io.Writer) error {
 		}
 		sum := o.SHA256
 		items = append(items, item{at: o.Created, file: File{Kind: "message-out", Source: o.ID, SHA256: sum, Size: o.Size,
-			Path: fmt.Sprintf("out-%s-%s-%d.eml", orDash(o.Role), o.Kind, o.ID)}, read: s.opener(sum)})
+			Path: fmt.Sprintf("out-%s-%s-%d.eml", orDash(string(o.Role)), o.Kind, o.ID)}, read: s.opener(sum)})
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].at.Before(items[j].at) })
 	for i := range items {

@@ -5,23 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"parley/route"
 )
 
 // Evidence is one attachment of one message of a case: what was sent, by
 // whom, when, and the SHA-256 of its bytes (kept once in the blob folder).
 type Evidence struct {
-	Case      string    `json:"case"`
-	Seq       uint64    `json:"seq"`
-	Message   uint64    `json:"message"`
-	Role      string    `json:"role"` // the sender's role; "" for a quarantined stranger
-	Time      time.Time `json:"time"`
-	Name      string    `json:"name"` // sanitised file name
-	Declared  string    `json:"declared_type"`
-	Sniffed   string    `json:"sniffed_type"`
-	Size      int64     `json:"size"`
-	SHA256    string    `json:"sha256"`
-	Inline    bool      `json:"inline,omitempty"`
-	Forwarded bool      `json:"forwarded"` // passed on to the other party
+	Case      string     `json:"case"`
+	Seq       uint64     `json:"seq"`
+	Message   uint64     `json:"message"`
+	Role      route.Role `json:"role"` // the sender's role; "" for a quarantined stranger
+	Time      time.Time  `json:"time"`
+	Name      string     `json:"name"` // sanitised file name
+	Declared  string     `json:"declared_type"`
+	Sniffed   string     `json:"sniffed_type"`
+	Size      int64      `json:"size"`
+	SHA256    string     `json:"sha256"`
+	Inline    bool       `json:"inline,omitempty"`
+	Forwarded bool       `json:"forwarded"` // passed on to the other party
 }
 
 // AddEvidence records an attachment of case c; its blob must already be stored.

@@ -2,6 +2,8 @@ package casestore
 
 import (
 	"time"
+
+	"parley/route"
 )
 
 // Trader is a registered shop: HANDLE@DOMAIN is its complaint address.
@@ -15,11 +17,11 @@ type Trader struct {
 
 // Party is one side of a case. Email is the real address, never shown to the other side.
 type Party struct {
-	Role   string `json:"role"` // consumer, trader, mediator
-	Name   string `json:"name"`
-	Email  string `json:"email"`
-	Lang   string `json:"lang"`
-	Handle string `json:"handle,omitempty"` // registered trader handle
+	Role   route.Role `json:"role"`
+	Name   string     `json:"name"`
+	Email  string     `json:"email"`
+	Lang   string     `json:"lang"`
+	Handle string     `json:"handle,omitempty"` // registered trader handle
 	// Thread is every Message-ID Parley sent this party in this case, oldest
 	// first (bounded), for In-Reply-To and References.
 	Thread []string `json:"thread,omitempty"`
@@ -43,10 +45,11 @@ const (
 	OutcomeAbandoned  = "abandoned"  // the consumer did not answer
 	OutcomeWithdrawn  = "withdrawn"  // the consumer withdrew
 	OutcomeIneligible = "ineligible" // not eligible for referral
+	OutcomeUnresolved = "unresolved" // mediation ended without an agreement
 )
 
 // Outcomes lists every outcome, for validating #close.
-var Outcomes = []string{OutcomeResolved, OutcomeSettled, OutcomeReferred, OutcomeRefused, OutcomeAbandoned, OutcomeWithdrawn, OutcomeIneligible}
+var Outcomes = []string{OutcomeResolved, OutcomeSettled, OutcomeReferred, OutcomeRefused, OutcomeAbandoned, OutcomeWithdrawn, OutcomeIneligible, OutcomeUnresolved}
 
 // Fields are what a dispute body needs from the complaint (the EU ODR form).
 type Fields struct {
@@ -56,7 +59,10 @@ type Fields struct {
 	Currency  string `json:"currency,omitempty"`
 	Problem   string `json:"problem,omitempty"`
 	Wants     string `json:"wants,omitempty"`     // refund, repair, replacement, other
-	Contacted string `json:"contacted,omitempty"` // yes, no
+	Contacted string `json:"contacted,omitempty"` // yes, no; "" is unknown
+	// ComplainedOn is when the consumer first complained to the trader
+	// (YYYY-MM-DD), as they state it; the complaint's age counts from it.
+	ComplainedOn string `json:"complained_on,omitempty"`
 }
 
 // Proposal is a mediator's settlement proposal and each party's answer.
@@ -67,10 +73,24 @@ type Proposal struct {
 	Trader   string    `json:"trader,omitempty"`
 }
 
+// Answered reports whether the proposal has its outcome: both accepted, or
+// either rejected.
+func (p *Proposal) Answered() bool {
+	return p.Consumer == "rejected" || p.Trader == "rejected" || (p.Consumer == "accepted" && p.Trader == "accepted")
+}
+
 // Timer is a pending clock of a case, mirrored in the timers bucket.
 type Timer struct {
 	Kind string    `json:"kind"`
-	Due  time.Time `json:"due"`
+	Due  time.Time `json:"due"` // the deadline as the parties were told it
+	// Internal marks a clock nobody was told as a deadline (a reminder).
+	Internal bool `json:"internal,omitempty"`
+	// After a failed action: the next attempt, the failures so far, the last
+	// error, and whether it was parked (out of the schedule).
+	Retry     time.Time `json:"retry,omitempty"`
+	Attempts  int       `json:"attempts,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	Parked    bool      `json:"parked,omitempty"`
 }
 
 // Case is a dispute.
@@ -89,11 +109,17 @@ type Case struct {
 	Proposal *Proposal `json:"proposal,omitempty"`
 	// Extensions is how many extra trader windows the consumer granted.
 	Extensions int `json:"extensions"`
-	// TraderAnswered is set when the trader writes during mediation.
-	TraderAnswered bool      `json:"trader_answered,omitempty"`
-	Closed         time.Time `json:"closed,omitempty"`
-	Purged         bool      `json:"purged,omitempty"`
-	// Deadline is the case's main pending clock, for display.
+	// Completed is when the complaint had everything the trader needs (the
+	// complete complaint file of Directive 2013/11/EU art. 8(e)).
+	Completed time.Time `json:"completed,omitempty"`
+	// TraderAnswered is set when the trader writes in the current window or
+	// in mediation; entering either clears it.
+	TraderAnswered bool `json:"trader_answered,omitempty"`
+	// MediationExtended is set once the mediator extended the mediation period.
+	MediationExtended bool      `json:"mediation_extended,omitempty"`
+	Closed            time.Time `json:"closed,omitempty"`
+	Purged            bool      `json:"purged,omitempty"`
+	// Deadline is the earliest deadline of the pending timers, for lists.
 	Deadline time.Time `json:"deadline,omitempty"`
 	Timers   []Timer   `json:"timers,omitempty"`
 	// EvidenceCount is the number of evidence rows of the case.
@@ -107,13 +133,13 @@ type Case struct {
 func (c *Case) Open() bool { return c.State != StateClosed }
 
 // PartyByRole returns a pointer to the party with the given role name.
-func (c *Case) PartyByRole(role string) *Party {
+func (c *Case) PartyByRole(role route.Role) *Party {
 	switch role {
-	case "consumer":
+	case route.Consumer:
 		return &c.Consumer
-	case "trader":
+	case route.Trader:
 		return &c.Trader
-	case "mediator":
+	case route.Mediator:
 		return &c.Mediator
 	}
 	return nil
@@ -136,20 +162,19 @@ type Message struct {
 	Helo       string    `json:"helo"`
 	MailFrom   string    `json:"mail_from"`
 	Rcpt       string    `json:"rcpt"`
-	// Target is what the recipient address resolved to at RCPT time:
-	// "intake:complaints", "intake:HANDLE", "party:CASEID:ROLE", "bounce:N", "postmaster".
-	Target    string   `json:"target"`
-	MessageID string   `json:"message_id,omitempty"`
-	Size      int64    `json:"size"`
-	SHA256    string   `json:"sha256"`
-	CaseID    string   `json:"case_id,omitempty"`
-	Role      string   `json:"role,omitempty"`
-	From      string   `json:"from,omitempty"`
-	Subject   string   `json:"subject,omitempty"`
-	Flags     []string `json:"flags,omitempty"`
-	Note      string   `json:"note,omitempty"`
-	Auth      string   `json:"auth,omitempty"` // DMARC, SPF and DKIM results
-	Processed bool     `json:"processed"`
+	// Target is what the recipient address resolved to at RCPT time.
+	Target    route.Target `json:"target"`
+	MessageID string       `json:"message_id,omitempty"`
+	Size      int64        `json:"size"`
+	SHA256    string       `json:"sha256"`
+	CaseID    string       `json:"case_id,omitempty"`
+	Role      route.Role   `json:"role,omitempty"`
+	From      string       `json:"from,omitempty"`
+	Subject   string       `json:"subject,omitempty"`
+	Flags     []string     `json:"flags,omitempty"`
+	Note      string       `json:"note,omitempty"`
+	Auth      string       `json:"auth,omitempty"` // DMARC, SPF and DKIM results
+	Processed bool         `json:"processed"`
 }
 
 // HasFlag reports whether the message carries flag f.
@@ -184,6 +209,9 @@ const (
 	EvPurged       = "purged"
 	EvRefused      = "refused"
 	EvEvidence     = "evidence"
+	EvFieldSet     = "field"        // a complaint field given or corrected after intake
+	EvClockFailed  = "clock-failed" // a timer's action failed; it is retried or parked
+	EvReferral     = "referral"     // the case file went to the arbitration body
 )
 
 // Mediator is a registered mediator of this deployment.
@@ -197,13 +225,13 @@ type Mediator struct {
 
 // Event is one entry of a case's append-only, hash-chained log.
 type Event struct {
-	Case    string    `json:"case"`
-	Seq     uint64    `json:"seq"`
-	Time    time.Time `json:"time"`
-	Kind    string    `json:"kind"`
-	Role    string    `json:"role,omitempty"`
-	Message uint64    `json:"message,omitempty"`
-	Out     uint64    `json:"outbound,omitempty"`
+	Case    string     `json:"case"`
+	Seq     uint64     `json:"seq"`
+	Time    time.Time  `json:"time"`
+	Kind    string     `json:"kind"`
+	Role    route.Role `json:"role,omitempty"`
+	Message uint64     `json:"message,omitempty"`
+	Out     uint64     `json:"outbound,omitempty"`
 	// Text is free text (a note, a command, a reason). The chain covers its
 	// SHA-256, not the text itself, so deleting personal data after the
 	// retention period leaves the record verifiable.
@@ -240,19 +268,19 @@ const (
 
 // Outbound is a message Parley sends, with its delivery state.
 type Outbound struct {
-	ID        uint64    `json:"id"`
-	CaseID    string    `json:"case_id,omitempty"`
-	Role      string    `json:"role,omitempty"`
-	Kind      string    `json:"kind"` // template name
-	To        string    `json:"to"`
-	MailFrom  string    `json:"mail_from"`
-	MessageID string    `json:"message_id"`
-	Created   time.Time `json:"created"`
-	Next      time.Time `json:"next"`
-	Attempts  int       `json:"attempts"`
-	State     string    `json:"state"`
-	LastError string    `json:"last_error,omitempty"`
-	Done      time.Time `json:"done,omitempty"`
-	Size      int64     `json:"size"`
-	SHA256    string    `json:"sha256"` // raw content, in the raw bucket or the blob folder
+	ID        uint64     `json:"id"`
+	CaseID    string     `json:"case_id,omitempty"`
+	Role      route.Role `json:"role,omitempty"`
+	Kind      string     `json:"kind"` // template name
+	To        string     `json:"to"`
+	MailFrom  string     `json:"mail_from"`
+	MessageID string     `json:"message_id"`
+	Created   time.Time  `json:"created"`
+	Next      time.Time  `json:"next"`
+	Attempts  int        `json:"attempts"`
+	State     string     `json:"state"`
+	LastError string     `json:"last_error,omitempty"`
+	Done      time.Time  `json:"done,omitempty"`
+	Size      int64      `json:"size"`
+	SHA256    string     `json:"sha256"` // raw content, in the raw bucket or the blob folder
 }

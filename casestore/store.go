@@ -41,9 +41,11 @@ var (
 	bOutQueued  = []byte("outbound_queued")
 	bOutByCase  = []byte("outbound_by_case")
 	bTimers     = []byte("timers")
-	bEvidence   = []byte("evidence")
-	bMediators  = []byte("mediators")
-	allBuckets  = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bMediators, bEvidence}, append(mailBuckets, personalBuckets...)...)
+	// bParkedTimers lists "CASE/KIND" of timers taken out of the schedule.
+	bParkedTimers = []byte("timers_parked")
+	bEvidence     = []byte("evidence")
+	bMediators    = []byte("mediators")
+	allBuckets    = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bMediators, bEvidence}, append(mailBuckets, personalBuckets...)...)
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

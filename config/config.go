@@ -121,12 +121,17 @@ type Evidence struct {
 	LargeMessage Size `toml:"large_message"`
 }
 
-// Procedure holds the dispute procedure's clocks and amounts (defaults in
-// DESIGN.md, from the WebwinkelKeur and DigiDispuut rules and the EU ADR rules).
+// Procedure holds the dispute procedure's clocks, amounts and the bodies it
+// refers to (defaults in DESIGN.md and the sample, each with its source: the
+// WebwinkelKeur procedure, DigiDispuut's arbitration, Directive 2013/11/EU and
+// Directive (EU) 2025/2647).
 type Procedure struct {
+	// ServiceName is the sender name of Parley's own notices ("NAME [CASE]").
+	ServiceName string `toml:"service_name"`
 	// TraderWindow is the trader's first window to answer.
 	TraderWindow Clock `toml:"trader_window"`
-	// TraderReminder is how long before the window ends the trader is reminded.
+	// TraderReminder is how long before the window ends the trader is
+	// reminded, unless the trader already wrote in the window.
 	TraderReminder Clock `toml:"trader_reminder"`
 	// ChoiceWindow is how long the consumer has to choose after the window.
 	ChoiceWindow Clock `toml:"choice_window"`
@@ -134,22 +139,44 @@ type Procedure struct {
 	MaxExtensions int `toml:"max_extensions"`
 	// MediationReply is the trader's time to answer in mediation; silence is refusal.
 	MediationReply Clock `toml:"mediation_reply"`
+	// MediationMax ends a mediation this long after the complaint was
+	// complete; the mediator may extend it once.
+	MediationMax Clock `toml:"mediation_max"`
+	// MediatorIdle reminds the mediator when nothing happened this long
+	// after the trader's answer.
+	MediatorIdle Clock `toml:"mediator_idle"`
+	// ProposalWindow is the parties' time to answer a settlement proposal;
+	// silence is rejection.
+	ProposalWindow Clock `toml:"proposal_window"`
 	// IncompleteIntake closes an intake that never became complete.
 	IncompleteIntake Clock `toml:"incomplete_intake"`
 	// Retention is how long personal data is kept after closing.
 	Retention Clock `toml:"retention"`
-	// Arbitration eligibility and cost.
-	ArbitrationMin  Amount   `toml:"arbitration_min"`
-	ArbitrationMax  Amount   `toml:"arbitration_max"`
-	ArbitrationFee  Amount   `toml:"arbitration_fee"`
-	Currency        string   `toml:"currency"`
+	// Arbitration: the claim's range, the consumer's fee, and the body a
+	// case is referred to. Without ArbitrationAddress nothing is referred.
+	ArbitrationMin     Amount `toml:"arbitration_min"`
+	ArbitrationMax     Amount `toml:"arbitration_max"`
+	ArbitrationFee     Amount `toml:"arbitration_fee"`
+	Currency           string `toml:"currency"`
+	ArbitrationBody    string `toml:"arbitration_body"`
+	ArbitrationAddress string `toml:"arbitration_address"`
+	ArbitrationURL     string `toml:"arbitration_url"`
+	// ArbitrationLang is the language of the cover letter; "" is default_lang.
+	ArbitrationLang string `toml:"arbitration_lang"`
+	// MaxComplaintAge is the most a complaint may have aged, counted from
+	// when the consumer first complained to the trader, for mediation.
 	MaxComplaintAge Duration `toml:"max_complaint_age"`
+	// MoreHelp is where a consumer may turn when a case ends without agreement.
+	MoreHelp string `toml:"more_help"`
 	// Mediators is "round-robin" (assign in turn) or "take" (wait for #take).
 	Mediators string `toml:"mediators"`
 	// Workers is the number of goroutines handling accepted mail; one case's
 	// mail always goes to the same worker, in order.
 	Workers int `toml:"workers"`
 }
+
+// Referral reports whether cases can be referred to an arbitration body.
+func (p Procedure) Referral() bool { return p.ArbitrationAddress != "" }
 
 // Default returns the embedded defaults: loopback ports, ./parley-data, disputes.localhost.
 func Default() Config {
@@ -257,7 +284,8 @@ func (c *Config) Validate() error {
 	}
 	p := c.Procedure
 	for name, clk := range map[string]Clock{"trader_window": p.TraderWindow, "choice_window": p.ChoiceWindow,
-		"mediation_reply": p.MediationReply, "incomplete_intake": p.IncompleteIntake, "retention": p.Retention} {
+		"mediation_reply": p.MediationReply, "mediation_max": p.MediationMax, "mediator_idle": p.MediatorIdle,
+		"proposal_window": p.ProposalWindow, "incomplete_intake": p.IncompleteIntake, "retention": p.Retention} {
 		if !clk.Positive() {
 			bad("procedure.%s: must be a positive duration or working-day count", name)
 		}
@@ -270,6 +298,23 @@ func (c *Config) Validate() error {
 	}
 	if len(p.Currency) != 3 {
 		bad("procedure.currency %q: want an ISO 4217 code like EUR", p.Currency)
+	}
+	if strings.TrimSpace(p.ServiceName) == "" || strings.ContainsAny(p.ServiceName, "\r\n<>\"") {
+		bad("procedure.service_name %q: want a plain name such as \"Acme Disputes desk\"", p.ServiceName)
+	}
+	if p.ArbitrationAddress != "" {
+		if at := strings.LastIndexByte(p.ArbitrationAddress, '@'); at < 1 || at == len(p.ArbitrationAddress)-1 || strings.ContainsAny(p.ArbitrationAddress, " <>\r\n,;") {
+			bad("procedure.arbitration_address %q: want a bare address like claims@body.example", p.ArbitrationAddress)
+		}
+		if strings.TrimSpace(p.ArbitrationBody) == "" || !strings.HasPrefix(p.ArbitrationURL, "https://") && !strings.HasPrefix(p.ArbitrationURL, "http://") {
+			bad("procedure: with arbitration_address set, arbitration_body (its name) and arbitration_url (where the consumer files the claim, http(s)://) are needed too")
+		}
+	}
+	if p.ArbitrationLang != "" && (len(p.ArbitrationLang) != 2 || strings.ToLower(p.ArbitrationLang) != p.ArbitrationLang) {
+		bad("procedure.arbitration_lang %q: want a two-letter language code like nl", p.ArbitrationLang)
+	}
+	if strings.ContainsAny(p.MoreHelp, "\r\n") {
+		bad("procedure.more_help: one line of text")
 	}
 	if p.Mediators != "round-robin" && p.Mediators != "take" {
 		bad("procedure.mediators %q: want round-robin or take", p.Mediators)

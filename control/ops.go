@@ -18,6 +18,7 @@ import (
 	"parley/casestore"
 	"parley/locales"
 	"parley/password"
+	"parley/route"
 	"parley/threading"
 )
 
@@ -243,8 +244,8 @@ func (o *Ops) Case(id string) (*CaseDetail, error) {
 		d.Case = *c
 		for _, p := range []struct {
 			party casestore.Party
-			role  threading.Role
-		}{{c.Consumer, threading.Consumer}, {c.Trader, threading.Trader}, {c.Mediator, threading.Mediator}} {
+			role  route.Role
+		}{{c.Consumer, route.Consumer}, {c.Trader, route.Trader}, {c.Mediator, route.Mediator}} {
 			if p.party.Email == "" {
 				continue
 			}

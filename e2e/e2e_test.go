@@ -29,8 +29,8 @@ func TestRoundTripWithRestarts(t *testing.T) {
 	}
 	if from, err := mail.ParseAddress(n.Get("From")); err != nil {
 		t.Errorf("trader notice From %q: %v", n.Get("From"), err)
-	} else if !strings.HasSuffix(from.Name, "via Parley") {
-		t.Errorf("trader notice From display name %q does not end with \"via Parley\"", from.Name)
+	} else if from.Name != "Parley ["+oc.ID+"]" {
+		t.Errorf("trader notice From display name %q, want the service's \"Parley [%s]\"", from.Name, oc.ID)
 	}
 	if strings.Contains(strings.ToLower(string(n.Raw)), consumerEmail) || strings.Contains(strings.ToLower(n.Text), consumerEmail) {
 		t.Errorf("trader notice reveals the consumer's address %s:\n%s", consumerEmail, n.Raw)

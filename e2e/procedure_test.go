@@ -1,11 +1,19 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-message"
 )
 
 // End-to-end runs of the dispute procedure (procedure/machine.go) through the
@@ -438,24 +446,26 @@ func TestProcedureMediationSettled(t *testing.T) {
 	// ...and the consumer with a one-word reply.
 	e.reply("Jan Jansen", consumer, cp, "ACCEPT\n")
 
+	// The closing notice is how the trader and Mia learn the consumer accepted.
 	for _, addr := range []string{consumer, traderEmail, mediatorEmail} {
 		m := e.mailTo(20*time.Second, "closing notice to "+addr, oc.ID, addr, closedText(oc.ID))
-		if !strings.Contains(m.Text, "settled in mediation") {
-			t.Errorf("closing notice to %s does not give the outcome:\n%s", addr, m.Text)
+		if !strings.Contains(m.Text, "settled in mediation") || !strings.Contains(m.Text, proposal) {
+			t.Errorf("closing notice to %s does not give the outcome and the terms:\n%s", addr, m.Text)
 		}
 	}
 	c := e.settle(oc.ID)
 	e.expectKinds(c, map[string]string{
 		consumer:      "confirm choice mediation relay proposal notice closed",
-		traderEmail:   "trader_notice reminder window_ended mediation proposal notice closed",
-		mediatorEmail: "mediation relay notice notice closed",
+		traderEmail:   "trader_notice reminder window_ended mediation proposal closed",
+		mediatorEmail: "mediation relay notice closed",
 	})
 	e.expectEnd(oc.ID, "closed", "settled")
 }
 
-// TestProcedureTraderSilentInMediation: an eligible case whose trader does not
-// answer within mediation_reply is closed as referred, with the refusal and
-// the arbitration fee explained.
+// TestProcedureTraderSilentInMediation: with no arbitration body configured, a
+// case whose trader does not answer within mediation_reply is closed as
+// refused; the consumer is told where else to turn, and nobody is promised an
+// arbitration.
 func TestProcedureTraderSilentInMediation(t *testing.T) {
 	e := newProcEnv(t, "choice_window", "30s")
 	const consumer = "jan@consumer.example"
@@ -465,10 +475,13 @@ func TestProcedureTraderSilentInMediation(t *testing.T) {
 	due := e.d.MustCase(oc.ID).Deadline // mediation_reply from the mediation choice
 	wait := e.clock("mediation_reply") + slack
 	cn := e.mailTo(wait, "consumer's closing notice", oc.ID, consumer, closedText(oc.ID))
-	for _, want := range []string{"recorded as a refusal", "referred to arbitration", "49.95 EUR", "50.00 EUR"} {
+	for _, want := range []string{"recorded as a refusal", "the trader refused to cooperate", "European Consumer Centres Network"} {
 		if !strings.Contains(cn.Text, want) {
 			t.Errorf("consumer's closing notice lacks %q:\n%s", want, cn.Text)
 		}
+	}
+	if strings.Contains(cn.Text, "arbitration") {
+		t.Errorf("arbitration promised with no body configured:\n%s", cn.Text)
 	}
 	tn := e.mailTo(20*time.Second, "trader's closing notice", oc.ID, traderEmail, closedText(oc.ID))
 	if !strings.Contains(tn.Text, "recorded as a refusal") {
@@ -490,37 +503,84 @@ func TestProcedureTraderSilentInMediation(t *testing.T) {
 		traderEmail:   "trader_notice reminder window_ended mediation closed",
 		mediatorEmail: "mediation closed",
 	})
-	e.expectEnd(oc.ID, "closed", "referred")
+	e.expectEnd(oc.ID, "closed", "refused")
 }
 
-// TestProcedureIneligibleReferral: a claim below arbitration_min that the
-// mediator refers is closed as ineligible, saying why.
-func TestProcedureIneligibleReferral(t *testing.T) {
-	e := newProcEnv(t, "choice_window", "30s", "mediation_reply", "30s")
+// TestProcedureReferralToBody: with an arbitration body configured, the
+// mediator's #refer of a claim below arbitration_min is explained and the case
+// stays in mediation; once the mediator corrects the amount (#set), #refer
+// closes the case as referred, both parties learn the body, its URL and the
+// fee, and the body receives a cover letter with the case file, which passes
+// `parley case verify-export`.
+func TestProcedureReferralToBody(t *testing.T) {
+	e := newProcEnv(t, "choice_window", "30s", "mediation_reply", "30s",
+		"arbitration_body", "DigiDispuut", "arbitration_address", "claims@body.example",
+		"arbitration_url", "https://body.example/claim", "arbitration_lang", "nl")
 	const consumer = "jan@consumer.example"
 	oc := e.openCaseWith("Jan Jansen", consumer, eligibleComplaint("12.00 EUR"))
 	briefing := e.toMediation(oc)
 
 	e.mediatorSays(briefing, "#refer")
+	why := e.mailTo(20*time.Second, "mediator's answer to #refer", oc.ID, mediatorEmail, "cannot be referred to arbitration now", "below 25.00 EUR")
+	if c := e.d.MustCase(oc.ID); c.State != "mediation" {
+		t.Fatalf("an ineligible #refer closed the case: %s", c.State)
+	}
+	e.mediatorSays(why, "#set amount 120 EUR\n#refer")
 	cn := e.mailTo(20*time.Second, "consumer's closing notice", oc.ID, consumer, closedText(oc.ID))
-	for _, want := range []string{"not eligible for arbitration", "cannot be referred", "below 25.00 EUR"} {
+	for _, want := range []string{"120.00 EUR", "DigiDispuut", "https://body.example/claim", "25.00 EUR", "reimburse"} {
 		if !strings.Contains(cn.Text, want) {
 			t.Errorf("consumer's closing notice lacks %q:\n%s", want, cn.Text)
 		}
 	}
-	if strings.Contains(cn.Text, "recorded as a refusal") {
-		t.Errorf("closing notice speaks of a refusal the trader never made:\n%s", cn.Text)
+	e.mailTo(20*time.Second, "trader's closing notice", oc.ID, traderEmail, closedText(oc.ID), "DigiDispuut")
+	letter := e.mailTo(20*time.Second, "cover letter to the body", oc.ID, "claims@body.example", "DigiDispuut", "120.00 EUR", consumer, traderEmail)
+	if lang := letter.Get("Content-Language"); lang != "nl" {
+		t.Errorf("cover letter in %q, want arbitration_lang nl", lang)
 	}
-	e.mailTo(20*time.Second, "trader's closing notice", oc.ID, traderEmail, closedText(oc.ID), "below 25.00 EUR")
-	e.mailTo(20*time.Second, "mediator's closing notice", oc.ID, mediatorEmail, closedText(oc.ID))
 
+	// The attached case file verifies on its own, with the released binary.
+	zipData := attachment(t, letter, "case-"+oc.ID+".zip")
+	path := filepath.Join(t.TempDir(), "case.zip")
+	if err := os.WriteFile(path, zipData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runCLI(t, "case", "verify-export", path); code != 0 {
+		t.Fatalf("verify-export of the referred case file: exit %d\n%s", code, out)
+	}
 	c := e.settle(oc.ID)
-	e.expectKinds(c, map[string]string{
-		consumer:      "confirm choice mediation closed",
-		traderEmail:   "trader_notice reminder window_ended mediation closed",
-		mediatorEmail: "mediation closed",
-	})
-	e.expectEnd(oc.ID, "closed", "ineligible")
+	sum := sha256.Sum256(zipData)
+	if countEvents(c, "referral", "") != 1 || !strings.Contains(eventSummary(c), hex.EncodeToString(sum[:])) {
+		t.Errorf("the record does not keep the case file's fingerprint:\n%s", eventSummary(c))
+	}
+	e.expectEnd(oc.ID, "closed", "referred")
+}
+
+// attachment returns the decoded attachment called name of a sink message.
+func attachment(t *testing.T, m *sinkMsg, name string) []byte {
+	t.Helper()
+	ent, err := message.Read(bytes.NewReader(m.Raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := ent.MultipartReader()
+	if mr == nil {
+		t.Fatalf("%s has no attachments", m)
+	}
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		if _, params, _ := p.Header.ContentDisposition(); params["filename"] == name {
+			b, err := io.ReadAll(p.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+	t.Fatalf("%s lacks attachment %s", m, name)
+	return nil
 }
 
 // TestProcedureAbandonedIntake: a complaint naming no trader gets the fill-in
@@ -542,17 +602,17 @@ func TestProcedureAbandonedIntake(t *testing.T) {
 	}
 
 	wait := e.clock("incomplete_intake") + slack
-	n := e.mailTo(wait, "intake-closed notice", id, consumer, "is closed because the missing information did not arrive in time")
-	e.mailTo(20*time.Second, "closing notice", id, consumer, closedText(id), "closed without an answer from the consumer")
+	n := e.mailTo(wait, "closing notice", id, consumer, closedText(id), "is closed because the missing information did not arrive in time",
+		"the consumer did not answer in time")
 	if len(e.sink.Matching(func(m *sinkMsg) bool { return m.To(traderEmail) })) != 0 {
 		t.Errorf("a trader was written to about a complaint naming none:\n%s", e.sink.Summary())
 	}
 
 	c := e.settle(id)
 	if n.ReplyTo() != c.Party("consumer").CaseAddress {
-		t.Errorf("intake-closed notice Reply-To %q, want the consumer's case address %q", n.ReplyTo(), c.Party("consumer").CaseAddress)
+		t.Errorf("closing notice Reply-To %q, want the consumer's case address %q", n.ReplyTo(), c.Party("consumer").CaseAddress)
 	}
-	e.expectKinds(c, map[string]string{consumer: "need_info intake_closed closed"})
+	e.expectKinds(c, map[string]string{consumer: "need_info closed"})
 	e.expectEnd(id, "closed", "abandoned")
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"parley/casestore"
+	"parley/route"
 )
 
 const (
@@ -61,7 +62,7 @@ func seedBench(b *testing.B, h *harness) {
 						return err
 					}
 					if err := tx.PutMessage(&casestore.Message{ID: mid, Received: now.Add(time.Duration(i*benchPerCase+j) * time.Second),
-						SHA256: hexsum, Size: int64(len(raw)), CaseID: id, Role: role, Processed: true}); err != nil {
+						SHA256: hexsum, Size: int64(len(raw)), CaseID: id, Role: route.Role(role), Processed: true}); err != nil {
 						return err
 					}
 				}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"parley/casestore"
+	"parley/route"
 	"parley/threading"
 )
 
@@ -216,8 +217,8 @@ func (h *harness) addMessage(caseID, role string, raw []byte, flags ...string) u
 			return err
 		}
 		return tx.PutMessage(&casestore.Message{
-			ID: id, Received: h.clock(), MailFrom: role + "@example.org", Target: "party:" + caseID + ":" + role[:1],
-			Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:]), CaseID: caseID, Role: role, Flags: flags, Processed: true,
+			ID: id, Received: h.clock(), MailFrom: role + "@example.org", Target: route.Party(caseID, route.Role(role)),
+			Size: int64(len(raw)), SHA256: hex.EncodeToString(sum[:]), CaseID: caseID, Role: route.Role(role), Flags: flags, Processed: true,
 		})
 	})
 	return id
@@ -247,7 +248,7 @@ func (h *harness) addNote(caseID, text string) {
 
 // mediatorAddr is the Reply-To every message of the case must carry.
 func (h *harness) mediatorAddr(caseID string) string {
-	return h.keys.PartyLocal(caseID, threading.Mediator) + "@" + testDomain
+	return h.keys.PartyLocal(caseID, route.Mediator) + "@" + testDomain
 }
 
 // served is what the server must serve for raw in caseID.

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"parley/casestore"
+	"parley/route"
 	"parley/threading"
 )
 
@@ -221,7 +222,7 @@ func (x *index) syncCases(ids []string) error {
 // trader of a case in mediation, except quarantined mail, automatic replies,
 // duplicates and bounces.
 func needsAttention(c *casestore.Case, m *casestore.Message) bool {
-	if c.State != casestore.StateMediation || (m.Role != "consumer" && m.Role != "trader") {
+	if c.State != casestore.StateMediation || (m.Role != route.Consumer && m.Role != route.Trader) {
 		return false
 	}
 	for _, f := range []string{casestore.FlagQuarantined, casestore.FlagAutoReply, casestore.FlagDuplicate, casestore.FlagBounce} {
@@ -255,7 +256,7 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 	}
 	mc.Stamp = tx.CaseStamp(id)
 	if mc.ReplyTo == "" {
-		mc.ReplyTo = x.keys.PartyLocal(id, threading.Mediator) + "@" + x.domain
+		mc.ReplyTo = x.keys.PartyLocal(id, route.Mediator) + "@" + x.domain
 	}
 	mc.Label, mc.Closed, mc.Purged = caseLabel(c), c.State == casestore.StateClosed, c.Purged
 

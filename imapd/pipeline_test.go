@@ -19,9 +19,9 @@ import (
 	"parley/config"
 	"parley/locales"
 	"parley/procedure"
+	"parley/route"
 	"parley/smtpd"
 	"parley/templates"
-	"parley/threading"
 )
 
 // pipeline runs the real inbound path next to the IMAP server: SMTP on
@@ -137,7 +137,7 @@ func TestMailOverSMTPReachesIdlingClients(t *testing.T) {
 	_, inboxIdle := idle("INBOX")
 
 	// The consumer answers from their own address to their case address.
-	to := h.keys.PartyLocal(caseA, threading.Consumer) + "@" + testDomain
+	to := h.keys.PartyLocal(caseA, route.Consumer) + "@" + testDomain
 	sendSMTP(t, p.smtpAddr, nil, "jan@consumer.example", to,
 		msg("Jan <jan@consumer.example>", "Re: [K7Q-4M2P] Broken kettle", "It is still broken, I want a refund."))
 	// Stored, relayed to the trader and the mediator: three messages in the

@@ -160,7 +160,7 @@ func noteMessage(caseID string, ev *casestore.Event, replyTo string) []byte {
 	b.WriteString("\r\n")
 	text := strings.ReplaceAll(strings.ReplaceAll(ev.Text, "\r\n", "\n"), "\r", "\n")
 	if ev.Role != "" {
-		text = "Internal note by the " + ev.Role + ", not sent to the parties:\n\n" + text
+		text = "Internal note by the " + string(ev.Role) + ", not sent to the parties:\n\n" + text
 	}
 	w := quotedprintable.NewWriter(&b)
 	for i, line := range strings.Split(text, "\n") {

@@ -17,8 +17,8 @@ import (
 	"parley/casestore"
 	"parley/config"
 	"parley/locales"
+	"parley/route"
 	"parley/templates"
-	"parley/threading"
 )
 
 // zone is a test DNS holding TXT records.
@@ -54,10 +54,10 @@ func TestDMARCBindsSenders(t *testing.T) {
 	ev.store.Update(func(tx *casestore.Tx) error {
 		return tx.PutTrader(casestore.Trader{Handle: "shop", Name: "Shop", Email: "support@shop.nl", Lang: "en"})
 	})
-	ev.deliver("jan@consumer.example", TargetIntake("shop"), complaint)
+	ev.deliver("jan@consumer.example", route.Intake("shop"), complaint)
 	c := ev.onlyCase()
 	ev.take()
-	target := TargetParty(c.ID, threading.Trader)
+	target := route.Party(c.ID, route.Trader)
 	reply := "From: support@shop.nl\r\nSubject: Re\r\n\r\nPay your refund to IBAN XX00 0000.\r\n"
 	forged := ev.deliver("support@shop.nl", target, reply)
 	if !forged.HasFlag(casestore.FlagQuarantined) || !strings.Contains(forged.Auth, "dmarc=fail") {

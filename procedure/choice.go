@@ -1,60 +1,47 @@
 package procedure
 
 import (
-	"fmt"
-	"strings"
-
 	"parley/casestore"
+	"parley/route"
 	"parley/templates"
-	"parley/threading"
 )
-
-var choiceTriggers = map[string]trigger{
-	threading.ChoiceResolved:  tResolved,
-	threading.ChoiceMediation: tMediation,
-	threading.ChoiceWait:      tWait,
-	threading.ChoiceWithdraw:  tWithdraw,
-	threading.ChoiceAccept:    tAnswer,
-	threading.ChoiceReject:    tAnswer,
-}
 
 // choiceMail applies a choice made by mailing a choice address. The sender
 // decides whose choice it is; consumer choices from anyone else, and
 // automatic mail, change nothing.
 func (e *Engine) choiceMail(in *inbound) error {
-	f := strings.Split(in.msg.Target, ":")
-	if len(f) != 3 {
-		return errPermanent{fmt.Errorf("bad target %q", in.msg.Target)}
-	}
 	var c *casestore.Case
-	if err := e.store.View(func(tx *casestore.Tx) (err error) { c, err = tx.Case(f[1]); return err }); err != nil {
+	if err := e.store.View(func(tx *casestore.Tx) (err error) { c, err = tx.Case(in.msg.Target.Case); return err }); err != nil {
 		return errPermanent{err}
 	}
-	choice, msg := f[2], in.msg
+	ch, msg := in.msg.Target.Choice, in.msg
 	msg.CaseID = c.ID
-	var role threading.Role
+	var role route.Role
 	switch casestore.NormalizeEmail(msg.From) {
 	case casestore.NormalizeEmail(c.Consumer.Email):
-		role = threading.Consumer
+		role = route.Consumer
 	case casestore.NormalizeEmail(c.Trader.Email):
-		role = threading.Trader
+		role = route.Trader
 	}
-	answer := choice == threading.ChoiceAccept || choice == threading.ChoiceReject
-	if role == "" || (role == threading.Trader && !answer) || in.unauthenticated {
-		return e.quarantine(in, c, threading.Consumer, &c.Consumer)
+	isAnswer := ch == route.ChoiceAccept || ch == route.ChoiceReject
+	if role == "" || (role == route.Trader && !isAnswer) || in.unauthenticated {
+		return e.quarantine(in, c, route.Consumer)
 	}
-	msg.Role = role.Name()
+	msg.Role = role
 	if in.auto != "" {
 		msg.Flags = appendFlag(msg.Flags, casestore.FlagAutoReply)
 		msg.Note = "automatic reply to a choice address: not a choice"
-		return e.finish(in, e.logOnly(c.ID, casestore.Event{Kind: casestore.EvAutoReply, Role: role.Name(), Message: msg.ID, Text: in.auto}))
+		return e.finish(in, e.logOnly(c.ID, casestore.Event{Kind: casestore.EvAutoReply, Role: role, Message: msg.ID, Text: in.auto}))
+	}
+	var t trigger = chose{ch}
+	if isAnswer {
+		t = answer{by: role, accepted: ch == route.ChoiceAccept}
 	}
 	err := e.finish(in, e.withRun(c.ID, c.State, msg.ID, role, func(r *run) error {
-		r.accepted = choice == threading.ChoiceAccept
-		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvChoice, Role: role.Name(), Message: msg.ID, Text: choice}); err != nil {
+		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvChoice, Role: role, Message: msg.ID, Text: string(ch)}); err != nil {
 			return err
 		}
-		if handled, err := r.fire(choiceTriggers[choice]); err != nil || handled {
+		if handled, err := r.fire(t); err != nil || handled {
 			return err
 		}
 		return r.notify(role, templates.Notice, templates.Data{Intro: "ChoiceUnavailable"})

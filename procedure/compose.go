@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -12,6 +11,7 @@ import (
 
 	"parley/casestore"
 	"parley/evidence"
+	"parley/route"
 	"parley/threading"
 )
 
@@ -91,10 +91,10 @@ const maxThread = 20
 // queue stores an outbound message to party role of case c: From and Reply-To
 // the party's own case address, threaded on what Parley sent that party before.
 // It appends a mail-out event; the caller writes c back.
-func (e *Engine) queue(tx *casestore.Tx, c *casestore.Case, role threading.Role, b body) (*casestore.Outbound, error) {
-	party := c.PartyByRole(role.Name())
+func (e *Engine) queue(tx *casestore.Tx, c *casestore.Case, role route.Role, b body) (*casestore.Outbound, error) {
+	party := c.PartyByRole(role)
 	if party == nil || party.Email == "" {
-		return nil, fmt.Errorf("case %s has no %s address", c.ID, role.Name())
+		return nil, fmt.Errorf("case %s has no %s address", c.ID, role)
 	}
 	own := e.keys.PartyLocal(c.ID, role) + "@" + e.domain
 	return e.queueTo(tx, c, party, own, b)
@@ -176,6 +176,3 @@ func appendThread(thread []string, id string) []string {
 	}
 	return thread
 }
-
-// formatDeadline prints a deadline the same way in every language (ISO date and UTC time).
-func formatDeadline(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }

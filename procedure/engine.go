@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"parley/evidence"
 	"parley/locales"
 	"parley/mailauth"
+	"parley/route"
 	"parley/templates"
 	"parley/threading"
 )
@@ -58,6 +58,13 @@ type Engine struct {
 	// which is what bounds the daemon's memory under big attachments.
 	large chan struct{}
 	auth  *mailauth.Checker // nil: sender authentication is off
+	// timerRetry is how failed timers are retried and when they are parked.
+	timerRetry retryPolicy
+	// held are the timers waiting for their case's queued mail.
+	held holds
+	// beforeFire, when set (tests only), runs before each timer's action;
+	// an error fails the timer.
+	beforeFire func(casestore.DueTimer) error
 }
 
 // NewEngine wires an engine. queued receives the ids of committed outbound rows.
@@ -72,44 +79,12 @@ func NewEngine(store *casestore.Store, keys *threading.Keys, tmpl *templates.Set
 		store: store, keys: keys, tmpl: tmpl, loc: loc, parser: evidence.NewParser(), reader: newReader(loc),
 		domain: cfg.Domain, hostname: cfg.Hostname, cfg: cfg, now: store.Now, log: log, queued: queued,
 		timersChanged: make(chan struct{}, 1), large: make(chan struct{}, 1),
+		timerRetry: retryPolicy{attempts: 8, first: time.Minute, most: time.Hour},
 	}
 	if cfg.Auth.DMARC == "enforce" || cfg.Auth.DMARC == "record" {
 		e.auth = mailauth.New(cfg.Resolver)
 	}
 	return e
-}
-
-// Target strings, as smtpd records them at RCPT time.
-const (
-	TargetComplaints = "intake:complaints"
-	TargetPostmaster = "postmaster"
-)
-
-// TargetIntake is the target for a trader's complaint address.
-func TargetIntake(handle string) string { return "intake:" + strings.ToLower(handle) }
-
-// TargetParty is the target of a party's case address.
-func TargetParty(caseID string, role threading.Role) string {
-	return "party:" + caseID + ":" + string(role)
-}
-
-// TargetBounce is the target of a VERP address.
-func TargetBounce(out uint64) string { return "bounce:" + strconv.FormatUint(out, 10) }
-
-// TargetChoice is the target of a choice address.
-func TargetChoice(caseID, choice string) string { return "choice:" + caseID + ":" + choice }
-
-// Shard routes a message's job: one case's mail is handled in order.
-func Shard(target, mailFrom string) string {
-	if strings.HasPrefix(target, "party:") || strings.HasPrefix(target, "choice:") {
-		_, rest, _ := strings.Cut(target, ":")
-		id, _, _ := strings.Cut(rest, ":")
-		return "case:" + id
-	}
-	if strings.HasPrefix(target, "intake:") {
-		return "intake:" + strings.ToLower(mailFrom)
-	}
-	return target
 }
 
 // errPermanent marks a job that cannot succeed by retrying.
@@ -189,7 +164,7 @@ func (e *Engine) prepareMessage(ctx context.Context, job casestore.Job, msg *cas
 	in := &inbound{job: job, msg: msg, parsed: pm, raw: raw, auto: evidence.AutoReply(pm, msg.MailFrom), forwarded: map[string]bool{}}
 	// Mail that speaks for a party is checked against its From domain's DMARC
 	// policy; complaints can come from anyone and are not.
-	if e.auth != nil && !strings.HasPrefix(msg.Target, "intake:") && !strings.HasPrefix(msg.Target, "bounce:") && pm.FromAddr != "" {
+	if e.auth != nil && msg.Target.SpeaksForParty() && pm.FromAddr != "" {
 		host, _, _ := net.SplitHostPort(msg.RemoteAddr)
 		res := e.auth.Check(ctx, net.ParseIP(host), msg.Helo, msg.MailFrom, pm.FromAddr, raw)
 		msg.Auth = res.String()
@@ -212,14 +187,14 @@ func (e *Engine) prepareMessage(ctx context.Context, job casestore.Job, msg *cas
 	if msg.From == "" && evidence.ValidAddress(msg.MailFrom) {
 		msg.From = msg.MailFrom
 	}
-	switch {
-	case strings.HasPrefix(msg.Target, "intake:"):
+	switch msg.Target.Kind {
+	case route.KindIntake:
 		err = e.intake(ctx, in)
-	case strings.HasPrefix(msg.Target, "party:"):
-		err = e.partyMail(ctx, in)
-	case strings.HasPrefix(msg.Target, "choice:"):
+	case route.KindParty:
+		err = e.caseMail(ctx, in, msg.Target.Case, msg.Target.Role)
+	case route.KindChoice:
 		err = e.choiceMail(in)
-	case strings.HasPrefix(msg.Target, "bounce:"):
+	case route.KindBounce:
 		err = e.bounce(in)
 	default:
 		err = e.finish(in, nil)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"parley/casestore"
-	"parley/threading"
+	"parley/route"
 )
 
 func attachmentMail(from string, files map[string][]byte) string {
@@ -31,7 +31,7 @@ func TestAttachmentsBecomeEvidence(t *testing.T) {
 	c := openCase(t, ev)
 	photo := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 100)...)
 	exe := append([]byte("MZ\x90\x00"), make([]byte, 100)...)
-	target := TargetParty(c.ID, threading.Trader)
+	target := route.Party(c.ID, route.Trader)
 	ev.deliver("support@acme.example", target, attachmentMail("support@acme.example", map[string][]byte{"photo.png": photo, "invoice.pdf.txt": exe}))
 	ev.deliver("support@acme.example", target, attachmentMail("support@acme.example", map[string][]byte{"photo-again.png": photo}))
 	rows := ev.evidence(c.ID)
@@ -71,7 +71,7 @@ func TestRelaySizeCaps(t *testing.T) {
 	ev := newEnv(t)
 	ev.e.cfg.Evidence.MaxAttachmentSize = 1000
 	c := openCase(t, ev)
-	ev.deliver("support@acme.example", TargetParty(c.ID, threading.Trader), attachmentMail("support@acme.example", map[string][]byte{
+	ev.deliver("support@acme.example", route.Party(c.ID, route.Trader), attachmentMail("support@acme.example", map[string][]byte{
 		"small.txt": []byte("hello"), "big.bin": make([]byte, 5000)}))
 	out := ev.take()
 	if len(out[0].env.Attachments) != 1 || out[0].env.Attachments[0].FileName != "small.txt" {
@@ -110,10 +110,10 @@ hello
 
 func TestDSNMarksOutboundFailed(t *testing.T) {
 	ev := newEnv(t)
-	ev.deliver("jan@consumer.example", TargetIntake("acme"), complaint)
+	ev.deliver("jan@consumer.example", route.Intake("acme"), complaint)
 	out := ev.take()
 	notice := out[1].o
-	ev.deliver("", TargetBounce(notice.ID), dsnReport)
+	ev.deliver("", route.Bounce(notice.ID), dsnReport)
 	var o *casestore.Outbound
 	ev.store.View(func(tx *casestore.Tx) (err error) { o, err = tx.Outbound(notice.ID); return err })
 	if o.State != casestore.OutFailed || !strings.Contains(o.LastError, "5.1.1") {
@@ -129,9 +129,9 @@ func TestDSNMarksOutboundFailed(t *testing.T) {
 		t.Fatalf("bounce event %+v", bounce)
 	}
 	// A "delayed" report is recorded but does not fail the message.
-	ev.deliver("jan@consumer.example", TargetIntake("acme"), strings.Replace(complaint, "<c1@", "<c2@", 1))
+	ev.deliver("jan@consumer.example", route.Intake("acme"), strings.Replace(complaint, "<c1@", "<c2@", 1))
 	out = ev.take()
-	ev.deliver("", TargetBounce(out[1].o.ID), strings.Replace(strings.Replace(dsnReport, "Action: failed", "Action: delayed", 1), "Status: 5.1.1", "Status: 4.4.1", 1))
+	ev.deliver("", route.Bounce(out[1].o.ID), strings.Replace(strings.Replace(dsnReport, "Action: failed", "Action: delayed", 1), "Status: 5.1.1", "Status: 4.4.1", 1))
 	ev.store.View(func(tx *casestore.Tx) (err error) { o, err = tx.Outbound(out[1].o.ID); return err })
 	if o.State == casestore.OutFailed {
 		t.Fatal("a delay report failed the message")

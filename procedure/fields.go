@@ -1,6 +1,7 @@
 package procedure
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -12,7 +13,7 @@ import (
 )
 
 // Field label ids in the locale files, in the order of the fill-in form.
-var fieldLabels = []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "LabelAmount", "LabelProblem", "LabelWants", "LabelContacted"}
+var fieldLabels = []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "LabelAmount", "LabelProblem", "LabelWants", "LabelContacted", "LabelComplainedOn"}
 
 // reader recognises the labelled lines of a complaint in every supported
 // language, and the words for wishes and yes/no. Built once per engine.
@@ -190,14 +191,137 @@ func (r *reader) read(text string) (traderValue string, f casestore.Fields) {
 		f.Wants = r.wants(free)
 	}
 	if v := r.value("LabelContacted", text); v != "" {
-		switch {
-		case r.words["WordYes"].MatchString(v):
-			f.Contacted = "yes"
-		case r.words["WordNo"].MatchString(v):
-			f.Contacted = "no"
-		}
+		f.Contacted = r.yesNo(v)
+	}
+	if v := r.value("LabelComplainedOn", text); v != "" {
+		f.ComplainedOn, _ = parseDate(v)
 	}
 	return traderValue, f
+}
+
+func (r *reader) yesNo(v string) string {
+	switch {
+	case r.words["WordYes"].MatchString(v):
+		return "yes"
+	case r.words["WordNo"].MatchString(v):
+		return "no"
+	}
+	return ""
+}
+
+// fieldValue is one complaint field as read from a labelled line or #set.
+type fieldValue struct {
+	name  string // as #set and the log name it: amount, order-date, ...
+	label string // its label id in the locales
+	shown string // the stored form
+	set   func(*casestore.Fields)
+	get   func(casestore.Fields) string
+}
+
+// apply sets the field; was is its stored form before.
+func (fv fieldValue) apply(f *casestore.Fields) (was string, changed bool) {
+	was = fv.get(*f)
+	fv.set(f)
+	return was, fv.get(*f) != was
+}
+
+// display is the value as a reader of lang sees it.
+func (fv fieldValue) display(e *Engine, lang string) string {
+	switch {
+	case fv.name == "contacted" && fv.shown == "yes":
+		return e.loc.T(lang, "WordYesShown", nil)
+	case fv.name == "contacted" && fv.shown == "no":
+		return e.loc.T(lang, "WordNoShown", nil)
+	}
+	return fv.shown
+}
+
+// settable names the fields #set takes, with their label ids.
+var settable = []struct{ name, label string }{
+	{"amount", "LabelAmount"}, {"order-date", "LabelOrderDate"}, {"order-ref", "LabelOrderRef"},
+	{"complained-on", "LabelComplainedOn"}, {"contacted", "LabelContacted"}, {"wants", "LabelWants"},
+}
+
+// setValue reads `#set NAME VALUE`.
+func (r *reader) setValue(name, value, currency string) (fieldValue, error) {
+	for _, s := range settable {
+		if s.name == name {
+			return r.parseField(s.label, value, currency)
+		}
+	}
+	return fieldValue{}, fmt.Errorf("unknown field %q", name)
+}
+
+// labelled reads the labelled field lines of a reply after intake; lines
+// whose value cannot be read are left alone.
+func (r *reader) labelled(text, currency string) []fieldValue {
+	var out []fieldValue
+	for _, s := range settable {
+		if v := r.value(s.label, text); v != "" {
+			if fv, err := r.parseField(s.label, v, currency); err == nil {
+				out = append(out, fv)
+			}
+		}
+	}
+	return out
+}
+
+// parseField reads value as the field of label.
+func (r *reader) parseField(label, value, currency string) (fieldValue, error) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return fieldValue{}, fmt.Errorf("%s: no value", label)
+	}
+	date := func(name string, field func(*casestore.Fields) *string) (fieldValue, error) {
+		d, ok := parseDate(value)
+		if !ok {
+			return fieldValue{}, fmt.Errorf("%s %q: not a date", name, value)
+		}
+		return fieldValue{name: name, label: label, shown: d, set: func(f *casestore.Fields) { *field(f) = d },
+			get: func(f casestore.Fields) string { return *field(&f) }}, nil
+	}
+	text := func(name, v string, field func(*casestore.Fields) *string) (fieldValue, error) {
+		return fieldValue{name: name, label: label, shown: v, set: func(f *casestore.Fields) { *field(f) = v },
+			get: func(f casestore.Fields) string { return *field(&f) }}, nil
+	}
+	switch label {
+	case "LabelAmount":
+		cents, cur, ok := r.parseAmount(value, false)
+		if !ok {
+			return fieldValue{}, fmt.Errorf("amount %q: not an amount", value)
+		}
+		if cur == "" {
+			cur = currency
+		}
+		shown := money(cents, cur)
+		return fieldValue{name: "amount", label: label, shown: shown,
+			set: func(f *casestore.Fields) { f.Amount, f.Currency = cents, cur },
+			get: func(f casestore.Fields) string {
+				if f.Amount == 0 {
+					return ""
+				}
+				return money(f.Amount, f.Currency)
+			}}, nil
+	case "LabelOrderDate":
+		return date("order-date", func(f *casestore.Fields) *string { return &f.OrderDate })
+	case "LabelComplainedOn":
+		return date("complained-on", func(f *casestore.Fields) *string { return &f.ComplainedOn })
+	case "LabelOrderRef":
+		return text("order-ref", clip(value, 100), func(f *casestore.Fields) *string { return &f.OrderRef })
+	case "LabelContacted":
+		yn := r.yesNo(value)
+		if yn == "" {
+			return fieldValue{}, fmt.Errorf("contacted %q: want yes or no", value)
+		}
+		return text("contacted", yn, func(f *casestore.Fields) *string { return &f.Contacted })
+	case "LabelWants":
+		w := r.wants(value)
+		if w == "" {
+			w = "other: " + clip(value, 200)
+		}
+		return text("wants", w, func(f *casestore.Fields) *string { return &f.Wants })
+	}
+	return fieldValue{}, fmt.Errorf("%s: not a settable field", label)
 }
 
 // merge fills what f lacks from more.
@@ -220,12 +344,15 @@ func merge(f, more casestore.Fields) casestore.Fields {
 	if f.Contacted == "" {
 		f.Contacted = more.Contacted
 	}
+	if f.ComplainedOn == "" {
+		f.ComplainedOn = more.ComplainedOn
+	}
 	return f
 }
 
 // complete reports whether the trader can be notified: who, what went wrong,
 // and what the consumer wants. The rest decides arbitration eligibility.
-func complete(c *casestore.Case) bool {
+func hasRequired(c *casestore.Case) bool {
 	return c.Trader.Email != "" && c.Fields.Problem != "" && c.Fields.Wants != ""
 }
 
@@ -260,8 +387,8 @@ func (e *Engine) missing(c *casestore.Case, lang string) []string {
 	if f.Amount == 0 {
 		add("LabelAmount", "")
 	}
-	if f.Contacted == "" {
-		add("LabelContacted", "FillContactedHint")
+	if f.ComplainedOn == "" {
+		add("LabelComplainedOn", "FillDateHint")
 	}
 	return lines
 }

@@ -10,6 +10,7 @@ import (
 
 	"parley/casestore"
 	"parley/evidence"
+	"parley/route"
 	"parley/templates"
 	"parley/threading"
 )
@@ -20,12 +21,12 @@ var emailRe = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:
 // if there is one, else an unregistered trader in the default language.
 func (e *Engine) resolveTrader(tx *casestore.Tx, email, name string) casestore.Party {
 	if tr, err := tx.TraderByEmail(email); err == nil {
-		return casestore.Party{Role: "trader", Name: tr.Name, Email: tr.Email, Lang: tr.Lang, Handle: tr.Handle}
+		return casestore.Party{Role: route.Trader, Name: tr.Name, Email: tr.Email, Lang: tr.Lang, Handle: tr.Handle}
 	}
 	if name == "" {
 		_, name, _ = strings.Cut(email, "@")
 	}
-	return casestore.Party{Role: "trader", Name: name, Email: email, Lang: e.loc.Default()}
+	return casestore.Party{Role: route.Trader, Name: name, Email: email, Lang: e.loc.Default()}
 }
 
 func (e *Engine) intake(ctx context.Context, in *inbound) error {
@@ -45,7 +46,7 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 			return nil
 		})
 		if match {
-			return e.caseMail(ctx, in, id, threading.Consumer)
+			return e.caseMail(ctx, in, id, route.Consumer)
 		}
 	}
 
@@ -54,21 +55,21 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 		msg.Note = "no usable sender address: kept, no case opened"
 		return e.finish(in, nil)
 	}
-	consumer := casestore.Party{Role: "consumer", Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: e.partyLang(pm, "")}
+	consumer := casestore.Party{Role: route.Consumer, Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: e.partyLang(pm, "")}
 	if pm.MessageID != "" {
 		// The confirmation answers the complaint in the consumer's own client.
 		consumer.Thread = appendThread(nil, pm.MessageID)
 	}
 	traderValue, fields := e.reader.read(pm.Text)
 	var trader casestore.Party
-	handle := strings.TrimPrefix(msg.Target, "intake:")
+	handle := msg.Target.Handle
 	err := e.store.View(func(tx *casestore.Tx) error {
-		if msg.Target != TargetComplaints {
+		if handle != "" {
 			tr, err := tx.Trader(handle)
 			if err != nil {
 				return errPermanent{fmt.Errorf("trader %q is no longer registered", handle)}
 			}
-			trader = casestore.Party{Role: "trader", Name: tr.Name, Email: tr.Email, Lang: tr.Lang, Handle: tr.Handle}
+			trader = casestore.Party{Role: route.Trader, Name: tr.Name, Email: tr.Email, Lang: tr.Lang, Handle: tr.Handle}
 			return nil
 		}
 		trader = e.traderFrom(tx, traderValue, consumer.Email)
@@ -96,15 +97,15 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 			return nil, errors.New("case id collision, retrying")
 		}
 		cc := *c // the transaction may run again: start from the same case each time
-		msg.CaseID, msg.Role = cc.ID, "consumer"
-		if err := tx.AppendEvent(&cc, casestore.Event{Kind: casestore.EvCaseOpened, Role: "consumer", Message: msg.ID}); err != nil {
+		msg.CaseID, msg.Role = cc.ID, route.Consumer
+		if err := tx.AppendEvent(&cc, casestore.Event{Kind: casestore.EvCaseOpened, Role: route.Consumer, Message: msg.ID}); err != nil {
 			return nil, err
 		}
-		if err := tx.AppendEvent(&cc, casestore.Event{Kind: casestore.EvMailIn, Role: "consumer", Message: msg.ID}); err != nil {
+		if err := tx.AppendEvent(&cc, casestore.Event{Kind: casestore.EvMailIn, Role: route.Consumer, Message: msg.ID}); err != nil {
 			return nil, err
 		}
 		r := e.newRun(tx, &cc)
-		r.by, r.message = threading.Consumer, msg.ID
+		r.by, r.message = route.Consumer, msg.ID
 		if err := r.completeOrAsk(pm.Text, pm.Attachments); err != nil {
 			return nil, err
 		}
@@ -115,15 +116,12 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 // completeOrAsk opens a complete intake (the trader gets the complaint) or
 // asks the consumer for what is missing.
 func (r *run) completeOrAsk(complaint string, atts []evidence.Attachment) error {
-	if complete(r.c) {
-		r.complaint, r.atts = complaint, atts
-		_, err := r.fire(tComplete)
-		return err
+	var t trigger = incomplete{}
+	if hasRequired(r.c) {
+		t = complete{complaint: complaint, atts: atts}
 	}
-	if err := r.enter(casestore.StateIntake); err != nil {
-		return err
-	}
-	return r.notify(threading.Consumer, templates.NeedInfo, templates.Data{Lines: r.e.missing(r.c, r.c.Consumer.Lang)})
+	_, err := r.fire(t)
+	return err
 }
 
 // traderFrom reads the value of a trader line: "Name <addr>" or an address.
@@ -147,8 +145,9 @@ func (e *Engine) traderFrom(tx *casestore.Tx, value, consumerEmail string) cases
 }
 
 // render builds the body of template name for party to, in that party's language.
-func (e *Engine) render(c *casestore.Case, to threading.Role, name string, data templates.Data, atts []evidence.Attachment, auto bool) (body, error) {
-	p := c.PartyByRole(to.Name())
+// A notice (auto) comes From the service, a relay From the party it relays.
+func (e *Engine) render(c *casestore.Case, to route.Role, name string, data templates.Data, atts []evidence.Attachment, auto bool) (body, error) {
+	p := c.PartyByRole(to)
 	lang := p.Lang
 	text, err := e.tmpl.Render(name, lang, data)
 	if err != nil {
@@ -158,26 +157,24 @@ func (e *Engine) render(c *casestore.Case, to threading.Role, name string, data 
 	if err != nil {
 		return body{}, fmt.Errorf("build %s: %w", name, err)
 	}
-	return body{entity: ent, lang: lang, kind: name, auto: auto, fromName: e.otherName(c, to, lang)}, nil
-}
-
-// mediatorName is the From display name of what the mediator says.
-func (e *Engine) mediatorName(lang string) string {
-	return e.loc.T(lang, "ViaParley", map[string]string{"Name": e.loc.T(lang, "TheMediator", nil)})
+	from := e.serviceName(c.ID)
+	if !auto {
+		from = e.otherName(c, to, lang)
+	}
+	return body{entity: ent, lang: lang, kind: name, auto: auto, fromName: from}, nil
 }
 
 // otherName is the display name of the party a reader corresponds with:
 // "Acme Shop via Parley" for the consumer, "Jan Jansen via Parley" for the trader.
-func (e *Engine) otherName(c *casestore.Case, reader threading.Role, lang string) string {
+func (e *Engine) otherName(c *casestore.Case, reader route.Role, lang string) string {
 	var name string
 	switch reader {
-	case threading.Consumer:
+	case route.Consumer:
 		name = c.Trader.Name
 		if name == "" {
-			name = "Parley"
-			return name
+			return e.serviceName(c.ID)
 		}
-	case threading.Mediator:
+	case route.Mediator:
 		name = c.ID + " " + c.Trader.Name
 	default:
 		name = c.Consumer.Name
@@ -197,9 +194,9 @@ func attachmentList(atts []evidence.Attachment) []templates.Attachment {
 }
 
 // queueAll queues one body per role in a fixed order (consumer first).
-func (e *Engine) queueAll(tx *casestore.Tx, c *casestore.Case, bodies map[threading.Role]body) ([]uint64, error) {
+func (e *Engine) queueAll(tx *casestore.Tx, c *casestore.Case, bodies map[route.Role]body) ([]uint64, error) {
 	var ids []uint64
-	for _, role := range []threading.Role{threading.Consumer, threading.Trader, threading.Mediator} {
+	for _, role := range route.Roles {
 		b, ok := bodies[role]
 		if !ok {
 			continue

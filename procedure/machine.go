@@ -6,76 +6,183 @@ import (
 
 	"parley/casestore"
 	"parley/evidence"
-	"parley/templates"
-	"parley/threading"
+	"parley/route"
 )
 
-// trigger is what can move a case: mail, a choice, a command or a clock.
-type trigger string
+// The dispute procedure as three tables: the transitions (which trigger moves
+// a case from which state to which, and what it records and says), the
+// states (the clocks entering a state starts and what entering it tells the
+// parties), and the mail routing (who receives what a party writes in each
+// state). A transition first records what its trigger means (effect), then
+// enters the new state (its clocks, then its notices), then says what this
+// particular way in means (then), so every notice reads the case as it now is
+// and every deadline it states is the timer that will fire.
 
 const (
-	tComplete      trigger = "complete"       // the intake has every required field
-	tIntakeExpired trigger = "intake-expired" // clock: incomplete_intake
-	tReminder      trigger = "reminder"       // clock: trader_reminder before the window ends
-	tWindowEnd     trigger = "window-end"     // clock: trader_window
-	tResolved      trigger = "resolved"       // consumer's choice
-	tMediation     trigger = "mediation"      // consumer's choice
-	tWait          trigger = "wait"           // consumer's choice
-	tChoiceExpired trigger = "choice-expired" // clock: choice_window
-	tTake          trigger = "take"           // #take
-	tMediationDue  trigger = "mediation-due"  // clock: mediation_reply
-	tPropose       trigger = "propose"        // #propose
-	tAnswer        trigger = "answer"         // a party accepts or rejects the proposal
-	tRefer         trigger = "refer"          // #refer
-	tExtend        trigger = "extend"         // #extend
-	tClose         trigger = "close"          // #close OUTCOME
-	tWithdraw      trigger = "withdraw"       // consumer's choice
-	tRetention     trigger = "retention"      // clock: retention after closing
-)
-
-const (
-	anyOpen = "*" // any state but closed
-	stay    = "=" // the state does not change
-	closed  = casestore.StateClosed
 	intake  = casestore.StateIntake
 	open    = casestore.StateOpen
 	choice  = casestore.StateChoice
 	mediate = casestore.StateMediation
+	closed  = casestore.StateClosed
+	anyOpen = "*" // any state but closed
+	stay    = "=" // the state does not change and is not re-entered
+)
+
+// trigger is what can move a case; each kind carries what it needs.
+type trigger interface{ name() string }
+
+// clock is a timer of that kind come due; the kinds are stored in bbolt.
+type clock string
+
+func (k clock) name() string { return string(k) }
+
+const (
+	cIntakeExpired clock = "intake-expired" // incomplete_intake after the last request for information
+	cReminder      clock = "reminder"       // trader_reminder before the window ends
+	cWindowEnd     clock = "window-end"     // trader_window
+	cChoiceExpired clock = "choice-expired" // choice_window
+	cReplyDue      clock = "mediation-due"  // mediation_reply: the trader's answer in mediation
+	cMediationEnd  clock = "mediation-end"  // mediation_max after the complete complaint
+	cMediatorIdle  clock = "mediator-idle"  // mediator_idle without activity after the trader's answer
+	cProposalDue   clock = "proposal-due"   // proposal_window: answers to a settlement proposal
+	cReferral      clock = "referral"       // send the case file to the arbitration body (due at once)
+	cRetention     clock = "retention"      // retention after closing: delete personal data
+)
+
+// fired is a clock come due, with the deadline its timer stated.
+type fired struct {
+	clock
+	due time.Time
+}
+
+// clocks lists every timer kind, in the order #status shows them.
+var clocks = []clock{cIntakeExpired, cReminder, cWindowEnd, cChoiceExpired, cReplyDue, cProposalDue, cMediatorIdle, cMediationEnd, cReferral, cRetention}
+
+type (
+	// complete: the intake has every required field; the trader is told.
+	complete struct {
+		complaint string
+		atts      []evidence.Attachment
+	}
+	// incomplete: the intake still lacks something; the consumer is asked.
+	incomplete struct{}
+	// chose: the consumer chose by address or by a word in a reply.
+	chose struct{ choice route.Choice }
+	// answer: a party accepts or rejects the settlement proposal.
+	answer struct {
+		by       route.Role
+		accepted bool
+	}
+	take    struct{ mediator casestore.Mediator } // #take
+	propose struct{ text string }                 // #propose
+	extend  struct{ by time.Duration }            // #extend
+	refer   struct{}                              // #refer
+	closeAs struct{ outcome string }              // #close OUTCOME
+)
+
+func (complete) name() string   { return "complete" }
+func (incomplete) name() string { return "incomplete" }
+func (c chose) name() string    { return string(c.choice) }
+func (answer) name() string     { return "answer" }
+func (take) name() string       { return "take" }
+func (propose) name() string    { return "propose" }
+func (extend) name() string     { return "extend" }
+func (refer) name() string      { return "refer" }
+func (closeAs) name() string    { return "close" }
+
+var (
+	resolved  = chose{route.ChoiceResolved}.name()
+	mediation = chose{route.ChoiceMediation}.name()
+	wait      = chose{route.ChoiceWait}.name()
+	withdraw  = chose{route.ChoiceWithdraw}.name()
 )
 
 type transition struct {
 	from    string
-	on      trigger
+	on      string
 	when    func(*run) bool
 	to      string
 	outcome string
-	do      func(*run) error
+	effect  func(*run) error // before entering: what the trigger records and decides
+	then    func(*run) error // after entering: what this way in tells the parties
 }
 
 // table is the dispute procedure. The first row whose state, trigger and
 // guard match is taken; a trigger that matches no row changes nothing.
 var table = []transition{
-	{intake, tComplete, nil, open, "", (*run).notifyOpened},
-	{intake, tIntakeExpired, nil, closed, casestore.OutcomeAbandoned, (*run).notifyIntakeClosed},
-	{open, tReminder, (*run).windowAhead, stay, "", (*run).remindTrader},
-	{open, tWindowEnd, nil, choice, "", (*run).askChoice},
-	{open, tResolved, nil, closed, casestore.OutcomeResolved, nil},
-	{choice, tResolved, nil, closed, casestore.OutcomeResolved, nil},
-	{choice, tMediation, nil, mediate, "", (*run).startMediation},
-	{choice, tWait, (*run).canExtend, open, "", (*run).notifyExtended},
-	{choice, tWait, nil, stay, "", (*run).refuseExtension},
-	{choice, tChoiceExpired, nil, closed, casestore.OutcomeAbandoned, nil},
-	{mediate, tTake, nil, stay, "", (*run).assignMediator},
-	{mediate, tMediationDue, (*run).traderSilent, closed, "", (*run).silenceIsRefusal},
-	{mediate, tPropose, nil, stay, "", (*run).sendProposal},
-	{mediate, tAnswer, (*run).bothAccepted, closed, casestore.OutcomeSettled, (*run).notifyAnswer},
-	{mediate, tAnswer, nil, stay, "", (*run).notifyAnswer},
-	{mediate, tRefer, (*run).eligible, closed, casestore.OutcomeReferred, (*run).notifyReferral},
-	{mediate, tRefer, nil, closed, casestore.OutcomeIneligible, (*run).notifyReferral},
-	{anyOpen, tExtend, nil, stay, "", (*run).extendDeadline},
-	{anyOpen, tClose, nil, closed, "", nil},
-	{anyOpen, tWithdraw, nil, closed, casestore.OutcomeWithdrawn, nil},
-	{closed, tRetention, nil, stay, "", (*run).purge},
+	// Intake: the complaint is read for what a dispute body needs; the trader
+	// hears nothing until it names the trader, the problem and the wish.
+	{intake, "complete", nil, open, "", (*run).markCompleted, (*run).notifyOpened},
+	{intake, "incomplete", nil, intake, "", nil, (*run).askMissing},
+	{intake, cIntakeExpired.name(), nil, closed, casestore.OutcomeAbandoned, (*run).explainIntakeExpired, nil},
+
+	// The trader's window: the parties write to each other through Parley.
+	{open, cReminder.name(), (*run).traderSilentInWindow, stay, "", nil, (*run).remindTrader},
+	{open, cWindowEnd.name(), nil, choice, "", (*run).windowRan, nil},
+	{open, resolved, nil, closed, casestore.OutcomeResolved, nil, nil},
+
+	// The consumer's choice once the window ran.
+	{choice, resolved, nil, closed, casestore.OutcomeResolved, nil, nil},
+	{choice, mediation, (*run).admissible, mediate, "", nil, nil},
+	{choice, mediation, nil, stay, "", nil, (*run).refuseMediation},
+	{choice, wait, (*run).canExtend, open, "", (*run).countExtension, (*run).notifyExtended},
+	{choice, wait, nil, stay, "", nil, (*run).refuseExtension},
+	{choice, cChoiceExpired.name(), nil, closed, casestore.OutcomeAbandoned, nil, nil},
+
+	// Mediation.
+	{mediate, "take", nil, stay, "", nil, (*run).assignMediator},
+	{mediate, cReplyDue.name(), (*run).traderSilent, closed, casestore.OutcomeRefused, (*run).recordSilence, nil},
+	{mediate, cMediationEnd.name(), nil, closed, casestore.OutcomeUnresolved, (*run).recordMediationEnd, nil},
+	{mediate, cMediatorIdle.name(), nil, stay, "", nil, (*run).remindMediator},
+	{mediate, "extend", nil, stay, "", (*run).extendMediation, (*run).notifyMediationExtended},
+	{mediate, "propose", nil, stay, "", (*run).recordProposal, (*run).sendProposal},
+	{mediate, "answer", (*run).settles, closed, casestore.OutcomeSettled, (*run).recordAnswer, nil},
+	{mediate, "answer", (*run).proposalOpen, stay, "", (*run).recordAnswer, (*run).notifyAnswer},
+	{mediate, cProposalDue.name(), nil, stay, "", nil, (*run).lapseProposal},
+	{mediate, "refer", (*run).referable, closed, casestore.OutcomeReferred, (*run).decideReferral, nil},
+	{mediate, "refer", nil, stay, "", nil, (*run).explainNoReferral},
+
+	// Any time before closing.
+	{anyOpen, withdraw, nil, closed, casestore.OutcomeWithdrawn, nil, nil},
+	{anyOpen, "close", nil, closed, "", (*run).closeWithOutcome, nil},
+
+	// After closing: the referral goes out, and personal data is deleted in time.
+	{closed, cReferral.name(), nil, stay, "", (*run).sendReferral, nil},
+	{closed, cRetention.name(), nil, stay, "", (*run).purge, nil},
+}
+
+// stateRules are what a state means, however a case enters it.
+type stateRules struct {
+	// clocks are the timers entering the state starts; they replace all others.
+	clocks func(*run) []casestore.Timer
+	// enter tells the parties what entering the state means.
+	enter func(*run) error
+	// mail says who receives what each role writes in the state. A writer
+	// missing from the map is not relayed (kept in the case file).
+	mail map[route.Role][]route.Role
+}
+
+var (
+	betweenParties = map[route.Role][]route.Role{
+		route.Consumer: {route.Trader},
+		route.Trader:   {route.Consumer},
+		route.Mediator: {route.Consumer, route.Trader},
+	}
+	withMediator = map[route.Role][]route.Role{
+		route.Consumer: {route.Trader, route.Mediator},
+		route.Trader:   {route.Consumer, route.Mediator},
+		route.Mediator: {route.Consumer, route.Trader},
+	}
+)
+
+// states: in intake the consumer's mail completes the complaint (see
+// intakeReply) and nothing is relayed; after closing, mail is kept only.
+var states = map[string]stateRules{
+	intake:  {clocks: (*run).intakeClocks},
+	open:    {clocks: (*run).windowClocks, mail: betweenParties},
+	choice:  {clocks: (*run).choiceClocks, enter: (*run).askChoice, mail: betweenParties},
+	mediate: {clocks: (*run).mediationClocks, enter: (*run).startMediation, mail: withMediator},
+	closed:  {clocks: (*run).closedClocks, enter: (*run).notifyClosed},
 }
 
 // run is one trigger applied to one case inside one transaction.
@@ -86,149 +193,104 @@ type run struct {
 	now time.Time
 	out []uint64 // outbound rows queued
 
-	// Inputs of particular triggers.
-	by           threading.Role // who acted (choices, answers)
-	message      uint64         // the message that caused it, for the log
-	complaint    string         // tComplete: the complaint as the trader sees it
-	atts         []evidence.Attachment
-	outcome      string        // tClose
-	extend       time.Duration // tExtend
-	proposal     string        // tPropose
-	accepted     bool          // tAnswer
-	mediator     *casestore.Mediator
-	silent       bool     // the trader's silence in mediation was recorded as refusal
-	fromMediator bool     // notices sent now speak for the mediator (From display name)
-	removeBlobs  []string // blob files to delete once the transaction committed
-	referral     bool     // the closing notice explains the referral decision
+	by      route.Role // who acted; "" for a clock
+	message uint64     // the message that caused it, for the log
+	trigger trigger
+	from    string // the state the case was in when the trigger came
+
+	outcome string // the outcome a closing transition decided
+	// closing collects what the closing notice explains above the outcome.
+	closing []explanation
+	// referral: the closing notice explains the arbitration decision.
+	referral bool
+	// replies are lines for the mediator who wrote (status, help, errors),
+	// already in that mediator's language.
+	replies     []string
+	replyLang   string
+	removeBlobs []string // blob files to delete once the transaction committed
+	// prepared is work a clock did outside the transaction (the case file).
+	prepared any
 }
 
-// actor is the role that caused the run, "" for a clock.
-func (r *run) actor() string {
-	if r.by == "" {
-		return ""
-	}
-	return r.by.Name()
+// explanation is a message id and its data, rendered in each reader's language.
+type explanation struct {
+	id   string
+	data map[string]any
+	// only limits it to one role; "" is everyone.
+	only route.Role
 }
-
-// windowAhead is false for a reminder that comes due only after its window
-// ended (the daemon was down across both): it would urge a passed deadline.
-func (r *run) windowAhead() bool { return r.now.Before(r.c.Deadline) }
 
 func (e *Engine) newRun(tx *casestore.Tx, c *casestore.Case) *run {
 	return &run{e: e, tx: tx, c: c, now: e.now()}
 }
 
+// actor is the role that caused the run, "" for a clock.
+func (r *run) actor() route.Role { return r.by }
+
 // fire applies t to the case. It reports whether a row matched.
 func (r *run) fire(t trigger) (bool, error) {
 	for _, tr := range table {
-		if (tr.from != r.c.State && !(tr.from == anyOpen && r.c.Open())) || tr.on != t {
+		if (tr.from != r.c.State && !(tr.from == anyOpen && r.c.Open())) || tr.on != t.name() {
 			continue
 		}
+		r.trigger, r.from = t, r.c.State
 		if tr.when != nil && !tr.when(r) {
 			continue
 		}
-		from := r.c.State
 		if tr.outcome != "" {
 			r.outcome = tr.outcome
 		}
-		if tr.do != nil {
-			if err := tr.do(r); err != nil {
-				return true, fmt.Errorf("%s on %s in %s: %w", t, r.c.ID, from, err)
+		if tr.effect != nil {
+			if err := tr.effect(r); err != nil {
+				return true, fmt.Errorf("%s on %s in %s: %w", t.name(), r.c.ID, r.from, err)
 			}
 		}
-		to := tr.to
-		if to == stay {
-			to = from
-		}
-		text := string(t)
-		if to != from {
-			text = fmt.Sprintf("%s: %s -> %s", t, from, to)
-			if err := r.enter(to); err != nil {
+		if tr.to == stay {
+			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvStateChange, Role: r.actor(), Message: r.message, Text: t.name()}); err != nil {
 				return true, err
 			}
+		} else if err := r.enter(tr.to); err != nil {
+			return true, fmt.Errorf("%s on %s: enter %s: %w", t.name(), r.c.ID, tr.to, err)
 		}
-		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvStateChange, Role: r.actor(), Message: r.message, Text: text}); err != nil {
-			return true, err
+		if tr.then != nil {
+			if err := tr.then(r); err != nil {
+				return true, fmt.Errorf("%s on %s in %s: %w", t.name(), r.c.ID, r.c.State, err)
+			}
 		}
 		return true, nil
 	}
 	return false, nil
 }
 
-// enter sets the clocks of a new state and sends what entering it means.
+// enter moves the case into state: the state first, then its clocks
+// (replacing every other), then what entering it tells the parties.
 func (r *run) enter(state string) error {
-	p := r.e.cfg.Procedure
+	text := fmt.Sprintf("%s: %s -> %s", r.trigger.name(), r.from, state)
 	r.c.State = state
-	switch state {
-	case open:
-		end := p.TraderWindow.From(r.now)
-		timers := []casestore.Timer{{Kind: string(tWindowEnd), Due: end}}
-		if p.TraderReminder.Positive() {
-			// The reminder goes this long before the end, if that is still ahead.
-			if at := end.Add(-(p.TraderReminder.From(r.now).Sub(r.now))); at.After(r.now) {
-				timers = append(timers, casestore.Timer{Kind: string(tReminder), Due: at})
-			}
-		}
-		r.c.Deadline = end
-		return r.tx.SetTimers(r.c, timers...)
-	case choice:
-		r.c.Deadline = p.ChoiceWindow.From(r.now)
-		return r.tx.SetTimers(r.c, casestore.Timer{Kind: string(tChoiceExpired), Due: r.c.Deadline})
-	case mediate:
-		r.c.Deadline = p.MediationReply.From(r.now)
-		r.c.TraderAnswered = false
-		return r.tx.SetTimers(r.c, casestore.Timer{Kind: string(tMediationDue), Due: r.c.Deadline})
-	case closed:
-		if r.outcome == "" {
-			r.outcome = casestore.OutcomeResolved
-		}
-		r.c.Outcome, r.c.Closed = r.outcome, r.now
-		r.c.Deadline = p.Retention.From(r.now)
-		if err := r.tx.SetTimers(r.c, casestore.Timer{Kind: string(tRetention), Due: r.c.Deadline}); err != nil {
-			return err
-		}
-		return r.notifyClosed()
-	case intake:
-		r.c.Deadline = p.IncompleteIntake.From(r.now)
-		return r.tx.SetTimers(r.c, casestore.Timer{Kind: string(tIntakeExpired), Due: r.c.Deadline})
+	rules := states[state]
+	var timers []casestore.Timer
+	if rules.clocks != nil {
+		timers = rules.clocks(r)
+	}
+	if err := r.tx.SetTimers(r.c, timers...); err != nil {
+		return err
+	}
+	if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvStateChange, Role: r.actor(), Message: r.message, Text: text}); err != nil {
+		return err
+	}
+	if rules.enter != nil {
+		return rules.enter(r)
 	}
 	return nil
 }
 
-// notify renders template name for role in that party's language and queues it.
-func (r *run) notify(role threading.Role, name string, d templates.Data) error {
-	p := r.c.PartyByRole(role.Name())
-	if p == nil || p.Email == "" {
-		return nil // no such party (yet): a mediator not yet assigned
-	}
-	d.CaseID, d.Title = r.c.ID, r.c.Title
-	if d.Trader == "" {
-		d.Trader = r.c.Trader.Name
-	}
-	if d.Deadline == "" && !r.c.Deadline.IsZero() {
-		d.Deadline = formatDeadline(r.c.Deadline)
-	}
-	b, err := r.e.render(r.c, role, name, d, nil, true)
-	if err != nil {
-		return err
-	}
-	if r.fromMediator {
-		b.fromName = r.e.mediatorName(p.Lang)
-	}
-	o, err := r.e.queue(r.tx, r.c, role, b)
-	if err != nil {
-		return err
-	}
-	r.out = append(r.out, o.ID)
-	return nil
+// due is when the case's pending timer of kind k fires (its deadline as told).
+func (r *run) due(k clock) time.Time {
+	tm, _ := r.c.Timer(string(k))
+	return tm.Due
 }
 
-// notifyParties sends the same notice to consumer, trader and mediator.
-func (r *run) notifyParties(name string, d templates.Data) error {
-	for _, role := range []threading.Role{threading.Consumer, threading.Trader, threading.Mediator} {
-		if err := r.notify(role, name, d); err != nil {
-			return err
-		}
-	}
-	return nil
+// readers returns who receives what role writes in the case's state.
+func readers(state string, role route.Role) []route.Role {
+	return states[state].mail[role]
 }

@@ -6,8 +6,9 @@ import (
 	"time"
 
 	"parley/casestore"
+	"parley/config"
 	"parley/password"
-	"parley/threading"
+	"parley/route"
 )
 
 const day = 24 * time.Hour
@@ -37,20 +38,20 @@ func (ev *env) addMediator(email, name string) {
 	})
 }
 
-func (ev *env) choose(c *casestore.Case, from, choice string) {
+func (ev *env) choose(c *casestore.Case, from string, choice route.Choice) {
 	ev.t.Helper()
-	ev.deliver(from, TargetChoice(c.ID, choice), "From: "+from+"\nSubject: choice\n\n")
+	ev.deliver(from, route.ChoiceOf(c.ID, choice), "From: "+from+"\nSubject: choice\n\n")
 }
 
 func (ev *env) mediatorWrites(c *casestore.Case, from, body string) {
 	ev.t.Helper()
-	ev.deliver(from, TargetParty(c.ID, threading.Mediator), "From: "+from+"\nSubject: Re: case\n\n"+body+"\n")
+	ev.deliver(from, route.Party(c.ID, route.Mediator), "From: "+from+"\nSubject: Re: case\n\n"+body+"\n")
 }
 
 func kinds(out []sent) string {
 	var k []string
 	for _, s := range out {
-		k = append(k, s.o.Kind+">"+s.o.Role)
+		k = append(k, s.o.Kind+">"+string(s.o.Role))
 	}
 	return strings.Join(k, " ")
 }
@@ -80,7 +81,7 @@ func TestPathSettledDirectly(t *testing.T) {
 	if out := ev.take(); kinds(out) != "reminder>trader" {
 		t.Fatalf("sent %q, want the trader's reminder", kinds(out))
 	}
-	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nResolved\n\nthanks\n")
+	ev.deliver("jan@consumer.example", route.Party(c.ID, route.Consumer), "From: jan@consumer.example\nSubject: Re\n\nResolved\n\nthanks\n")
 	c = ev.caseNow(c.ID)
 	expectState(t, c, casestore.StateClosed, casestore.OutcomeResolved)
 	out := ev.take()
@@ -110,7 +111,7 @@ func TestPathSettledDirectly(t *testing.T) {
 func TestPathMediationProposalAccepted(t *testing.T) {
 	ev := newEnv(t)
 	ev.addMediator("mia@mediators.example", "Mia")
-	ev.deliver("jan@consumer.example", TargetIntake("acme"), eligibleComplaint)
+	ev.deliver("jan@consumer.example", route.Intake("acme"), eligibleComplaint)
 	c := ev.onlyCase()
 	expectState(t, c, casestore.StateOpen, "")
 	if c.Fields.Amount != 4995 || c.Fields.OrderDate != "2026-10-20" || c.Fields.Contacted != "yes" || c.Fields.Wants != "refund" || c.Fields.OrderRef != "A-1234" {
@@ -124,12 +125,12 @@ func TestPathMediationProposalAccepted(t *testing.T) {
 		t.Fatalf("sent %q", kinds(out))
 	}
 	choice := out[2].env.Text
-	for _, ch := range []string{threading.ChoiceResolved, threading.ChoiceMediation, threading.ChoiceWait} {
+	for _, ch := range []route.Choice{route.ChoiceResolved, route.ChoiceMediation, route.ChoiceWait} {
 		if !strings.Contains(choice, "mailto:"+ev.keys.ChoiceLocal(c.ID, ch)+"@d.test") {
 			t.Errorf("choice mail lacks the %s address:\n%s", ch, choice)
 		}
 	}
-	ev.choose(c, "jan@consumer.example", threading.ChoiceMediation)
+	ev.choose(c, "jan@consumer.example", route.ChoiceMediation)
 	c = ev.caseNow(c.ID)
 	expectState(t, c, casestore.StateMediation, "")
 	if c.Mediator.Email != "mia@mediators.example" {
@@ -139,7 +140,7 @@ func TestPathMediationProposalAccepted(t *testing.T) {
 		t.Fatalf("sent %q", kinds(out))
 	}
 	// The trader answers: relayed to the consumer and the mediator, clock satisfied.
-	ev.deliver("support@acme.example", TargetParty(c.ID, threading.Trader), "From: support@acme.example\nSubject: Re\n\nWe offer 30 EUR.\n")
+	ev.deliver("support@acme.example", route.Party(c.ID, route.Trader), "From: support@acme.example\nSubject: Re\n\nWe offer 30 EUR.\n")
 	if out := ev.take(); kinds(out) != "relay>consumer relay>mediator" {
 		t.Fatalf("sent %q", kinds(out))
 	}
@@ -148,10 +149,10 @@ func TestPathMediationProposalAccepted(t *testing.T) {
 	if kinds(out) != "proposal>consumer proposal>trader" || !strings.Contains(out[0].env.Text, "40.00 EUR") {
 		t.Fatalf("proposal: %q", kinds(out))
 	}
-	ev.choose(c, "support@acme.example", threading.ChoiceAccept)
+	ev.choose(c, "support@acme.example", route.ChoiceAccept)
 	expectState(t, ev.caseNow(c.ID), casestore.StateMediation, "")
 	ev.take()
-	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nACCEPT\n")
+	ev.deliver("jan@consumer.example", route.Party(c.ID, route.Consumer), "From: jan@consumer.example\nSubject: Re\n\nACCEPT\n")
 	c = ev.caseNow(c.ID)
 	expectState(t, c, casestore.StateClosed, casestore.OutcomeSettled)
 	if out := ev.take(); !strings.Contains(kinds(out), "closed>consumer closed>trader closed>mediator") {
@@ -165,18 +166,24 @@ func TestPathMediationProposalAccepted(t *testing.T) {
 
 func TestPathTraderSilentInMediation(t *testing.T) {
 	for _, tc := range []struct {
-		name, complaint, outcome, says string
+		name, complaint, outcome string
+		set                      func(*config.Procedure)
+		says                     []string
 	}{
-		{"eligible is referred", eligibleComplaint, casestore.OutcomeReferred, "50.00 EUR"},
-		{"ineligible is refused", complaint, casestore.OutcomeRefused, "the amount of the claim is not known"},
+		{"eligible is referred", eligibleComplaint, casestore.OutcomeReferred, referralBody,
+			[]string{"referred to DigiDispuut", "25.00 EUR", "https://body.example/claim", "the shop must reimburse it"}},
+		{"amount unknown is refused", complaint, casestore.OutcomeRefused, referralBody,
+			[]string{"the amount of the claim is not known", "European Consumer Centres Network"}},
+		{"no body is refused", eligibleComplaint, casestore.OutcomeRefused, nil,
+			[]string{"European Consumer Centres Network"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ev := newEnv(t)
+			ev := newEnvWith(t, tc.set)
 			ev.addMediator("mia@mediators.example", "Mia")
-			ev.deliver("jan@consumer.example", TargetIntake("acme"), tc.complaint)
+			ev.deliver("jan@consumer.example", route.Intake("acme"), tc.complaint)
 			c := ev.onlyCase()
 			ev.advance(7 * day)
-			ev.choose(c, "jan@consumer.example", threading.ChoiceMediation)
+			ev.choose(c, "jan@consumer.example", route.ChoiceMediation)
 			ev.take()
 			ev.advance(27 * day) // 20 working days is four weeks
 			expectState(t, ev.caseNow(c.ID), casestore.StateMediation, "")
@@ -184,15 +191,20 @@ func TestPathTraderSilentInMediation(t *testing.T) {
 			c = ev.caseNow(c.ID)
 			expectState(t, c, casestore.StateClosed, tc.outcome)
 			out := ev.take()
-			if kinds(out) != "closed>consumer closed>trader closed>mediator" {
-				t.Fatalf("sent %q", kinds(out))
+			if got := kinds(out); !strings.HasPrefix(got, "closed>consumer closed>trader closed>mediator") {
+				t.Fatalf("sent %q", got)
 			}
-			if !strings.Contains(out[0].env.Text, "recorded as a refusal") || !strings.Contains(out[0].env.Text, tc.says) {
-				t.Errorf("closing notice does not explain:\n%s", out[0].env.Text)
+			text := out[0].env.Text
+			for _, want := range append(tc.says, "recorded as a refusal") {
+				if !strings.Contains(text, want) {
+					t.Errorf("closing notice lacks %q:\n%s", want, text)
+				}
+			}
+			if tc.set == nil && strings.Contains(strings.ToLower(text), "arbitration") {
+				t.Errorf("arbitration mentioned without a body configured:\n%s", text)
 			}
 			var refused bool
-			evs := ev.events(c.ID)
-			for _, e := range evs {
+			for _, e := range ev.events(c.ID) {
 				refused = refused || e.Kind == casestore.EvRefused
 			}
 			if !refused {
@@ -208,21 +220,24 @@ func (ev *env) events(id string) []casestore.Event {
 	return evs
 }
 
+// #refer on a claim the body does not take explains why to the mediator and
+// leaves the case in mediation; the mediator then closes it.
 func TestPathIneligibleReferral(t *testing.T) {
-	ev := newEnv(t)
+	ev := newEnvWith(t, referralBody)
 	ev.addMediator("mia@mediators.example", "Mia")
-	ev.deliver("jan@consumer.example", TargetIntake("acme"), strings.Replace(eligibleComplaint, "49.95 EUR", "12.00 EUR", 1))
+	ev.deliver("jan@consumer.example", route.Intake("acme"), strings.Replace(eligibleComplaint, "49.95 EUR", "12.00 EUR", 1))
 	c := ev.onlyCase()
 	ev.advance(7 * day)
-	ev.choose(c, "jan@consumer.example", threading.ChoiceMediation)
+	ev.choose(c, "jan@consumer.example", route.ChoiceMediation)
 	ev.take()
 	ev.mediatorWrites(c, "mia@mediators.example", "#refer")
-	c = ev.caseNow(c.ID)
-	expectState(t, c, casestore.StateClosed, casestore.OutcomeIneligible)
+	expectState(t, ev.caseNow(c.ID), casestore.StateMediation, "")
 	out := ev.take()
-	if !strings.Contains(out[0].env.Text, "below 25.00 EUR") {
-		t.Fatalf("reason missing:\n%s", out[0].env.Text)
+	if kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "below 25.00 EUR") {
+		t.Fatalf("mediator not told why: %q\n%s", kinds(out), out[0].env.Text)
 	}
+	ev.mediatorWrites(c, "mia@mediators.example", "#close ineligible")
+	expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeIneligible)
 }
 
 func TestPathExtensionsThenAbandoned(t *testing.T) {
@@ -230,7 +245,7 @@ func TestPathExtensionsThenAbandoned(t *testing.T) {
 	c := openCase(t, ev)
 	ev.advance(7 * day)
 	ev.take()
-	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nwait\n")
+	ev.deliver("jan@consumer.example", route.Party(c.ID, route.Consumer), "From: jan@consumer.example\nSubject: Re\n\nwait\n")
 	c = ev.caseNow(c.ID)
 	expectState(t, c, casestore.StateOpen, "")
 	if c.Extensions != 1 {
@@ -241,10 +256,10 @@ func TestPathExtensionsThenAbandoned(t *testing.T) {
 	}
 	ev.advance(7 * day)
 	out := ev.take()
-	if strings.Contains(out[len(out)-1].env.Text, ev.keys.ChoiceLocal(c.ID, threading.ChoiceWait)) {
+	if strings.Contains(out[len(out)-1].env.Text, ev.keys.ChoiceLocal(c.ID, route.ChoiceWait)) {
 		t.Error("the wait choice is offered after the last extension")
 	}
-	ev.choose(c, "jan@consumer.example", threading.ChoiceWait)
+	ev.choose(c, "jan@consumer.example", route.ChoiceWait)
 	expectState(t, ev.caseNow(c.ID), casestore.StateChoice, "")
 	if out := ev.take(); kinds(out) != "choice>consumer" || !strings.Contains(out[0].env.Text, "already had its extra period") {
 		t.Fatalf("refused extension: %q", kinds(out))
@@ -255,7 +270,7 @@ func TestPathExtensionsThenAbandoned(t *testing.T) {
 
 func TestPathAbandonedIntake(t *testing.T) {
 	ev := newEnv(t)
-	ev.deliver("jan@consumer.example", TargetComplaints, "From: jan@consumer.example\nSubject: help\n\nSomething went wrong with my order.\n")
+	ev.deliver("jan@consumer.example", route.Complaints(), "From: jan@consumer.example\nSubject: help\n\nSomething went wrong with my order.\n")
 	c := ev.onlyCase()
 	expectState(t, c, casestore.StateIntake, "")
 	out := ev.take()
@@ -269,8 +284,8 @@ func TestPathAbandonedIntake(t *testing.T) {
 	ev.advance(2 * day)
 	c = ev.caseNow(c.ID)
 	expectState(t, c, casestore.StateClosed, casestore.OutcomeAbandoned)
-	if out := ev.take(); kinds(out) != "intake_closed>consumer closed>consumer" {
-		t.Fatalf("sent %q", kinds(out))
+	if out := ev.take(); kinds(out) != "closed>consumer" || !strings.Contains(out[0].env.Text, "did not arrive in time") {
+		t.Fatalf("one closing notice explaining why, got %q", kinds(out))
 	}
 }
 
@@ -279,8 +294,8 @@ func TestChoiceFromStrangerOrTraderChangesNothing(t *testing.T) {
 	c := openCase(t, ev)
 	ev.advance(7 * day)
 	ev.take()
-	ev.choose(c, "support@acme.example", threading.ChoiceResolved)
-	ev.choose(c, "mallory@evil.example", threading.ChoiceResolved)
+	ev.choose(c, "support@acme.example", route.ChoiceResolved)
+	ev.choose(c, "mallory@evil.example", route.ChoiceResolved)
 	expectState(t, ev.caseNow(c.ID), casestore.StateChoice, "")
 }
 
@@ -291,7 +306,7 @@ func TestMediatorCommands(t *testing.T) {
 	ev.addMediator("max@mediators.example", "Max")
 	c := openCase(t, ev)
 	ev.advance(7 * day)
-	ev.choose(c, "jan@consumer.example", threading.ChoiceMediation)
+	ev.choose(c, "jan@consumer.example", route.ChoiceMediation)
 	ev.take()
 	c = ev.caseNow(c.ID)
 	med := c.Mediator.Email
@@ -316,12 +331,19 @@ func TestMediatorCommands(t *testing.T) {
 	if out := ev.take(); kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "State: in mediation") {
 		t.Fatalf("#status: %q", kinds(out))
 	}
-	before := ev.caseNow(c.ID).Deadline
+	before, _ := ev.caseNow(c.ID).Timer(string(cMediationEnd))
 	ev.mediatorWrites(c, med, "#extend 7d")
-	if got := ev.caseNow(c.ID).Deadline; !got.Equal(before.Add(7 * day)) {
-		t.Fatalf("#extend: deadline %v, want %v", got, before.Add(7*day))
+	after, _ := ev.caseNow(c.ID).Timer(string(cMediationEnd))
+	if !after.Due.Equal(before.Due.Add(7 * day)) {
+		t.Fatalf("#extend: mediation ends %v, want %v", after.Due, before.Due.Add(7*day))
 	}
-	ev.take()
+	if out := ev.take(); kinds(out) != "notice>consumer notice>trader notice>mediator" || !strings.Contains(out[0].env.Text, ev.e.formatTime(after.Due)) {
+		t.Fatalf("#extend not told to all with the new end: %q", kinds(out))
+	}
+	ev.mediatorWrites(c, med, "#extend 7d")
+	if out := ev.take(); kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "already extended once") {
+		t.Fatalf("second #extend: %q", kinds(out))
+	}
 	other := "max@mediators.example"
 	if other == med {
 		other = "mia@mediators.example"
@@ -331,7 +353,7 @@ func TestMediatorCommands(t *testing.T) {
 		t.Fatalf("#take: mediator %s", got)
 	}
 	ev.take()
-	m := ev.deliver("mallory@evil.example", TargetParty(c.ID, threading.Mediator), "From: mallory@evil.example\nSubject: x\n\n#close resolved\n")
+	m := ev.deliver("mallory@evil.example", route.Party(c.ID, route.Mediator), "From: mallory@evil.example\nSubject: x\n\n#close resolved\n")
 	if !m.HasFlag(casestore.FlagQuarantined) || ev.caseNow(c.ID).State != casestore.StateMediation {
 		t.Fatal("a command from a stranger acted on the case")
 	}
@@ -345,8 +367,8 @@ func TestMediatorCommands(t *testing.T) {
 func TestRetentionPurgesAndRecordStillVerifies(t *testing.T) {
 	ev := newEnv(t)
 	c := openCase(t, ev)
-	ev.deliver("support@acme.example", TargetParty(c.ID, threading.Trader), "From: support@acme.example\nSubject: Re\n\nSorry, refund sent.\n")
-	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\nresolved\n")
+	ev.deliver("support@acme.example", route.Party(c.ID, route.Trader), "From: support@acme.example\nSubject: Re\n\nSorry, refund sent.\n")
+	ev.deliver("jan@consumer.example", route.Party(c.ID, route.Consumer), "From: jan@consumer.example\nSubject: Re\n\nresolved\n")
 	ev.take()
 	c = ev.caseNow(c.ID)
 	expectState(t, c, casestore.StateClosed, casestore.OutcomeResolved)
@@ -413,7 +435,7 @@ func TestStaleReminderDropped(t *testing.T) {
 // hints into answers.
 func TestFormHintsAreNotAnswers(t *testing.T) {
 	ev := newEnv(t)
-	ev.deliver("jan@consumer.example", TargetComplaints, "From: jan@consumer.example\nSubject: help\n\nMy order never came.\n")
+	ev.deliver("jan@consumer.example", route.Complaints(), "From: jan@consumer.example\nSubject: help\n\nMy order never came.\n")
 	c := ev.onlyCase()
 	form := ev.take()[0].env.Text
 	var reply strings.Builder
@@ -424,7 +446,7 @@ func TestFormHintsAreNotAnswers(t *testing.T) {
 		reply.WriteString("> " + line + "\n")
 	}
 	body := "What I want: a refund\n\n" + strings.ReplaceAll(reply.String(), "> ", "")
-	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), "From: jan@consumer.example\nSubject: Re\n\n"+body)
+	ev.deliver("jan@consumer.example", route.Party(c.ID, route.Consumer), "From: jan@consumer.example\nSubject: Re\n\n"+body)
 	c = ev.caseNow(c.ID)
 	if c.Trader.Email != "" || c.Fields.Contacted != "" || c.Fields.OrderDate != "" {
 		t.Fatalf("hints taken as answers: trader %q contacted %q date %q", c.Trader.Email, c.Fields.Contacted, c.Fields.OrderDate)
@@ -437,7 +459,7 @@ func TestFormHintsAreNotAnswers(t *testing.T) {
 // Mail that never belonged to a case is deleted after the retention period too.
 func TestCaselessMessagesSwept(t *testing.T) {
 	ev := newEnv(t)
-	m := ev.deliver("noreply@shop.example", TargetComplaints, "From: noreply@shop.example\nAuto-Submitted: auto-generated\nSubject: Your order\n\nThanks\n")
+	m := ev.deliver("noreply@shop.example", route.Complaints(), "From: noreply@shop.example\nAuto-Submitted: auto-generated\nSubject: Your order\n\nThanks\n")
 	if m.CaseID != "" || m.SHA256 == "" {
 		t.Fatalf("%+v", m)
 	}

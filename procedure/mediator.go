@@ -1,27 +1,35 @@
 package procedure
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
 	"parley/casestore"
 	"parley/config"
 	"parley/evidence"
+	"parley/route"
 	"parley/templates"
 	"parley/threading"
 )
 
 // commandHelp is the list sent back for an unknown or malformed command.
 var commandHelp = []string{
-	"#note          the rest of the message is an internal note, never relayed",
-	"#to consumer   the rest goes to the consumer only (#to trader: the trader only)",
-	"#take          become the mediator of this case",
-	"#extend 7d     move the case's deadline (Go duration or days)",
-	"#propose       the rest of the message is a settlement proposal",
-	"#refer         refer the case to arbitration (if eligible)",
-	"#close OUTCOME close the case: " + strings.Join(casestore.Outcomes, ", "),
-	"#status        the state of the case",
+	"#note              the rest of the message is an internal note, never relayed",
+	"#to consumer       the rest goes to the consumer only (#to trader: the trader only)",
+	"#take              become the mediator of this case",
+	"#extend 30d        extend the mediation once (complex cases); both parties are told",
+	"#propose           the rest of the message is a settlement proposal",
+	"#refer             refer the case to arbitration (if a body is configured and the claim is eligible)",
+	"#set FIELD VALUE   record a complaint field: amount 300 EUR, order-date 2026-10-03, order-ref A-12,",
+	"                   complained-on 2026-10-05, contacted yes, wants refund",
+	"#close OUTCOME     close the case: " + strings.Join(closeOutcomes, ", "),
+	"#status            the state of the case, its fields and deadlines",
 }
+
+// closeOutcomes are the outcomes #close accepts; referral goes through #refer,
+// which checks the conditions and sends the case file.
+var closeOutcomes = slices.DeleteFunc(slices.Clone(casestore.Outcomes), func(o string) bool { return o == casestore.OutcomeReferred })
 
 type command struct {
 	name, arg, line string
@@ -60,7 +68,10 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 	if in.auto != "" {
 		msg.Flags = appendFlag(msg.Flags, casestore.FlagAutoReply)
 		msg.Note = "automatic reply to the mediator address: kept"
-		return e.finish(in, e.logOnly(c.ID, casestore.Event{Kind: casestore.EvAutoReply, Role: "mediator", Message: msg.ID, Text: in.auto}))
+		return e.finish(in, e.logOnly(c.ID, casestore.Event{Kind: casestore.EvAutoReply, Role: route.Mediator, Message: msg.ID, Text: in.auto}))
+	}
+	if !registered && e.fromArbitrationBody(in) {
+		return e.bodyMail(in, c)
 	}
 	cmds, rest := parseCommands(threading.StripQuoted(pm.Text))
 	if !registered {
@@ -75,16 +86,17 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 			if len(cmds) > 0 {
 				text += "; commands: " + cmds[0].line
 			}
-			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvCommand, Role: "mediator", Message: msg.ID, Text: text}); err != nil {
+			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvCommand, Role: route.Mediator, Message: msg.ID, Text: text}); err != nil {
 				return nil, err
 			}
 			var ids []uint64
 			if msg.MailFrom != "" {
-				b, err := e.render(cc, threading.Mediator, templates.Notice, withCase(templates.Data{Intro: "CommandRefused"}, cc), nil, true)
+				d := templates.Data{Intro: "CommandRefused", CaseID: cc.ID, Title: cc.Title}
+				b, err := e.render(cc, route.Mediator, templates.Notice, d, nil, true)
 				if err != nil {
 					return nil, err
 				}
-				o, err := e.queueTo(tx, cc, &casestore.Party{Email: msg.MailFrom}, e.partyAddress(cc.ID, threading.Mediator), b)
+				o, err := e.queueTo(tx, cc, &casestore.Party{Email: msg.MailFrom}, e.partyAddress(cc.ID, route.Mediator), b)
 				if err != nil {
 					return nil, err
 				}
@@ -93,64 +105,120 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 			return ids, tx.PutCase(cc)
 		})
 	}
-	msg.Role = "mediator"
-	err := e.finish(in, e.withRun(c.ID, c.State, msg.ID, threading.Mediator, func(r *run) error {
+	msg.Role = route.Mediator
+	err := e.finish(in, e.withRun(c.ID, c.State, msg.ID, route.Mediator, func(r *run) error {
 		return r.mediatorCommands(med, cmds, rest, pm.Attachments)
 	}))
 	in.step.barrier = len(cmds) > 0
 	return err
 }
 
-// mediatorCommands runs the commands of one mediator message in order.
+// fromArbitrationBody: the configured body answering a referral.
+func (e *Engine) fromArbitrationBody(in *inbound) bool {
+	a := e.cfg.Procedure.ArbitrationAddress
+	return a != "" && casestore.NormalizeEmail(in.msg.From) == casestore.NormalizeEmail(a)
+}
+
+// bodyMail keeps what the arbitration body writes to a case's mediator
+// address and passes it to the case's mediator; it acts on nothing.
+func (e *Engine) bodyMail(in *inbound, c *casestore.Case) error {
+	in.msg.Role = ""
+	in.msg.Note = "from the arbitration body"
+	text := threading.StripQuoted(in.parsed.Text)
+	var b *body
+	if c.Mediator.Email != "" {
+		rb, err := e.render(c, route.Mediator, templates.Relay, templates.Data{CaseID: c.ID, Name: e.cfg.Procedure.ArbitrationBody, Text: text,
+			Attachments: attachmentList(in.parsed.Attachments), ForMediator: true}, nil, false)
+		if err != nil {
+			return err
+		}
+		rb.fromName = e.loc.T(c.Mediator.Lang, "ViaParley", map[string]string{"Name": e.cfg.Procedure.ArbitrationBody})
+		b = &rb
+	}
+	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
+		cc, err := tx.Case(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Message: in.msg.ID, Text: "from the arbitration body"}); err != nil {
+			return nil, err
+		}
+		var ids []uint64
+		if b != nil && cc.Mediator.Email == c.Mediator.Email {
+			o, err := e.queue(tx, cc, route.Mediator, *b)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, o.ID)
+		}
+		return ids, tx.PutCase(cc)
+	})
+}
+
+// mediatorCommands runs the commands of one mediator message in order, then
+// relays the rest unless a command failed or kept it.
 func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest string, atts []evidence.Attachment) error {
-	relayTo := []threading.Role{threading.Consumer, threading.Trader}
-	var replies []string // lines for the mediator: status, help, errors
+	relayTo := []route.Role{route.Consumer, route.Trader}
+	r.replyLang = langOr(med.Lang, r.e.loc.Default())
+	t := func(id string, d any) string { return r.e.loc.T(r.replyLang, id, d) }
 	bad := false
 	for _, cmd := range cmds {
-		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvCommand, Role: "mediator", Message: r.message, Text: cmd.line}); err != nil {
+		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvCommand, Role: route.Mediator, Message: r.message, Text: cmd.line}); err != nil {
 			return err
+		}
+		if !r.c.Open() && cmd.name != "status" && cmd.name != "note" {
+			r.replies = append(r.replies, "? "+cmd.line, t("CommandClosed", nil))
+			bad = true
+			continue
 		}
 		var handled bool
 		var err error
 		switch cmd.name {
 		case "note":
-			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvNote, Role: "mediator", Message: r.message, Text: strings.TrimSpace(cmd.arg + "\n" + rest)}); err != nil {
+			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvNote, Role: route.Mediator, Message: r.message, Text: strings.TrimSpace(cmd.arg + "\n" + rest)}); err != nil {
 				return err
 			}
 			relayTo, handled = nil, true
 		case "to":
 			switch strings.ToLower(cmd.arg) {
 			case "consumer":
-				relayTo, handled = []threading.Role{threading.Consumer}, true
+				relayTo, handled = []route.Role{route.Consumer}, true
 			case "trader":
-				relayTo, handled = []threading.Role{threading.Trader}, true
+				relayTo, handled = []route.Role{route.Trader}, true
 			}
 		case "take":
-			r.mediator = &med
-			handled, err = r.fire(tTake)
-			if handled && r.c.Mediator.Email == "" {
-				handled = false
-			}
+			handled, err = r.fire(take{med})
 		case "extend":
 			d, perr := config.ParseDuration(cmd.arg)
-			if perr == nil && d > 0 {
-				r.extend = d
-				handled, err = r.fire(tExtend)
+			switch {
+			case r.c.State != mediate:
+				r.replies = append(r.replies, t("ExtendOnlyInMediation", nil))
+				handled = true
+			case r.c.MediationExtended:
+				r.replies = append(r.replies, t("ExtendUsed", templates.Data{Deadline: r.e.formatTime(r.due(cMediationEnd))}))
+				handled = true
+			case perr == nil && d > 0 && d <= r.e.cfg.Procedure.MediationMax.From(r.now).Sub(r.now):
+				handled, err = r.fire(extend{d})
 			}
 		case "propose":
 			if rest != "" {
-				r.proposal, relayTo = rest, nil
-				handled, err = r.fire(tPropose)
+				relayTo = nil
+				handled, err = r.fire(propose{rest})
 			}
 		case "refer":
-			handled, err = r.fire(tRefer)
+			handled, err = r.fire(refer{})
+		case "set":
+			name, value, _ := strings.Cut(cmd.arg, " ")
+			fv, perr := r.e.reader.setValue(strings.ToLower(name), strings.TrimSpace(value), r.e.cfg.Procedure.Currency)
+			if perr == nil {
+				handled, err = true, r.recordFields([]fieldValue{fv})
+			}
 		case "close":
-			if slices.Contains(casestore.Outcomes, strings.ToLower(cmd.arg)) {
-				r.outcome = strings.ToLower(cmd.arg)
-				handled, err = r.fire(tClose)
+			if o := strings.ToLower(cmd.arg); slices.Contains(closeOutcomes, o) {
+				handled, err = r.fire(closeAs{o})
 			}
 		case "status":
-			replies = append(replies, r.e.statusLines(r.c, langOr(med.Lang, r.e.loc.Default()))...)
+			r.replies = append(r.replies, r.e.statusLines(r.c, r.replyLang)...)
 			handled = true
 		}
 		if err != nil {
@@ -158,23 +226,26 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 		}
 		if !handled {
 			bad = true
-			replies = append(replies, "? "+cmd.line)
+			r.replies = append(r.replies, "? "+cmd.line)
 		}
 	}
 	if bad {
-		replies = append(replies, "", r.e.loc.T(langOr(med.Lang, r.e.loc.Default()), "CommandHelp", nil))
-		replies = append(replies, commandHelp...)
+		r.replies = append(r.replies, "", t("CommandHelp", nil))
+		r.replies = append(r.replies, commandHelp...)
 	}
-	if len(replies) > 0 {
-		if err := r.replyToMediator(med, replies); err != nil {
+	if len(r.replies) > 0 {
+		if err := r.replyToMediator(med, r.replies); err != nil {
 			return err
 		}
 	}
-	if rest == "" || bad {
+	if err := r.e.touchMediation(r.tx, r.c); err != nil {
+		return err
+	}
+	if rest == "" || bad || !r.c.Open() {
 		return nil // a failed command relays nothing: the mediator fixes and resends
 	}
 	for _, role := range relayTo {
-		p := r.c.PartyByRole(role.Name())
+		p := r.c.PartyByRole(role)
 		if p.Email == "" {
 			continue
 		}
@@ -188,7 +259,7 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 			return err
 		}
 		r.out = append(r.out, o.ID)
-		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: "mediator", Message: r.message, Out: o.ID}); err != nil {
+		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: route.Mediator, Message: r.message, Out: o.ID}); err != nil {
 			return err
 		}
 	}
@@ -197,9 +268,48 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 
 // replyToMediator answers the mediator who wrote, from the case's mediator address.
 func (r *run) replyToMediator(med casestore.Mediator, lines []string) error {
-	d := withCase(templates.Data{Intro: "StatusIntro", Lines: lines}, r.c)
+	d := templates.Data{Intro: "StatusIntro", Lines: lines}
 	if casestore.NormalizeEmail(r.c.Mediator.Email) == casestore.NormalizeEmail(med.Email) {
-		return r.notify(threading.Mediator, templates.Notice, d)
+		return r.notify(route.Mediator, templates.Notice, d)
 	}
 	return r.tellMediator(med, d)
+}
+
+// recordFields applies complaint fields given after intake, records each
+// change with who made it, and confirms what was understood: to the
+// consumer by a notice, to a mediator in the reply.
+func (r *run) recordFields(given []fieldValue) error {
+	lang := r.c.Consumer.Lang
+	if r.by == route.Mediator {
+		lang = r.replyLang
+	}
+	var lines []string
+	for _, fv := range given {
+		was, changed := fv.apply(&r.c.Fields)
+		if !changed {
+			continue
+		}
+		if was == "" {
+			was = "unknown"
+		}
+		text := fmt.Sprintf("%s = %s (was %s)", fv.name, fv.shown, was)
+		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvFieldSet, Role: r.by, Message: r.message, Text: text}); err != nil {
+			return err
+		}
+		lines = append(lines, r.e.keyword(lang, fv.label)+": "+fv.display(r.e, lang))
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	if r.by == route.Mediator {
+		r.replies = append(r.replies, r.e.loc.T(lang, "FieldsRecorded", templates.Data{CaseID: r.c.ID}))
+		r.replies = append(r.replies, lines...)
+		return nil
+	}
+	return r.notify(route.Consumer, templates.Notice, templates.Data{Intro: "FieldsRecorded", Lines: lines})
+}
+
+// mediatorName is the From display name of what the mediator says.
+func (e *Engine) mediatorName(lang string) string {
+	return e.loc.T(lang, "ViaParley", map[string]string{"Name": e.loc.T(lang, "TheMediator", nil)})
 }

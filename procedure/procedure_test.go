@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"parley/casestore"
 	"parley/config"
 	"parley/locales"
+	"parley/route"
 	"parley/templates"
 	"parley/threading"
 )
@@ -28,7 +30,15 @@ type env struct {
 	queued []uint64
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
+
+// referralBody configures an arbitration body for a test.
+func referralBody(p *config.Procedure) {
+	p.ArbitrationBody, p.ArbitrationAddress, p.ArbitrationURL = "DigiDispuut", "claims@body.example", "https://body.example/claim"
+}
+
+// newEnvWith is newEnv with the [procedure] defaults changed by set.
+func newEnvWith(t *testing.T, set func(*config.Procedure)) *env {
 	t.Helper()
 	ev := &env{t: t, now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
 	var err error
@@ -46,7 +56,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev.e = NewEngine(ev.store, ev.keys, tmpl, loc, Config{Domain: "d.test", Procedure: config.Default().Procedure},
+	proc := config.Default().Procedure
+	if set != nil {
+		set(&proc)
+	}
+	ev.e = NewEngine(ev.store, ev.keys, tmpl, loc, Config{Domain: "d.test", Procedure: proc},
 		slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), func(ids ...uint64) { ev.mu.Lock(); ev.queued = append(ev.queued, ids...); ev.mu.Unlock() })
 	ev.store.Update(func(tx *casestore.Tx) error {
 		return tx.PutTrader(casestore.Trader{Handle: "acme", Name: "Acme Shop", Email: "support@acme.example", Lang: "nl"})
@@ -55,7 +69,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // deliver stores a message as smtpd does and runs its job.
-func (ev *env) deliver(mailFrom, target, raw string) *casestore.Message {
+func (ev *env) deliver(mailFrom string, target route.Target, raw string) *casestore.Message {
 	ev.t.Helper()
 	job := ev.queueMessage(mailFrom, target, raw)
 	if err := ev.e.Process(context.Background(), job); err != nil {
@@ -71,6 +85,9 @@ func (ev *env) deliver(mailFrom, target, raw string) *casestore.Message {
 	})
 	return m
 }
+
+// untranslated matches what locales.T prints for an unknown message id.
+var untranslated = regexp.MustCompile(`\[[A-Z][A-Za-z]+(_[a-z-]+)?\]`)
 
 type sent struct {
 	o   casestore.Outbound
@@ -96,6 +113,10 @@ func (ev *env) take() []sent {
 		e, err := enmime.ReadEnvelope(bytes.NewReader(raw))
 		if err != nil {
 			ev.t.Fatal(err)
+		}
+		// No mail may show a template's gaps or a message id nobody translated.
+		if strings.Contains(e.Text, "<no value>") || untranslated.MatchString(e.Text) {
+			ev.t.Errorf("%s to %s has a gap or an untranslated id:\n%s", o.Kind, o.Role, e.Text)
 		}
 		out = append(out, sent{o: *o, env: e, raw: string(raw)})
 	}
@@ -123,13 +144,13 @@ I ordered a kettle (order 1234) and it arrived broken. The shop does not answer 
 
 func TestComplaintToTraderHandle(t *testing.T) {
 	ev := newEnv(t)
-	ev.deliver("jan@consumer.example", TargetIntake("acme"), complaint)
+	ev.deliver("jan@consumer.example", route.Intake("acme"), complaint)
 	c := ev.onlyCase()
 	if c.State != casestore.StateOpen || c.Trader.Email != "support@acme.example" || c.Consumer.Lang != "en" || c.Trader.Lang != "nl" {
 		t.Fatalf("case: %+v", c)
 	}
-	if !c.Deadline.Equal(ev.now.Add(7 * 24 * time.Hour)) {
-		t.Errorf("deadline %v", c.Deadline)
+	if !c.Deadline.Equal(ev.now.Add(7*24*time.Hour)) || len(c.Timers) != 2 {
+		t.Errorf("deadline %v, timers %+v", c.Deadline, c.Timers)
 	}
 	out := ev.take()
 	if len(out) != 2 {
@@ -139,13 +160,13 @@ func TestComplaintToTraderHandle(t *testing.T) {
 	if confirm.o.To != "jan@consumer.example" || notice.o.To != "support@acme.example" {
 		t.Fatalf("recipients %s, %s", confirm.o.To, notice.o.To)
 	}
-	consumerAddr := ev.keys.PartyLocal(c.ID, threading.Consumer) + "@d.test"
-	traderAddr := ev.keys.PartyLocal(c.ID, threading.Trader) + "@d.test"
+	consumerAddr := ev.keys.PartyLocal(c.ID, route.Consumer) + "@d.test"
+	traderAddr := ev.keys.PartyLocal(c.ID, route.Trader) + "@d.test"
 	checks := []struct{ got, want string }{
-		{confirm.env.GetHeader("From"), `"Acme Shop via Parley" <` + consumerAddr + ">"},
+		{confirm.env.GetHeader("From"), `"Parley [` + c.ID + `]" <` + consumerAddr + ">"},
 		{confirm.env.GetHeader("Reply-To"), "<" + consumerAddr + ">"},
 		{notice.env.GetHeader("Reply-To"), "<" + traderAddr + ">"},
-		{notice.env.GetHeader("From"), `"Jan Jansen via Parley" <` + traderAddr + ">"},
+		{notice.env.GetHeader("From"), `"Parley [` + c.ID + `]" <` + traderAddr + ">"},
 		{confirm.env.GetHeader("Auto-Submitted"), "auto-generated"},
 		{notice.env.GetHeader("Content-Language"), "nl"},
 		{confirm.env.GetHeader("Subject"), "Re: [" + c.ID + "] Broken kettle"},
@@ -178,7 +199,7 @@ func TestGenericIntakeWithTraderLine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := newEnv(t)
-			ev.deliver("jan@consumer.example", TargetComplaints, strings.Replace(complaint, "\n\nI ordered", "\n\n"+tc.line+"\nI ordered", 1))
+			ev.deliver("jan@consumer.example", route.Complaints(), strings.Replace(complaint, "\n\nI ordered", "\n\n"+tc.line+"\nI ordered", 1))
 			c := ev.onlyCase()
 			if c.State != casestore.StateOpen || c.Trader.Email != tc.wantEmail || c.Trader.Lang != tc.wantLang {
 				t.Fatalf("case %+v", c)
@@ -192,7 +213,7 @@ func TestGenericIntakeWithTraderLine(t *testing.T) {
 
 func TestIncompleteIntakeThenCompleted(t *testing.T) {
 	ev := newEnv(t)
-	ev.deliver("jan@consumer.example", TargetComplaints, complaint)
+	ev.deliver("jan@consumer.example", route.Complaints(), complaint)
 	c := ev.onlyCase()
 	if c.State != casestore.StateIntake {
 		t.Fatalf("state %s", c.State)
@@ -203,7 +224,7 @@ func TestIncompleteIntakeThenCompleted(t *testing.T) {
 	}
 	reply := "From: jan@consumer.example\nSubject: Re: [" + c.ID + "] Broken kettle\nIn-Reply-To: " + out[0].o.MessageID +
 		"\n\nHandelaar: support@acme.example\n\nOn Mon, 2 Nov 2026, Parley wrote:\n> which shop?\n"
-	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer), reply)
+	ev.deliver("jan@consumer.example", route.Party(c.ID, route.Consumer), reply)
 	c = ev.onlyCase()
 	if c.State != casestore.StateOpen || c.Trader.Handle != "acme" {
 		t.Fatalf("case after completion: %+v", c)
@@ -218,7 +239,7 @@ func TestIncompleteIntakeThenCompleted(t *testing.T) {
 }
 
 func openCase(t *testing.T, ev *env) *casestore.Case {
-	ev.deliver("jan@consumer.example", TargetIntake("acme"), complaint)
+	ev.deliver("jan@consumer.example", route.Intake("acme"), complaint)
 	ev.take()
 	return ev.onlyCase()
 }
@@ -226,7 +247,7 @@ func openCase(t *testing.T, ev *env) *casestore.Case {
 func TestRelaysBothWaysThreaded(t *testing.T) {
 	ev := newEnv(t)
 	c := openCase(t, ev)
-	ev.deliver("support@acme.example", TargetParty(c.ID, threading.Trader),
+	ev.deliver("support@acme.example", route.Party(c.ID, route.Trader),
 		"From: Acme <Support@Acme.example>\nSubject: Re: [x] y\n\nWe send a new one.\n\nOn Mon, 2 Nov 2026 at 09:00, Jan via Parley <a@d.test> wrote:\n> I ordered a kettle\n")
 	out := ev.take()
 	if len(out) != 1 || out[0].o.To != "jan@consumer.example" {
@@ -242,7 +263,7 @@ func TestRelaysBothWaysThreaded(t *testing.T) {
 	if !strings.HasPrefix(r.env.GetHeader("Subject"), "Re: ["+c.ID+"]") || r.env.GetHeader("In-Reply-To") == "" {
 		t.Errorf("relay not threaded: %q %q", r.env.GetHeader("Subject"), r.env.GetHeader("In-Reply-To"))
 	}
-	ev.deliver("jan@consumer.example", TargetParty(c.ID, threading.Consumer),
+	ev.deliver("jan@consumer.example", route.Party(c.ID, route.Consumer),
 		"From: jan@consumer.example\nSubject: Re\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nThank you, here is the photo.\n--XX\nContent-Type: image/png\nContent-Disposition: attachment; filename=\"../../photo.png\"\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--XX--\n")
 	out = ev.take()
 	if len(out) != 1 || out[0].o.To != "support@acme.example" {
@@ -259,7 +280,7 @@ func TestRelaysBothWaysThreaded(t *testing.T) {
 func TestQuarantineAndAutoReplies(t *testing.T) {
 	ev := newEnv(t)
 	c := openCase(t, ev)
-	target := TargetParty(c.ID, threading.Trader)
+	target := route.Party(c.ID, route.Trader)
 	m := ev.deliver("intruder@evil.example", target, "From: intruder@evil.example\nSubject: hi\n\nPay to this account instead.\n")
 	if !m.HasFlag(casestore.FlagQuarantined) {
 		t.Fatalf("flags %v", m.Flags)
@@ -313,15 +334,15 @@ func TestQuarantineAndAutoReplies(t *testing.T) {
 		t.Error("quarantine notice sent to an autoresponder")
 	}
 	// Automatic mail to the complaint address opens no case.
-	ev.deliver("noreply@shop.example", TargetComplaints, "From: noreply@shop.example\nAuto-Submitted: auto-generated\nSubject: Your order\n\nThanks\n")
+	ev.deliver("noreply@shop.example", route.Complaints(), "From: noreply@shop.example\nAuto-Submitted: auto-generated\nSubject: Your order\n\nThanks\n")
 	ev.onlyCase()
 }
 
 func TestBounceMarksOutboundFailed(t *testing.T) {
 	ev := newEnv(t)
-	ev.deliver("jan@consumer.example", TargetIntake("acme"), complaint)
+	ev.deliver("jan@consumer.example", route.Intake("acme"), complaint)
 	out := ev.take()
-	ev.deliver("", TargetBounce(out[1].o.ID), "From: MAILER-DAEMON@acme.example\nSubject: Undelivered Mail Returned to Sender\n\nUser unknown\n")
+	ev.deliver("", route.Bounce(out[1].o.ID), "From: MAILER-DAEMON@acme.example\nSubject: Undelivered Mail Returned to Sender\n\nUser unknown\n")
 	var o *casestore.Outbound
 	ev.store.View(func(tx *casestore.Tx) (err error) { o, err = tx.Outbound(out[1].o.ID); return err })
 	if o.State != casestore.OutFailed {
@@ -337,7 +358,7 @@ func TestBounceMarksOutboundFailed(t *testing.T) {
 func TestMalformedMessageKeptAndRelayed(t *testing.T) {
 	ev := newEnv(t)
 	c := openCase(t, ev)
-	m := ev.deliver("support@acme.example", TargetParty(c.ID, threading.Trader),
+	m := ev.deliver("support@acme.example", route.Party(c.ID, route.Trader),
 		"From: support@acme.example\nSubject: broken\nContent-Type: multipart/mixed; boundary=\"never\"\n\nWe will refund you.\n")
 	if m.Processed != true {
 		t.Fatal("malformed message not processed")

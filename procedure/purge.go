@@ -80,7 +80,7 @@ func (r *run) purge() error {
 // the row (id, times, target, flags) for the record; note replaces its note.
 func (r *run) purgeMessage(m casestore.Message, note string) error {
 	if m.MessageID != "" {
-		if err := r.tx.DeleteDedup(casestore.DedupKey(m.Target, m.MessageID, m.SHA256)); err != nil {
+		if err := r.tx.DeleteDedup(casestore.DedupKey(m.Target.String(), m.MessageID, m.SHA256)); err != nil {
 			return err
 		}
 	}

@@ -3,52 +3,43 @@ package procedure
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"parley/casestore"
 	"parley/evidence"
+	"parley/route"
 	"parley/templates"
 	"parley/threading"
 )
 
-func (e *Engine) partyMail(ctx context.Context, in *inbound) error {
-	f := strings.Split(in.msg.Target, ":")
-	if len(f) != 3 {
-		return errPermanent{fmt.Errorf("bad target %q", in.msg.Target)}
-	}
-	return e.caseMail(ctx, in, f[1], threading.Role(f[2]))
-}
-
 // caseMail handles mail from a party (or someone claiming to be one) to the
 // party's case address.
-func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role threading.Role) error {
+func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role route.Role) error {
 	pm, msg := in.parsed, in.msg
 	var c *casestore.Case
 	if err := e.store.View(func(tx *casestore.Tx) (err error) { c, err = tx.Case(caseID); return err }); err != nil {
 		return errPermanent{err}
 	}
-	msg.CaseID, msg.Role = c.ID, role.Name()
-	if role == threading.Mediator {
+	msg.CaseID, msg.Role = c.ID, role
+	if role == route.Mediator {
 		return e.mediatorMail(in, c)
 	}
-	party := c.PartyByRole(role.Name())
+	party := c.PartyByRole(role)
 	// Sender binding: only the party's own address speaks for the party.
 	if party.Email == "" || casestore.NormalizeEmail(msg.From) != casestore.NormalizeEmail(party.Email) || in.unauthenticated {
-		return e.quarantine(in, c, role, party)
+		return e.quarantine(in, c, role)
 	}
 	if in.auto != "" {
 		msg.Flags = appendFlag(msg.Flags, casestore.FlagAutoReply)
 		msg.Note = "automatic reply (" + in.auto + "): kept, not relayed"
-		return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvAutoReply, Role: role.Name(), Message: msg.ID, Text: in.auto}))
+		return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvAutoReply, Role: role, Message: msg.ID, Text: in.auto}))
 	}
 	text := threading.StripQuoted(pm.Text)
 
 	// A one-word answer to a choice or a proposal acts like its choice address.
-	if t, accepted, ok := e.keywordTrigger(c, role, text); ok {
+	if t, ok := e.keywordTrigger(c, role, text); ok {
 		err := e.finish(in, e.withRun(caseID, c.State, msg.ID, role, func(r *run) error {
-			r.accepted = accepted
 			if handled, err := r.fire(t); err != nil || handled {
 				return err
 			}
@@ -60,40 +51,38 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 
 	switch c.State {
 	case casestore.StateIntake:
-		if role != threading.Consumer {
-			return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvMailIn, Role: role.Name(), Message: msg.ID}))
+		if role != route.Consumer {
+			return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID}))
 		}
 		return e.intakeReply(in, c, text)
 	case casestore.StateClosed:
 		msg.Note = "case closed: kept, not relayed"
-		return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvMailIn, Role: role.Name(), Message: msg.ID, Text: "after closing"}))
+		return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID, Text: "after closing"}))
 	}
 
-	// Relay to the other party, and in mediation to the mediator too.
-	readers := []threading.Role{threading.Trader}
-	if role == threading.Trader {
-		readers = []threading.Role{threading.Consumer}
-	}
-	if c.State == casestore.StateMediation {
-		readers = append(readers, threading.Mediator)
+	// Labelled lines from the consumer complete or correct the complaint's
+	// fields at any time before referral ("Amount: 300 EUR").
+	var given []fieldValue
+	if role == route.Consumer {
+		given = e.reader.labelled(text, e.cfg.Procedure.Currency)
 	}
 	fwd, list := e.selectForward(pm.Attachments)
 	for _, a := range fwd {
 		in.forwarded[a.SHA256] = true
 	}
-	bodies := map[threading.Role]body{}
-	for _, reader := range readers {
-		rp := c.PartyByRole(reader.Name())
+	bodies := map[route.Role]body{}
+	for _, reader := range readers(c.State, role) {
+		rp := c.PartyByRole(reader)
 		if rp.Email == "" {
 			continue
 		}
 		atts := fwd
-		if reader == threading.Mediator && pm.Malformed() {
+		if reader == route.Mediator && pm.Malformed() {
 			// The mediator gets what could not be parsed as it arrived.
 			atts = append(append([]evidence.Attachment(nil), fwd...), evidence.Attachment{Name: "original.eml", Declared: "message/rfc822", Data: in.raw})
 		}
 		b, err := e.render(c, reader, templates.Relay, templates.Data{
-			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: list, ForMediator: reader == threading.Mediator,
+			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: list, ForMediator: reader == route.Mediator,
 		}, atts, false)
 		if err != nil {
 			return err
@@ -106,32 +95,56 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 			return nil, err
 		}
 		// Rendering above used c; if the case moved on meanwhile, redo it.
-		if cc.State != c.State || cc.PartyByRole(role.Name()).Email != party.Email || cc.Mediator.Email != c.Mediator.Email {
+		if cc.State != c.State || cc.PartyByRole(role).Email != party.Email || cc.Mediator.Email != c.Mediator.Email {
 			return nil, errStale
 		}
-		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: role.Name(), Message: msg.ID}); err != nil {
+		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID}); err != nil {
 			return nil, err
 		}
 		// The writer's own Message-ID joins their thread, so Parley's next
 		// message to them nests under what they sent.
 		if id := pm.MessageID; id != "" {
-			p := cc.PartyByRole(role.Name())
+			p := cc.PartyByRole(role)
 			p.Thread = appendThread(p.Thread, id)
 		}
-		if role == threading.Trader && cc.State == casestore.StateMediation && !cc.TraderAnswered {
-			cc.TraderAnswered = true // the mediation clock no longer counts as silence
+		if err := e.partyWrote(tx, cc, role); err != nil {
+			return nil, err
 		}
 		ids, err := e.queueAll(tx, cc, bodies)
 		if err != nil {
 			return nil, err
 		}
 		for _, id := range ids {
-			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvRelayed, Role: role.Name(), Message: msg.ID, Out: id}); err != nil {
+			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvRelayed, Role: role, Message: msg.ID, Out: id}); err != nil {
 				return nil, err
 			}
 		}
+		if len(given) > 0 {
+			r := e.newRun(tx, cc)
+			r.by, r.message = role, msg.ID
+			if err := r.recordFields(given); err != nil {
+				return nil, err
+			}
+			ids = append(ids, r.out...)
+		}
 		return ids, tx.PutCase(cc)
 	})
+}
+
+// partyWrote updates the clocks a party's mail affects: the trader's word in
+// its window cancels the reminder; in mediation it stops the reply clock, and
+// any word restarts the mediator's idle clock.
+func (e *Engine) partyWrote(tx *casestore.Tx, c *casestore.Case, role route.Role) error {
+	switch {
+	case role == route.Trader && c.State == open:
+		c.TraderAnswered = true
+		return tx.DropTimer(c, string(cReminder))
+	case role == route.Trader && c.State == mediate:
+		if err := e.traderAnswered(tx, c); err != nil {
+			return err
+		}
+	}
+	return e.touchMediation(tx, c)
 }
 
 // logOnly is work that appends one event to the case.
@@ -150,7 +163,7 @@ func (e *Engine) logOnly(caseID string, ev casestore.Event) func(tx *casestore.T
 
 // withRun is work that loads the case, logs the message, runs fn and saves.
 // state is what the step was prepared against.
-func (e *Engine) withRun(caseID, state string, msgID uint64, by threading.Role, fn func(r *run) error) func(tx *casestore.Tx) ([]uint64, error) {
+func (e *Engine) withRun(caseID, state string, msgID uint64, by route.Role, fn func(r *run) error) func(tx *casestore.Tx) ([]uint64, error) {
 	return func(tx *casestore.Tx) ([]uint64, error) {
 		cc, err := tx.Case(caseID)
 		if err != nil {
@@ -160,7 +173,7 @@ func (e *Engine) withRun(caseID, state string, msgID uint64, by threading.Role, 
 			return nil, errStale
 		}
 		if msgID != 0 {
-			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: by.Name(), Message: msgID}); err != nil {
+			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: by, Message: msgID}); err != nil {
 				return nil, err
 			}
 		}
@@ -174,11 +187,11 @@ func (e *Engine) withRun(caseID, state string, msgID uint64, by threading.Role, 
 }
 
 // keywordTrigger reads a one-word answer on the first line of a reply.
-func (e *Engine) keywordTrigger(c *casestore.Case, role threading.Role, text string) (trigger, bool, bool) {
+func (e *Engine) keywordTrigger(c *casestore.Case, role route.Role, text string) (trigger, bool) {
 	first := strings.TrimSpace(strings.SplitN(strings.TrimSpace(text), "\n", 2)[0])
 	first = strings.Trim(first, ".!*\"' ")
 	if first == "" || len(first) > 40 || strings.ContainsRune(first, ' ') {
-		return "", false, false
+		return nil, false
 	}
 	is := func(id string) bool {
 		for _, k := range e.loc.Labels(id) {
@@ -188,25 +201,26 @@ func (e *Engine) keywordTrigger(c *casestore.Case, role threading.Role, text str
 		}
 		return false
 	}
+	proposal := c.State == casestore.StateMediation && c.Proposal != nil && role != route.Mediator
 	switch {
-	case c.State == casestore.StateMediation && c.Proposal != nil && is("KeywordAccept"):
-		return tAnswer, true, true
-	case c.State == casestore.StateMediation && c.Proposal != nil && is("KeywordReject"):
-		return tAnswer, false, true
-	case role != threading.Consumer:
-		return "", false, false
+	case proposal && is("KeywordAccept"):
+		return answer{by: role, accepted: true}, true
+	case proposal && is("KeywordReject"):
+		return answer{by: role, accepted: false}, true
+	case role != route.Consumer:
+		return nil, false
 	case is("KeywordWithdraw") && c.Open():
-		return tWithdraw, false, true
+		return chose{route.ChoiceWithdraw}, true
 	case c.State != casestore.StateChoice && c.State != casestore.StateOpen:
-		return "", false, false
+		return nil, false
 	case is("KeywordResolved"):
-		return tResolved, false, true
+		return chose{route.ChoiceResolved}, true
 	case c.State == casestore.StateChoice && is("KeywordMediation"):
-		return tMediation, false, true
+		return chose{route.ChoiceMediation}, true
 	case c.State == casestore.StateChoice && is("KeywordWait"):
-		return tWait, false, true
+		return chose{route.ChoiceWait}, true
 	}
-	return "", false, false
+	return nil, false
 }
 
 // intakeReply merges what the consumer adds to an incomplete complaint; once
@@ -225,7 +239,7 @@ func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error 
 			return err
 		}
 		for _, m := range msgs {
-			if m.ID == in.msg.ID || m.Role != "consumer" || m.HasFlag(casestore.FlagQuarantined) || m.HasFlag(casestore.FlagAutoReply) {
+			if m.ID == in.msg.ID || m.Role != route.Consumer || m.HasFlag(casestore.FlagQuarantined) || m.HasFlag(casestore.FlagAutoReply) {
 				continue
 			}
 			raw, err := e.store.Raw(m.SHA256)
@@ -245,7 +259,7 @@ func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error 
 	}
 	complaint := strings.Join(append(earlier, text), "\n\n")
 	atts = append(atts, in.parsed.Attachments...)
-	err = e.finish(in, e.withRun(c.ID, c.State, in.msg.ID, threading.Consumer, func(r *run) error {
+	err = e.finish(in, e.withRun(c.ID, c.State, in.msg.ID, route.Consumer, func(r *run) error {
 		if r.c.Trader.Email == "" {
 			r.c.Trader = trader
 		}
@@ -260,14 +274,14 @@ func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error 
 // tells the sender why: at most once a day per sender and case, never to
 // automatic mail or an empty return path, in the sender's language, without
 // the case's title, so forged senders cannot use Parley for backscatter.
-func (e *Engine) quarantine(in *inbound, c *casestore.Case, role threading.Role, party *casestore.Party) error {
+func (e *Engine) quarantine(in *inbound, c *casestore.Case, role route.Role) error {
 	msg := in.msg
 	msg.Flags = appendFlag(msg.Flags, casestore.FlagQuarantined)
-	msg.Note = fmt.Sprintf("sender %s is not the %s of case %s", msg.From, role.Name(), c.ID)
+	msg.Note = fmt.Sprintf("sender %s is not the %s of case %s", msg.From, role, c.ID)
 	if in.unauthenticated {
 		msg.Note = fmt.Sprintf("From %s fails its domain's DMARC policy (%s)", msg.From, msg.Auth)
 	}
-	e.log.Info("message quarantined", "msg", msg.ID, "case", c.ID, "as", role.Name(), "from", msg.From)
+	e.log.Info("message quarantined", "msg", msg.ID, "case", c.ID, "as", role, "from", msg.From)
 	var b *body
 	if in.auto == "" && msg.MailFrom != "" {
 		lang := e.partyLang(in.parsed, e.loc.Default())
@@ -279,14 +293,14 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role threading.Role,
 		if err != nil {
 			return err
 		}
-		b = &body{entity: ent, lang: lang, kind: templates.Quarantine, auto: true, fromName: "Parley", subject: e.loc.T(lang, "QuarantineSubject", nil)}
+		b = &body{entity: ent, lang: lang, kind: templates.Quarantine, auto: true, fromName: e.serviceName(""), subject: e.loc.T(lang, "QuarantineSubject", nil)}
 	}
 	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
 		cc, err := tx.Case(c.ID)
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvQuarantine, Role: role.Name(), Message: msg.ID, Text: "sender is not this party"}); err != nil {
+		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvQuarantine, Role: role, Message: msg.ID, Text: "sender is not this party"}); err != nil {
 			return nil, err
 		}
 		var ids []uint64
@@ -344,10 +358,7 @@ func (e *Engine) selectForward(atts []evidence.Attachment) ([]evidence.Attachmen
 
 // bounce records a delivery failure reported to a VERP address.
 func (e *Engine) bounce(in *inbound) error {
-	n, err := strconv.ParseUint(strings.TrimPrefix(in.msg.Target, "bounce:"), 10, 64)
-	if err != nil {
-		return errPermanent{fmt.Errorf("bad bounce target %q", in.msg.Target)}
-	}
+	n := in.msg.Target.Outbound
 	in.msg.Flags = appendFlag(in.msg.Flags, casestore.FlagBounce)
 	report := in.parsed.Bounce
 	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {

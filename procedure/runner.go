@@ -2,7 +2,7 @@ package procedure
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -13,11 +13,10 @@ import (
 // Runner feeds committed jobs to a fixed number of workers. Jobs with the same
 // shard (one case, or one intake sender) go to the same worker, in order.
 type Runner struct {
-	e       *Engine
-	shards  []*shardQueue
-	wg      sync.WaitGroup
-	retries int
-	backoff time.Duration
+	e      *Engine
+	shards []*shardQueue
+	wg     sync.WaitGroup
+	retry  retryPolicy
 }
 
 type shardQueue struct {
@@ -28,7 +27,7 @@ type shardQueue struct {
 
 // NewRunner makes a runner with n workers.
 func NewRunner(e *Engine, n int) *Runner {
-	r := &Runner{e: e, retries: 5, backoff: time.Second}
+	r := &Runner{e: e, retry: retryPolicy{attempts: 5, first: time.Second, most: 30 * time.Second}}
 	for i := 0; i < n; i++ {
 		r.shards = append(r.shards, &shardQueue{wake: make(chan struct{}, 1)})
 	}
@@ -153,47 +152,34 @@ func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
 }
 
 func (r *Runner) safePrepare(ctx context.Context, job casestore.Job) (st *step, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = &panicError{p}
-		}
-	}()
-	return r.e.prepare(ctx, job)
+	err = protect(func() (err error) { st, err = r.e.prepare(ctx, job); return err })
+	return st, err
 }
 
-// run processes a job, retrying transient failures. A job that keeps failing
-// stays in the store and is tried again at the next start; its case's later
-// mail waits behind it only for the retries, not forever.
+// run processes a job, retrying failures on the shared backoff. A job that
+// keeps failing is parked: it stays in the store and is tried again at the
+// next start, and its case's later mail is not held up behind it.
 func (r *Runner) run(ctx context.Context, job casestore.Job) {
-	delay := r.backoff
 	for attempt := 1; ; attempt++ {
-		err := r.safeProcess(ctx, job)
+		err := protect(func() error { return r.e.Process(ctx, job) })
 		if err == nil {
 			return
 		}
-		r.e.log.Error("job failed", "job", job.ID, "message", job.Message, "attempt", attempt, "err", err)
-		if attempt >= r.retries || ctx.Err() != nil {
+		wait, again := r.retry.next(attempt)
+		attrs := []any{"job", job.ID, "message", job.Message, "attempt", attempt, "err", err}
+		var pe *panicError
+		if errors.As(err, &pe) {
+			attrs = append(attrs, "stack", string(pe.stack))
+		}
+		if !again {
+			r.e.log.Error("job failed too often, parked until the next start", attrs...)
 			return
 		}
+		r.e.log.Warn("job failed, will retry", append(attrs, "retry_in", wait)...)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(delay):
+		case <-time.After(wait):
 		}
-		delay *= 2
 	}
 }
-
-// safeProcess keeps a panic in one job from taking the daemon down.
-func (r *Runner) safeProcess(ctx context.Context, job casestore.Job) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = &panicError{p}
-		}
-	}()
-	return r.e.Process(ctx, job)
-}
-
-type panicError struct{ v any }
-
-func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.v) }

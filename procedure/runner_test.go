@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"parley/casestore"
-	"parley/threading"
+	"parley/route"
 )
 
 // queueMessage stores a message and its job without running it.
-func (ev *env) queueMessage(mailFrom, target, raw string) casestore.Job {
+func (ev *env) queueMessage(mailFrom string, target route.Target, raw string) casestore.Job {
 	ev.t.Helper()
 	raw = strings.ReplaceAll(strings.ReplaceAll(raw, "\r\n", "\n"), "\n", "\r\n")
 	sum := sha256.Sum256([]byte(raw))
@@ -31,7 +31,7 @@ func (ev *env) queueMessage(mailFrom, target, raw string) casestore.Job {
 		if _, err := tx.RefRaw(m.SHA256, 1); err != nil {
 			return err
 		}
-		job = casestore.Job{Kind: casestore.JobIngest, Message: id, Shard: Shard(target, mailFrom)}
+		job = casestore.Job{Kind: casestore.JobIngest, Message: id, Shard: target.Shard(mailFrom)}
 		return tx.AddJob(&job)
 	})
 	if err != nil {
@@ -70,11 +70,11 @@ func TestRunnerBatchesKeepCaseOrder(t *testing.T) {
 	c := openCase(t, ev)
 	var jobs []casestore.Job
 	for i := 0; i < 150; i++ {
-		jobs = append(jobs, ev.queueMessage("support@acme.example", TargetParty(c.ID, threading.Trader),
+		jobs = append(jobs, ev.queueMessage("support@acme.example", route.Party(c.ID, route.Trader),
 			fmt.Sprintf("From: support@acme.example\nSubject: Re\n\nmarker-%03d\n", i)))
 	}
 	// Also a quarantined one and a new complaint, on other paths.
-	jobs = append(jobs, ev.queueMessage("x@evil.example", TargetParty(c.ID, threading.Trader), "From: x@evil.example\nSubject: x\n\nspam\n"))
+	jobs = append(jobs, ev.queueMessage("x@evil.example", route.Party(c.ID, route.Trader), "From: x@evil.example\nSubject: x\n\nspam\n"))
 	r := NewRunner(ev.e, 3)
 	runAll(t, ev, r, jobs)
 	out := ev.take()
@@ -107,10 +107,10 @@ func TestRunnerBatchesKeepCaseOrder(t *testing.T) {
 // batch must be relayed to the trader named by the completion.
 func TestRunnerBarrierAfterCompletion(t *testing.T) {
 	ev := newEnv(t)
-	ev.deliver("jan@consumer.example", TargetComplaints, complaint)
+	ev.deliver("jan@consumer.example", route.Complaints(), complaint)
 	c := ev.onlyCase()
 	ev.take()
-	target := TargetParty(c.ID, threading.Consumer)
+	target := route.Party(c.ID, route.Consumer)
 	jobs := []casestore.Job{
 		ev.queueMessage("jan@consumer.example", target, "From: jan@consumer.example\nSubject: Re\n\nTrader: support@acme.example\n"),
 		ev.queueMessage("jan@consumer.example", target, "From: jan@consumer.example\nSubject: Re\n\nAlso, the lid is cracked.\n"),
@@ -130,7 +130,7 @@ func TestRunnerBarrierAfterCompletion(t *testing.T) {
 func TestRunnerFailingJobDoesNotBlockCase(t *testing.T) {
 	ev := newEnv(t)
 	c := openCase(t, ev)
-	target := TargetParty(c.ID, threading.Trader)
+	target := route.Party(c.ID, route.Trader)
 	bad := ev.queueMessage("support@acme.example", target, "From: support@acme.example\n\nfirst\n")
 	ev.store.Update(func(tx *casestore.Tx) error {
 		m, _ := tx.Message(bad.Message)
@@ -139,7 +139,7 @@ func TestRunnerFailingJobDoesNotBlockCase(t *testing.T) {
 	})
 	good := ev.queueMessage("support@acme.example", target, "From: support@acme.example\n\nsecond\n")
 	r := NewRunner(ev.e, 1)
-	r.retries, r.backoff = 2, time.Millisecond
+	r.retry = retryPolicy{attempts: 2, first: time.Millisecond, most: time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); r.Wait() }()
 	r.Start(ctx)

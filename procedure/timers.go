@@ -2,57 +2,170 @@ package procedure
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"parley/casestore"
 )
 
-// FireDue runs every timer due at the engine's now. Each timer is dropped in
-// the same transaction that applies its transition, so a timer fires once:
-// never lost over a restart (it is in bbolt until it fired), never doubled.
+// Clocks fire from the timers bucket, earliest first. Each timer is dropped in
+// the transaction that applies its transition, so it fires once: never lost
+// over a restart (it is in bbolt until it fired), never doubled. A timer whose
+// action fails or panics is recorded on its case and retried on a backoff;
+// the others keep firing in due order. A timer whose case still has accepted
+// mail waiting is held back a little, so mail that arrived before a deadline
+// counts before the deadline's action (a reminder to a trader who just
+// answered, silence recorded for a trader who did not stay silent).
+
+const (
+	// mailWait is how long a timer waits for its case's queued mail, each time.
+	mailWait = 2 * time.Second
+	// maxMailWait bounds the wait for mail whose job keeps failing.
+	maxMailWait = 2 * time.Minute
+)
+
+// holds remembers since when each timer has been held back for mail.
+type holds struct {
+	mu    sync.Mutex
+	since map[string]time.Time
+}
+
+// hold reports whether a timer may still wait, starting its wait now.
+func (h *holds) hold(key string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.since == nil {
+		h.since = map[string]time.Time{}
+	}
+	first, ok := h.since[key]
+	if !ok {
+		h.since[key], first = now, now
+	}
+	return now.Sub(first) < maxMailWait
+}
+
+func (h *holds) release(key string) {
+	h.mu.Lock()
+	delete(h.since, key)
+	h.mu.Unlock()
+}
+
+// FireDue runs every timer due at the engine's now. It returns how many fired;
+// the error reports only a store that cannot be read or written.
 func (e *Engine) FireDue() (int, error) {
 	fired := 0
 	for {
+		now := e.now()
 		var due []casestore.DueTimer
-		if err := e.store.View(func(tx *casestore.Tx) (err error) {
-			due, err = tx.DueTimers(e.now(), 64)
+		// queued is, per case, the earliest accepted mail not yet processed.
+		queued := map[string]time.Time{}
+		deadline := map[int]time.Time{}
+		if err := e.store.View(func(tx *casestore.Tx) error {
+			var err error
+			if due, err = tx.DueTimers(now, 64); err != nil || len(due) == 0 {
+				return err
+			}
+			jobs, err := tx.Jobs()
+			for _, j := range jobs {
+				id, ok := strings.CutPrefix(j.Shard, "case:")
+				if !ok {
+					continue
+				}
+				if m, err := tx.Message(j.Message); err == nil {
+					if t, seen := queued[id]; !seen || m.Received.Before(t) {
+						queued[id] = m.Received
+					}
+				}
+			}
+			// A held timer is scheduled past its deadline: compare with the deadline.
+			for i, d := range due {
+				if _, ok := queued[d.Case]; ok {
+					if c, err := tx.Case(d.Case); err == nil {
+						if tm, ok := c.Timer(d.Kind); ok {
+							deadline[i] = tm.Due
+						}
+					}
+				}
+			}
 			return err
 		}); err != nil {
-			return fired, err
+			return fired, fmt.Errorf("read due timers: %w", err)
 		}
 		if len(due) == 0 {
 			return fired, nil
 		}
-		for _, d := range due {
-			if err := e.fireTimer(d); err != nil {
-				return fired, err
+		moved := 0
+		for i, d := range due {
+			key := d.Case + "/" + d.Kind
+			// Mail accepted before the timer came due counts first.
+			if t, ok := queued[d.Case]; ok && !t.After(deadline[i]) && e.held.hold(key, now) {
+				if err := e.moveTimer(d, now.Add(mailWait), d.Attempts, ""); err != nil {
+					e.log.Error("hold timer for queued mail", "case", d.Case, "timer", d.Kind, "err", err)
+					continue
+				}
+				moved++
+				continue
 			}
-			fired++
+			e.held.release(key)
+			err := protect(func() error { return e.fireTimer(d) })
+			if err == nil {
+				fired++
+				moved++
+				continue
+			}
+			if err := e.timerFailed(d, err, now); err != nil {
+				e.log.Error("record timer failure", "case", d.Case, "timer", d.Kind, "err", err)
+				continue
+			}
+			moved++
+		}
+		if moved == 0 {
+			return fired, errors.New("no due timer could be fired, retried or held: the store refuses writes")
 		}
 	}
 }
 
+// fireTimer applies one due timer to its case.
 func (e *Engine) fireTimer(d casestore.DueTimer) error {
+	if e.beforeFire != nil {
+		if err := e.beforeFire(d); err != nil {
+			return err
+		}
+	}
+	var prepared any
+	if clock(d.Kind) == cReferral {
+		cf, err := e.prepareReferral(d.Case)
+		if err != nil {
+			return err
+		}
+		prepared = cf
+	}
 	var r *run
 	err := e.store.Update(func(tx *casestore.Tx) error {
+		r = nil
 		c, err := tx.Case(d.Case)
-		pending := false
-		if err == nil {
-			for _, tm := range c.Timers {
-				pending = pending || (tm.Kind == d.Kind && tm.Due.Equal(d.Due))
-			}
+		if errors.Is(err, casestore.ErrNotFound) {
+			return tx.DropStaleTimer(d)
 		}
-		if !pending {
-			return tx.DropStaleTimer(d.Case, d.Timer)
+		if err != nil {
+			return err
 		}
+		if !c.Pending(d) {
+			return tx.DropStaleTimer(d)
+		}
+		tm, _ := c.Timer(d.Kind)
 		if err := tx.DropTimer(c, d.Kind); err != nil {
 			return err
 		}
 		r = e.newRun(tx, c)
+		r.prepared = prepared
 		if err := tx.AppendEvent(c, casestore.Event{Kind: casestore.EvDeadline, Text: d.Kind}); err != nil {
 			return err
 		}
-		if _, err := r.fire(trigger(d.Kind)); err != nil {
+		if _, err := r.fire(fired{clock(d.Kind), tm.Due}); err != nil {
 			return err
 		}
 		return tx.PutCase(c)
@@ -62,6 +175,59 @@ func (e *Engine) fireTimer(d casestore.DueTimer) error {
 	}
 	e.afterCommit(r)
 	return nil
+}
+
+// timerFailed records a failed attempt on the timer's case and moves the
+// timer to its next attempt, or parks it.
+func (e *Engine) timerFailed(d casestore.DueTimer, cause error, now time.Time) error {
+	n := d.Attempts + 1
+	wait, again := e.timerRetry.next(n)
+	attrs := []any{"case", d.Case, "timer", d.Kind, "attempt", n, "err", cause}
+	var pe *panicError
+	if errors.As(cause, &pe) {
+		attrs = append(attrs, "stack", string(pe.stack))
+	}
+	text := fmt.Sprintf("%s failed (attempt %d): %v", d.Kind, n, cause)
+	if again {
+		e.log.Warn("timer failed, will retry", append(attrs, "retry_in", wait)...)
+		text += fmt.Sprintf("; next attempt at %s", now.Add(wait).UTC().Format(time.RFC3339))
+		return e.moveTimer(d, now.Add(wait), n, text)
+	}
+	e.log.Error("timer failed too often, parked until the next start", attrs...)
+	text += "; parked until the next start"
+	return e.store.Update(func(tx *casestore.Tx) error {
+		c, err := tx.Case(d.Case)
+		if err != nil {
+			return tx.ParkTimer(nil, d, text) // the case cannot be read: the schedule still moves on
+		}
+		if err := tx.ParkTimer(c, d, text); err != nil {
+			return err
+		}
+		if err := tx.AppendEvent(c, casestore.Event{Kind: casestore.EvClockFailed, Text: text}); err != nil {
+			return err
+		}
+		return tx.PutCase(c)
+	})
+}
+
+// moveTimer reschedules a due timer at at; with text, the reason is
+// recorded on the case.
+func (e *Engine) moveTimer(d casestore.DueTimer, at time.Time, attempts int, text string) error {
+	return e.store.Update(func(tx *casestore.Tx) error {
+		c, err := tx.Case(d.Case)
+		if err != nil || !c.Pending(d) {
+			return tx.RescheduleTimer(nil, d, at, attempts, text)
+		}
+		if err := tx.RescheduleTimer(c, d, at, attempts, text); err != nil {
+			return err
+		}
+		if text != "" {
+			if err := tx.AppendEvent(c, casestore.Event{Kind: casestore.EvClockFailed, Text: text}); err != nil {
+				return err
+			}
+		}
+		return tx.PutCase(c)
+	})
 }
 
 // afterCommit hands a run's outbound rows to the queue and removes the blob
@@ -86,8 +252,15 @@ func (e *Engine) pokeTimers() {
 }
 
 // RunTimers fires timers as they come due until ctx is done, and sweeps
-// caseless messages past retention once an hour.
+// caseless messages past retention once an hour. Timers parked by an earlier
+// run are put back in the schedule first.
 func (e *Engine) RunTimers(ctx context.Context) {
+	var resumed int
+	if err := e.store.Update(func(tx *casestore.Tx) (err error) { resumed, err = tx.ResumeParkedTimers(e.now()); return err }); err != nil {
+		e.log.Error("resume parked timers", "err", err)
+	} else if resumed > 0 {
+		e.log.Info("parked timers resumed", "timers", resumed)
+	}
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	var lastSweep time.Time
@@ -100,17 +273,17 @@ func (e *Engine) RunTimers(ctx context.Context) {
 				e.log.Info("retention sweep", "messages", n)
 			}
 		}
+		wait := time.Minute // after a store failure, try again this much later
 		if _, err := e.FireDue(); err != nil {
 			e.log.Error("timers", "err", err)
-		}
-		wait := time.Minute // a failed store read is retried this often
-		var next time.Time
-		var have bool
-		if err := e.store.View(func(tx *casestore.Tx) error { next, have = tx.NextTimer(); return nil }); err == nil {
+		} else if err := e.store.View(func(tx *casestore.Tx) error {
 			wait = time.Hour
-			if have {
+			if next, ok := tx.NextTimer(); ok {
 				wait = max(next.Sub(e.now()), 0)
 			}
+			return nil
+		}); err != nil {
+			wait = time.Minute
 		}
 		t.Reset(wait)
 		select {

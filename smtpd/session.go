@@ -17,7 +17,7 @@ import (
 
 	"parley/casestore"
 	"parley/evidence"
-	"parley/procedure"
+	"parley/route"
 	"parley/threading"
 )
 
@@ -33,7 +33,7 @@ type session struct {
 
 type rcpt struct {
 	addr   string
-	target string
+	target route.Target
 }
 
 var _ smtp.Session = (*session)(nil)
@@ -82,29 +82,29 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 // targetOf resolves a recipient to its target, or the SMTP error to answer.
-func (s *session) targetOf(to string) (string, error) {
+func (s *session) targetOf(to string) (route.Target, error) {
 	local, domain, ok := splitAddress(to)
 	if !ok {
-		return "", &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
+		return route.Target{}, &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	}
 	if !strings.EqualFold(domain, s.srv.cfg.Domain) {
 		s.log.Info("relay denied", "rcpt", to)
-		return "", errNoRelay
+		return route.Target{}, errNoRelay
 	}
 	target, err := s.resolve(strings.ToLower(local))
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			s.log.Info("recipient refused", "rcpt", to, "reason", se.Message)
-			return "", se
+			return route.Target{}, se
 		}
-		return "", tempFail(s.log, "resolve recipient", err)
+		return route.Target{}, tempFail(s.log, "resolve recipient", err)
 	}
 	return target, nil
 }
 
 // addRcpt records a resolved recipient; the same target twice is one delivery.
-func (s *session) addRcpt(to, target string) {
+func (s *session) addRcpt(to string, target route.Target) {
 	for _, r := range s.rcpts {
 		if r.target == target {
 			return
@@ -113,45 +113,45 @@ func (s *session) addRcpt(to, target string) {
 	s.rcpts = append(s.rcpts, rcpt{addr: to, target: target})
 }
 
-func (s *session) resolve(local string) (string, error) {
+func (s *session) resolve(local string) (route.Target, error) {
 	switch local {
 	case "complaints":
-		return procedure.TargetComplaints, nil
+		return route.Complaints(), nil
 	case "postmaster", "abuse":
-		return procedure.TargetPostmaster, nil
+		return route.Postmaster(), nil
 	}
 	tok, err := s.srv.keys.Parse(local)
 	if errors.Is(err, threading.ErrBadTag) {
-		return "", s.noMailbox()
+		return route.Target{}, s.noMailbox()
 	}
 	if err != nil {
-		return "", err
+		return route.Target{}, err
 	}
-	var target string
+	var target route.Target
 	err = s.srv.store.View(func(tx *casestore.Tx) error {
 		switch tok.Kind {
 		case threading.KindParty:
 			if tx.CaseExists(tok.CaseID) {
-				target = procedure.TargetParty(tok.CaseID, tok.Role)
+				target = route.Party(tok.CaseID, tok.Role)
 			}
 		case threading.KindChoice:
 			if tx.CaseExists(tok.CaseID) {
-				target = procedure.TargetChoice(tok.CaseID, tok.Choice)
+				target = route.ChoiceOf(tok.CaseID, tok.Choice)
 			}
 		case threading.KindBounce:
-			target = procedure.TargetBounce(tok.Outbound)
+			target = route.Bounce(tok.Outbound)
 		default:
 			if _, err := tx.Trader(local); err == nil {
-				target = procedure.TargetIntake(local)
+				target = route.Intake(local)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return route.Target{}, err
 	}
-	if target == "" {
-		return "", s.noMailbox()
+	if target.Kind == route.KindNone {
+		return route.Target{}, s.noMailbox()
 	}
 	return target, nil
 }
@@ -261,7 +261,7 @@ func (s *session) Data(r io.Reader) error {
 		for _, rc := range s.rcpts {
 			var key string
 			if msgID != "" {
-				key = casestore.DedupKey(rc.target, msgID, sum)
+				key = casestore.DedupKey(rc.target.String(), msgID, sum)
 				if prev := tx.Dedup(key); prev != 0 {
 					ids = append(ids, prev)
 					continue
@@ -286,7 +286,7 @@ func (s *session) Data(r io.Reader) error {
 					return err
 				}
 			}
-			j := casestore.Job{Kind: casestore.JobIngest, Message: id, Shard: procedure.Shard(rc.target, s.mailFrom)}
+			j := casestore.Job{Kind: casestore.JobIngest, Message: id, Shard: rc.target.Shard(s.mailFrom)}
 			if err := tx.AddJob(&j); err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"parley/casestore"
+	"parley/route"
 	"parley/threading"
 )
 
@@ -205,22 +206,22 @@ func TestRecipientPolicy(t *testing.T) {
 		tx.PutTrader(casestore.Trader{Handle: "acme", Name: "Acme", Email: "s@acme.example", Lang: "nl"})
 		return tx.PutCase(&casestore.Case{ID: "K7Q-4M2P", State: casestore.StateOpen})
 	})
-	good := h.keys.PartyLocal("K7Q-4M2P", threading.Trader)
+	good := h.keys.PartyLocal("K7Q-4M2P", route.Trader)
 	c := h.dial()
 	c.cmd("MAIL FROM:<a@example.org>", "250")
 	for rcpt, want := range map[string]string{
-		"complaints@disputes.test":                                           "250",
-		"COMPLAINTS@Disputes.Test":                                           "250",
-		"acme@disputes.test":                                                 "250",
-		"postmaster@disputes.test":                                           "250",
-		good + "@disputes.test":                                              "250",
-		strings.ToUpper(good) + "@disputes.test":                             "250",
-		h.keys.BounceLocal(7) + "@disputes.test":                             "250",
-		"nobody@disputes.test":                                               "550 5.1.1",
-		good[:len(good)-1] + "x@disputes.test":                               "550 5.1.1",
-		h.keys.PartyLocal("AAA-AAAA", threading.Consumer) + "@disputes.test": "550 5.1.1",
-		"complaints@elsewhere.example":                                       "550 5.7.1",
-		"complaints@disputes.test.evil.example":                              "550 5.7.1",
+		"complaints@disputes.test":                                       "250",
+		"COMPLAINTS@Disputes.Test":                                       "250",
+		"acme@disputes.test":                                             "250",
+		"postmaster@disputes.test":                                       "250",
+		good + "@disputes.test":                                          "250",
+		strings.ToUpper(good) + "@disputes.test":                         "250",
+		h.keys.BounceLocal(7) + "@disputes.test":                         "250",
+		"nobody@disputes.test":                                           "550 5.1.1",
+		good[:len(good)-1] + "x@disputes.test":                           "550 5.1.1",
+		h.keys.PartyLocal("AAA-AAAA", route.Consumer) + "@disputes.test": "550 5.1.1",
+		"complaints@elsewhere.example":                                   "550 5.7.1",
+		"complaints@disputes.test.evil.example":                          "550 5.7.1",
 	} {
 		c.cmd("RCPT TO:<"+rcpt+">", want)
 	}
@@ -295,7 +296,7 @@ func TestAcceptedMessageIsDurable(t *testing.T) {
 		if err != nil || string(raw) != want {
 			t.Fatalf("message %d raw differs (%d bytes, %v)", i, len(raw), err)
 		}
-		if msgs[i].MailFrom != "jan@example.org" || msgs[i].Target != "intake:complaints" {
+		if msgs[i].MailFrom != "jan@example.org" || msgs[i].Target != route.Complaints() {
 			t.Errorf("envelope not kept: %+v", msgs[i])
 		}
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"parley/route"
 )
 
 // Authenticator checks a mediator's credentials for submission and returns
@@ -127,7 +129,7 @@ func (s *submissionSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return errCaseOnly // an unknown local part: say what submission takes
 	case err != nil:
 		return err
-	case !strings.HasPrefix(target, "party:"):
+	case target.Kind != route.KindParty:
 		s.log.Info("recipient refused: not a case address", "rcpt", to)
 		return errCaseOnly
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"parley/casestore"
-	"parley/threading"
+	"parley/route"
 )
 
 const (
@@ -83,8 +83,8 @@ func TestSubmission(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	party := h.keys.PartyLocal(subCase, threading.Trader) + "@disputes.test"
-	mediator := h.keys.PartyLocal(subCase, threading.Mediator) + "@disputes.test"
+	party := h.keys.PartyLocal(subCase, route.Trader) + "@disputes.test"
+	mediator := h.keys.PartyLocal(subCase, route.Mediator) + "@disputes.test"
 
 	conn, err := net.Dial("tcp", h.addr)
 	if err != nil {
@@ -104,7 +104,7 @@ func TestSubmission(t *testing.T) {
 	c.cmd("MAIL FROM:<someone.else@example.org>", "553 5.7.1")
 	c.cmd("MAIL FROM:<"+subUser+">", "250")
 	for _, bad := range []string{"complaints@disputes.test", "postmaster@disputes.test", "nobody@disputes.test",
-		"k7q-4m2p.t.a0000000000000@disputes.test", "friend@elsewhere.example", h.keys.ChoiceLocal(subCase, threading.ChoiceMediation) + "@disputes.test"} {
+		"k7q-4m2p.t.a0000000000000@disputes.test", "friend@elsewhere.example", h.keys.ChoiceLocal(subCase, route.ChoiceMediation) + "@disputes.test"} {
 		if r := c.cmd("RCPT TO:<"+bad+">", "550 5.7.1"); !strings.Contains(r, "case addresses") && !strings.Contains(r, "Relaying denied") {
 			t.Errorf("RCPT %s: %q does not explain", bad, r)
 		}
@@ -120,7 +120,7 @@ func TestSubmission(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("stored %d messages, want 2", len(msgs))
 	}
-	targets := []string{msgs[0].Target, msgs[1].Target}
+	targets := []string{msgs[0].Target.String(), msgs[1].Target.String()}
 	if targets[0] != "party:"+subCase+":t" || targets[1] != "party:"+subCase+":m" {
 		t.Errorf("targets %q", targets)
 	}

@@ -22,24 +22,24 @@ var files embed.FS
 
 // Names of the templates.
 const (
-	Confirm      = "confirm"
-	NeedInfo     = "need_info"
-	IntakeClosed = "intake_closed"
-	TraderNote   = "trader_notice"
-	Relay        = "relay"
-	Quarantine   = "quarantine"
-	Reminder     = "reminder"
-	WindowEnded  = "window_ended"
-	Choice       = "choice"
-	Extended     = "extended"
-	Notice       = "notice"    // Intro plus Lines: short notices
-	Mediation    = "mediation" // Intro, optional Text, Lines
-	Proposal     = "proposal"
-	Closed       = "closed"
+	Confirm     = "confirm"
+	NeedInfo    = "need_info"
+	TraderNote  = "trader_notice"
+	Relay       = "relay"
+	Quarantine  = "quarantine"
+	Reminder    = "reminder"
+	WindowEnded = "window_ended"
+	Choice      = "choice"
+	Extended    = "extended"
+	Notice      = "notice"    // Intro plus Lines: short notices
+	Mediation   = "mediation" // Intro, optional Text, Lines
+	Proposal    = "proposal"
+	Closed      = "closed"
+	Referral    = "referral" // the cover letter to the arbitration body
 )
 
 // All lists every template, for tests.
-var All = []string{Confirm, NeedInfo, IntakeClosed, TraderNote, Relay, Quarantine, Reminder, WindowEnded, Choice, Extended, Notice, Mediation, Proposal, Closed}
+var All = []string{Confirm, NeedInfo, TraderNote, Relay, Quarantine, Reminder, WindowEnded, Choice, Extended, Notice, Mediation, Proposal, Closed, Referral}
 
 // Option is a choice with its address, printed as a mailto link.
 type Option struct {
@@ -60,7 +60,10 @@ type Data struct {
 	CaseID      string
 	Trader      string // trader's display name
 	Name        string // the writing party's display name (relays)
-	Deadline    string
+	Deadline    string // the deadline the pending timer fires at
+	End         string // the mediation's end
+	Since       string // last activity (the mediator's reminder)
+	Date        string // a day, e.g. when the consumer first complained
 	From        string // offending sender (quarantine)
 	Text        string // the party's own words, unchanged
 	Attachments []Attachment
@@ -77,6 +80,12 @@ type Data struct {
 	Currency    string
 	Days        int
 	Answer      string
+	Service     string // the service's name ([procedure] service_name)
+	Body        string // the arbitration body's name
+	URL         string // where the consumer files the claim
+	MoreHelp    string // where else a consumer may turn
+	File        string // the case file's name, size and SHA-256 (referral)
+	Size        string
 	ForMediator bool   // the reader is the mediator (relay footer)
 	Seq         uint64 // event number and hash of the record's head (closing notice)
 	Hash        string
@@ -92,7 +101,7 @@ type Set struct {
 func New(b *locales.Bundle) (*Set, error) {
 	base := template.New("").Funcs(template.FuncMap{
 		"t":    func(string) string { return "" },
-		"size": humanSize,
+		"size": Size,
 	})
 	base, err := base.ParseFS(files, "text/*.txt")
 	if err != nil {
@@ -119,7 +128,8 @@ func (s *Set) Render(name, lang string, d Data) (string, error) {
 // T exposes the locale bundle for headers (display names, titles).
 func (s *Set) T(lang, id string, data any) string { return s.locales.T(lang, id, data) }
 
-func humanSize(n int64) string {
+// Size prints a byte count for people.
+func Size(n int64) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"parley/route"
 )
 
 // alphabet is Crockford's base32 in lower case: no i, l, o, u, so ids read aloud
@@ -20,31 +22,6 @@ const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
 
 // tagLen is the number of base32 characters of HMAC tag: 13*5 = 65 bits.
 const tagLen = 13
-
-// Role is a party of a case.
-type Role string
-
-const (
-	Consumer Role = "c"
-	Trader   Role = "t"
-	Mediator Role = "m"
-)
-
-// Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r == Consumer || r == Trader || r == Mediator }
-
-// String returns the role's name as used in logs and the store.
-func (r Role) Name() string {
-	switch r {
-	case Consumer:
-		return "consumer"
-	case Trader:
-		return "trader"
-	case Mediator:
-		return "mediator"
-	}
-	return "unknown"
-}
 
 // Keys mints and verifies address tags. The newest key mints; all keys verify,
 // so a key can be rotated without breaking the addresses already handed out.
@@ -140,28 +117,15 @@ func (k *Keys) tag(id byte, parts ...string) string {
 }
 
 // PartyLocal returns the local part of a party's reply address for a case.
-func (k *Keys) PartyLocal(caseID string, role Role) string {
+func (k *Keys) PartyLocal(caseID string, role route.Role) string {
 	id := strings.ToLower(caseID)
-	return id + "." + string(role) + "." + string(k.current) + k.tag(k.current, "party", id, string(role))
+	return id + "." + role.Letter() + "." + string(k.current) + k.tag(k.current, "party", id, role.Letter())
 }
 
-// Choices a party makes by sending any mail to a choice address (a mailto
-// link in the notice, one click in any client).
-const (
-	ChoiceResolved  = "resolved"
-	ChoiceMediation = "mediation"
-	ChoiceWait      = "wait"
-	ChoiceAccept    = "accept" // a settlement proposal
-	ChoiceReject    = "reject"
-	ChoiceWithdraw  = "withdraw"
-)
-
-var choices = map[string]bool{ChoiceResolved: true, ChoiceMediation: true, ChoiceWait: true, ChoiceAccept: true, ChoiceReject: true, ChoiceWithdraw: true}
-
 // ChoiceLocal returns the local part of a choice address of a case.
-func (k *Keys) ChoiceLocal(caseID, choice string) string {
+func (k *Keys) ChoiceLocal(caseID string, choice route.Choice) string {
 	id := strings.ToLower(caseID)
-	return id + "." + choice + "." + string(k.current) + k.tag(k.current, "choice", id, choice)
+	return id + "." + string(choice) + "." + string(k.current) + k.tag(k.current, "choice", id, string(choice))
 }
 
 // BounceLocal returns the VERP local part naming outbound row out.
@@ -183,10 +147,10 @@ const (
 // Token is a parsed, verified token address.
 type Token struct {
 	Kind     Kind
-	CaseID   string // upper case with dash, e.g. K7Q-4M2P (KindParty)
-	Role     Role   // KindParty
-	Outbound uint64 // KindBounce
-	Choice   string // KindChoice
+	CaseID   string       // upper case with dash, e.g. K7Q-4M2P (KindParty)
+	Role     route.Role   // KindParty
+	Outbound uint64       // KindBounce
+	Choice   route.Choice // KindChoice
 }
 
 // ErrBadTag means the local part has the shape of a token but its tag does not verify.
@@ -223,14 +187,14 @@ func (k *Keys) Parse(local string) (Token, error) {
 	if !ValidCaseID(f[0]) {
 		return Token{}, nil
 	}
-	if choices[f[1]] {
+	if c := route.Choice(f[1]); c.Valid() {
 		if err := check("choice", f[0], f[1]); err != nil {
 			return Token{}, err
 		}
-		return Token{Kind: KindChoice, CaseID: strings.ToUpper(f[0]), Choice: f[1]}, nil
+		return Token{Kind: KindChoice, CaseID: strings.ToUpper(f[0]), Choice: c}, nil
 	}
-	role := Role(f[1])
-	if !role.Valid() {
+	role, ok := route.RoleFromLetter(f[1])
+	if !ok {
 		return Token{}, ErrBadTag
 	}
 	if err := check("party", f[0], f[1]); err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"parley/route"
 )
 
 func testKeys(t *testing.T) *Keys {
@@ -20,7 +22,7 @@ func testKeys(t *testing.T) *Keys {
 
 func TestPartyAddressRoundTrip(t *testing.T) {
 	k := testKeys(t)
-	for _, role := range []Role{Consumer, Trader, Mediator} {
+	for _, role := range route.Roles {
 		local := k.PartyLocal("K7Q-4M2P", role)
 		if strings.ContainsAny(local, "+_ ") || local != strings.ToLower(local) {
 			t.Errorf("local part %q has characters senders mangle", local)
@@ -36,7 +38,7 @@ func TestPartyAddressRoundTrip(t *testing.T) {
 
 func TestForgedAddressesRefused(t *testing.T) {
 	k := testKeys(t)
-	good := k.PartyLocal("K7Q-4M2P", Trader)
+	good := k.PartyLocal("K7Q-4M2P", route.Trader)
 	f := strings.Split(good, ".")
 	cases := map[string]string{
 		"other role":    f[0] + ".c." + f[2],
@@ -71,7 +73,7 @@ func TestBounceAddress(t *testing.T) {
 
 func TestKeyRotation(t *testing.T) {
 	old, _ := NewKeys('a', map[byte][]byte{'a': bytes.Repeat([]byte{1}, 32)})
-	addr := old.PartyLocal("ABC-DEFG", Consumer)
+	addr := old.PartyLocal("ABC-DEFG", route.Consumer)
 	rotated, err := NewKeys('b', map[byte][]byte{'a': bytes.Repeat([]byte{1}, 32), 'b': bytes.Repeat([]byte{2}, 32)})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +81,7 @@ func TestKeyRotation(t *testing.T) {
 	if tok, err := rotated.Parse(addr); err != nil || tok.CaseID != "ABC-DEFG" {
 		t.Fatalf("old address after rotation: %+v %v", tok, err)
 	}
-	if fresh := rotated.PartyLocal("ABC-DEFG", Consumer); fresh == addr || !strings.Contains(fresh, ".b") {
+	if fresh := rotated.PartyLocal("ABC-DEFG", route.Consumer); fresh == addr || !strings.Contains(fresh, ".b") {
 		t.Fatalf("new addresses must use the new key: %s", fresh)
 	}
 }
@@ -98,7 +100,7 @@ func TestLoadOrCreateKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k1.PartyLocal("ABC-DEFG", Trader) != k2.PartyLocal("ABC-DEFG", Trader) {
+	if k1.PartyLocal("ABC-DEFG", route.Trader) != k2.PartyLocal("ABC-DEFG", route.Trader) {
 		t.Fatal("reloaded keys mint different addresses")
 	}
 }
@@ -139,18 +141,18 @@ func TestSubjects(t *testing.T) {
 
 func TestChoiceAddress(t *testing.T) {
 	k := testKeys(t)
-	for _, ch := range []string{ChoiceResolved, ChoiceMediation, ChoiceWait, ChoiceAccept, ChoiceReject, ChoiceWithdraw} {
+	for _, ch := range []route.Choice{route.ChoiceResolved, route.ChoiceMediation, route.ChoiceWait, route.ChoiceAccept, route.ChoiceReject, route.ChoiceWithdraw} {
 		local := k.ChoiceLocal("K7Q-4M2P", ch)
 		tok, err := k.Parse(local)
 		if err != nil || tok.Kind != KindChoice || tok.Choice != ch || tok.CaseID != "K7Q-4M2P" {
 			t.Errorf("%s: %+v %v", ch, tok, err)
 		}
 		f := strings.Split(local, ".")
-		other := ChoiceWait
-		if ch == ChoiceWait {
-			other = ChoiceResolved
+		other := route.ChoiceWait
+		if ch == route.ChoiceWait {
+			other = route.ChoiceResolved
 		}
-		if _, err := k.Parse(f[0] + "." + other + "." + f[2]); !errors.Is(err, ErrBadTag) {
+		if _, err := k.Parse(f[0] + "." + string(other) + "." + f[2]); !errors.Is(err, ErrBadTag) {
 			t.Errorf("%s tag accepted for %s", ch, other)
 		}
 	}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"parley/route"
 )
 
 func FuzzParseAddress(f *testing.F) {
 	k, _ := NewKeys('a', map[byte][]byte{'a': bytes.Repeat([]byte{1}, 32)})
-	f.Add(k.PartyLocal("K7Q-4M2P", Trader))
+	f.Add(k.PartyLocal("K7Q-4M2P", route.Trader))
 	f.Add(k.BounceLocal(12345))
 	f.Add("complaints")
 	f.Add("b.zzzzzzzzzzzzzz.a0123456789abc")

@@ -187,10 +187,17 @@ func printCase(d *control.CaseDetail) {
 		fmt.Printf("  closed:    %s\n", d.Closed.UTC().Format(when))
 	}
 	for _, tm := range d.Timers {
-		fmt.Printf("  clock:     %-16s %s\n", tm.Kind, tm.Due.UTC().Format(when))
+		line := fmt.Sprintf("  clock:     %-16s %s", tm.Kind, tm.Due.UTC().Format(when))
+		switch {
+		case tm.Parked:
+			line += fmt.Sprintf("  PARKED after %d failures (retried at the next start): %s", tm.Attempts, tm.LastError)
+		case tm.Attempts > 0:
+			line += fmt.Sprintf("  failed %d times, next attempt %s", tm.Attempts, tm.Retry.UTC().Format(when))
+		}
+		fmt.Println(line)
 	}
 	f := d.Fields
-	for _, kv := range [][2]string{{"order date", f.OrderDate}, {"order", f.OrderRef}, {"wants", f.Wants}, {"contacted", f.Contacted}} {
+	for _, kv := range [][2]string{{"order date", f.OrderDate}, {"order", f.OrderRef}, {"wants", f.Wants}, {"contacted", f.Contacted}, {"complained", f.ComplainedOn}} {
 		if kv[1] != "" {
 			fmt.Printf("  %-10s %s\n", kv[0]+":", kv[1])
 		}
@@ -212,7 +219,7 @@ func printCase(d *control.CaseDetail) {
 	}
 	outs := map[uint64]string{}
 	for _, o := range d.Outbound {
-		to := o.Role
+		to := string(o.Role)
 		if to == "" {
 			to = "sender " + o.To
 		}

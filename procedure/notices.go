@@ -1,0 +1,184 @@
+package procedure
+
+import (
+	"strings"
+	"time"
+
+	"parley/casestore"
+	"parley/config"
+	"parley/route"
+	"parley/templates"
+)
+
+// notify renders template name for role in that party's language and queues
+// it as a notice of the service (From the service's name, Auto-Submitted).
+func (r *run) notify(role route.Role, name string, d templates.Data) error {
+	p := r.c.PartyByRole(role)
+	if p == nil || p.Email == "" {
+		return nil // no such party (yet): a mediator not yet assigned
+	}
+	d.CaseID, d.Title = r.c.ID, r.c.Title
+	if d.Trader == "" {
+		d.Trader = r.c.Trader.Name
+	}
+	b, err := r.e.render(r.c, role, name, d, nil, true)
+	if err != nil {
+		return err
+	}
+	o, err := r.e.queue(r.tx, r.c, role, b)
+	if err != nil {
+		return err
+	}
+	r.out = append(r.out, o.ID)
+	return nil
+}
+
+// notifyAll sends the notice built by data to consumer, trader and mediator,
+// each in their language (data may differ per reader).
+func (r *run) notifyAll(name string, data func(role route.Role, lang string) templates.Data) error {
+	for _, role := range route.Roles {
+		if !r.knows(role) {
+			continue
+		}
+		if err := r.notify(role, name, data(role, r.c.PartyByRole(role).Lang)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serviceName is the From display name of Parley's own notices in a case.
+func (e *Engine) serviceName(caseID string) string {
+	name := e.cfg.Procedure.ServiceName
+	if name == "" {
+		name = "Parley"
+	}
+	if caseID == "" {
+		return name
+	}
+	return name + " [" + caseID + "]"
+}
+
+// formatTime prints a deadline the same way in every language (ISO date and
+// UTC time), from the timer that fires at it.
+func (e *Engine) formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 MST")
+}
+
+// money prints an amount with its currency code.
+func money(cents int64, currency string) string {
+	return config.Amount(cents).String() + " " + currency
+}
+
+// fieldLines prints the complaint's known fields for the trader and the
+// mediator; a field nobody gave is left out, never shown as "no".
+func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
+	first := func(id string) string { l, _, _ := strings.Cut(e.loc.T(lang, id, nil), "|"); return l }
+	f := c.Fields
+	var lines []string
+	add := func(id, v string) {
+		if v != "" {
+			lines = append(lines, first(id)+": "+v)
+		}
+	}
+	add("LabelOrderDate", f.OrderDate)
+	add("LabelOrderRef", f.OrderRef)
+	if f.Amount > 0 {
+		add("LabelAmount", money(f.Amount, f.Currency))
+	}
+	add("LabelWants", f.Wants)
+	add("LabelComplainedOn", f.ComplainedOn)
+	switch f.Contacted {
+	case "yes":
+		add("LabelContacted", e.loc.T(lang, "WordYesShown", nil))
+	case "no":
+		add("LabelContacted", e.loc.T(lang, "WordNoShown", nil))
+	}
+	return lines
+}
+
+// statusLines describes the case for a mediator (#status), in lang. Only
+// deadlines still ahead are listed, each with what happens then.
+func (e *Engine) statusLines(c *casestore.Case, lang string) []string {
+	t := func(id string, d any) string { return e.loc.T(lang, id, d) }
+	yesNo := func(b bool) string {
+		if b {
+			return t("WordYesShown", nil)
+		}
+		return t("WordNoShown", nil)
+	}
+	lines := []string{
+		t("StatusState", nil) + ": " + t("State_"+c.State, nil),
+		t("StatusConsumer", nil) + ": " + e.partyName(c, route.Consumer, lang),
+		t("StatusTrader", nil) + ": " + c.Trader.Name,
+	}
+	if c.Outcome != "" {
+		lines = append(lines, t("StatusOutcome", nil)+": "+t("Outcome_"+c.Outcome, nil))
+	}
+	if c.Mediator.Email != "" {
+		lines = append(lines, t("StatusMediator", nil)+": "+c.Mediator.Name)
+	}
+	if c.State == mediate {
+		lines = append(lines, t("StatusTraderAnswered", nil)+": "+yesNo(c.TraderAnswered))
+	}
+	if p := c.Proposal; p != nil {
+		answer := func(a string) string {
+			if a == "" {
+				a = "pending"
+			}
+			return t("Answer_"+a, nil)
+		}
+		lines = append(lines, t("StatusProposal", templates.Data{Answer: answer(p.Consumer), Outcome: answer(p.Trader)}))
+	}
+	lines = append(lines, e.fieldLines(c, lang)...)
+	now := e.now()
+	var ahead []string
+	for _, k := range clocks {
+		if tm, ok := c.Timer(string(k)); ok && tm.Due.After(now) {
+			ahead = append(ahead, "  "+e.formatTime(tm.Due)+"  "+t("Clock_"+string(k), nil))
+		}
+	}
+	if len(ahead) > 0 {
+		lines = append(lines, t("StatusDeadlines", nil)+":")
+		lines = append(lines, ahead...)
+	}
+	return lines
+}
+
+// partyName is how a party is named to a reader in lang.
+func (e *Engine) partyName(c *casestore.Case, role route.Role, lang string) string {
+	switch role {
+	case route.Trader:
+		return c.Trader.Name
+	case route.Mediator:
+		return e.loc.T(lang, "TheMediator", nil)
+	}
+	if c.Consumer.Name != "" {
+		return c.Consumer.Name
+	}
+	return e.loc.T(lang, "TheConsumer", nil)
+}
+
+// keyword is the first (shown) keyword of id in lang.
+func (e *Engine) keyword(lang, id string) string {
+	k, _, _ := strings.Cut(e.loc.T(lang, id, nil), "|")
+	return k
+}
+
+func (e *Engine) choiceAddress(caseID string, choice route.Choice) string {
+	return e.keys.ChoiceLocal(caseID, choice) + "@" + e.domain
+}
+
+func (e *Engine) partyAddress(caseID string, role route.Role) string {
+	return e.keys.PartyLocal(caseID, role) + "@" + e.domain
+}
+
+func langOr(lang, def string) string {
+	if lang == "" {
+		return def
+	}
+	return lang
+}
