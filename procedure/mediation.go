@@ -102,8 +102,7 @@ func (r *run) assignMediator() error {
 
 func (r *run) briefMediator() error {
 	lang := r.c.Mediator.Lang
-	lines := append(r.e.fieldLines(r.c, lang), r.e.statusLines(r.c, lang)...)
-	return r.notify(route.Mediator, templates.Mediation, templates.Data{Intro: "MediatorAssigned", Text: r.c.Fields.Problem, Lines: lines})
+	return r.notify(route.Mediator, templates.Mediation, templates.Data{Intro: "MediatorAssigned", Text: r.c.Fields.Problem, Lines: r.e.statusLines(r.c, lang)})
 }
 
 // tellMediator sends a notice to a registered mediator who need not be the
@@ -218,7 +217,7 @@ func (r *run) recordProposal() error {
 func (r *run) sendProposal() error {
 	for _, role := range []route.Role{route.Consumer, route.Trader} {
 		lang := r.c.PartyByRole(role).Lang
-		rights := []string{"", r.e.loc.T(lang, "ProposalFree", nil), r.e.loc.T(lang, "RightCourt", nil), r.e.loc.T(lang, "RightAdvice", nil)}
+		rights := []string{r.e.loc.T(lang, "ProposalFree", nil), r.e.loc.T(lang, "RightCourt", nil), r.e.loc.T(lang, "RightAdvice", nil)}
 		if role == route.Consumer {
 			rights = append(rights, r.e.loc.T(lang, "RightWithdraw", nil))
 		}
