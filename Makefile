@@ -23,3 +23,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAddress$$' -fuzztime $(FUZZTIME) ./threading
 	$(GO) test -run '^$$' -fuzz '^FuzzStripQuoted$$' -fuzztime $(FUZZTIME) ./threading
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./evidence
+	$(GO) test -run '^$$' -fuzz '^FuzzAmount$$' -fuzztime $(FUZZTIME) ./notation

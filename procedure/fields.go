@@ -1,15 +1,16 @@
 package procedure
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 	"unicode"
 
 	"parley/casestore"
-	"parley/config"
 	"parley/locales"
+	"parley/notation"
+	"parley/templates"
 )
 
 // Field label ids in the locale files, in the order of the fill-in form.
@@ -20,9 +21,8 @@ var fieldLabels = []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "La
 type reader struct {
 	labels   map[string]*regexp.Regexp // label id -> line matcher
 	words    map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
-	amount   *regexp.Regexp
 	freeRef  *regexp.Regexp // "order 1234", "bestelling nr. A-77" in running text
-	freeDate *regexp.Regexp // a date shortly after an order word: "ordered on 3.10.2026"
+	orderWord *regexp.Regexp // an order word a date may follow: "ordered on 3.10.2026"
 }
 
 func newReader(loc *locales.Bundle) *reader {
@@ -35,8 +35,7 @@ func newReader(loc *locales.Bundle) *reader {
 	}
 	orderWords := alternation(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...))
 	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|number|nummer|numéro|numero|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`)
-	r.freeDate = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + orderWords + `)[^\n]{0,40}?\b(\d{1,4}[-./]\d{1,2}[-./]\d{2,4})\b`)
-	r.amount = regexp.MustCompile(`(?i)(€|eur|usd|\$|gbp|£|chf|pln|zł|nok|sek|dkk)?\s?([0-9]{1,3}(?:[.,\s]?[0-9]{3})*(?:[.,][0-9]{1,2})?)\s?(€|eur|euro|usd|gbp|chf|pln|zł|nok|sek|dkk|kr)?`)
+	r.orderWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + orderWords + `)`)
 	return r
 }
 
@@ -100,42 +99,72 @@ func (r *reader) withoutLabelled(text string) string {
 	return strings.TrimSpace(text)
 }
 
-var currencySymbols = map[string]string{"€": "EUR", "euro": "EUR", "$": "USD", "£": "GBP", "zł": "PLN", "kr": "NOK"}
-
-// parseAmount finds "49.95 EUR", "€ 49,95" or "EUR 49.95"; requireCurrency
-// keeps order numbers in free text from passing as amounts.
-func (r *reader) parseAmount(s string, requireCurrency bool) (int64, string, bool) {
-	for _, m := range r.amount.FindAllStringSubmatch(s, -1) {
-		cur := strings.ToLower(m[1] + m[3])
-		if cur == "" && requireCurrency {
-			continue
-		}
-		a, err := config.ParseAmount(strings.ReplaceAll(m[2], " ", ""))
-		if err != nil || a == 0 {
-			continue
-		}
-		code := strings.ToUpper(cur)
-		if c, ok := currencySymbols[cur]; ok {
-			code = c
-		}
-		return int64(a), code, true
-	}
-	return 0, "", false
+// unclearValue is something a party wrote that more than one reading fits
+// ("1.500 EUR" from an English writer, "450 kr" from a Dutch one): it is
+// asked back, never guessed.
+type unclearValue struct {
+	label   string   // the field's label id
+	wrote   string   // as written
+	options []string // what it could mean, as Parley would record it
 }
 
-var dateLayouts = []string{"2006-01-02", "02-01-2006", "2-1-2006", "02.01.2006", "2.1.2006", "02/01/2006", "2/1/2006", "02.01.06", "2.1.06"}
-
-func parseDate(s string) (string, bool) {
-	f := strings.Fields(s)
-	if len(f) == 0 {
-		return "", false
-	}
-	for _, l := range dateLayouts {
-		if t, err := time.Parse(l, strings.TrimRight(f[0], ",.;")); err == nil {
-			return t.Format("2006-01-02"), true
+// amountFrom reads the claim's amount: from a labelled value (the currency
+// may be missing), or from running text (only next to a currency). lang is
+// the writer's language, which says what "1.500" means.
+func amountFrom(s, lang string, labelled bool) (int64, string, *unclearValue) {
+	var found []notation.Found
+	if labelled {
+		a, err := notation.ParseAmount(s, lang)
+		var amb *notation.AmbiguousError
+		switch {
+		case err == nil:
+			return a.Cents, a.Currency, nil
+		case errors.As(err, &amb):
+			found = []notation.Found{amb.Found}
+		default:
+			return 0, "", nil
 		}
+	} else {
+		found = notation.FindAmounts(s, lang)
 	}
-	return "", false
+	for _, f := range found {
+		if f.Clear() {
+			if f.Readings[0].Cents == 0 {
+				continue
+			}
+			return f.Readings[0].Cents, f.Readings[0].Currency, nil
+		}
+		u := &unclearValue{label: "LabelAmount", wrote: f.Readings[0].Text}
+		for _, a := range f.Readings {
+			if f.CurrencyUnclear {
+				for _, c := range []string{"SEK", "DKK", "NOK", "ISK"} {
+					u.options = append(u.options, money(a.Cents, c))
+				}
+				continue
+			}
+			u.options = append(u.options, money(a.Cents, a.Currency))
+		}
+		return 0, "", u
+	}
+	return 0, "", nil
+}
+
+// dateFrom reads a labelled date written in lang: YYYY-MM-DD, or what two
+// readings fit (asked back), or "" when there is none.
+func dateFrom(label, s, lang string) (string, *unclearValue) {
+	d, err := notation.ParseDate(s, lang)
+	var amb *notation.AmbiguousDateError
+	switch {
+	case err == nil:
+		return d.ISO(), nil
+	case errors.As(err, &amb):
+		u := &unclearValue{label: label, wrote: amb.Readings[0].Text}
+		for _, r := range amb.Readings {
+			u.options = append(u.options, r.ISO())
+		}
+		return "", u
+	}
+	return "", nil
 }
 
 func (r *reader) wants(s string) string {
@@ -147,17 +176,30 @@ func (r *reader) wants(s string) string {
 	return ""
 }
 
-// read extracts the trader line and the complaint fields from a message text.
-func (r *reader) read(text string) (traderValue string, f casestore.Fields) {
+// read extracts the trader line and the complaint fields from a message
+// text in lang, and what it could not settle.
+func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields, unclear []unclearValue) {
 	traderValue = r.value("LabelTrader", text)
+	ask := func(u *unclearValue) {
+		if u != nil {
+			unclear = append(unclear, *u)
+		}
+	}
 	if v := r.value("LabelOrderDate", text); v != "" {
-		f.OrderDate, _ = parseDate(v)
+		var u *unclearValue
+		f.OrderDate, u = dateFrom("LabelOrderDate", v, lang)
+		ask(u)
 	} else {
-		// Only a date that follows an order word: running text has other
+		// Only a date shortly after an order word: running text has other
 		// dates (delivery promises, Parley's own deadlines in quoted mail).
-		for _, m := range r.freeDate.FindAllStringSubmatch(r.withoutLabelled(text), 5) {
-			if d, ok := parseDate(m[1]); ok {
-				f.OrderDate = d
+		free := r.withoutLabelled(text)
+		for _, m := range r.orderWord.FindAllStringIndex(free, 5) {
+			end := min(len(free), m[1]+60)
+			if nl := strings.IndexByte(free[m[1]:end], '\n'); nl >= 0 {
+				end = m[1] + nl
+			}
+			if found := notation.FindDates(free[m[1]:end], lang); len(found) > 0 && len(found[0]) == 1 {
+				f.OrderDate = found[0][0].ISO()
 				break
 			}
 		}
@@ -172,11 +214,13 @@ func (r *reader) read(text string) (traderValue string, f casestore.Fields) {
 			}
 		}
 	}
+	var u *unclearValue
 	if v := r.value("LabelAmount", text); v != "" {
-		f.Amount, f.Currency, _ = r.parseAmount(v, false)
+		f.Amount, f.Currency, u = amountFrom(v, lang, true)
 	} else {
-		f.Amount, f.Currency, _ = r.parseAmount(r.withoutLabelled(text), true)
+		f.Amount, f.Currency, u = amountFrom(r.withoutLabelled(text), lang, false)
 	}
+	ask(u)
 	free := r.withoutLabelled(text)
 	if v := r.value("LabelProblem", text); v != "" {
 		f.Problem = clip(v, 4000)
@@ -194,9 +238,11 @@ func (r *reader) read(text string) (traderValue string, f casestore.Fields) {
 		f.Contacted = r.yesNo(v)
 	}
 	if v := r.value("LabelComplainedOn", text); v != "" {
-		f.ComplainedOn, _ = parseDate(v)
+		var u *unclearValue
+		f.ComplainedOn, u = dateFrom("LabelComplainedOn", v, lang)
+		ask(u)
 	}
-	return traderValue, f
+	return traderValue, f, unclear
 }
 
 func (r *reader) yesNo(v string) string {
@@ -243,38 +289,55 @@ var settable = []struct{ name, label string }{
 }
 
 // setValue reads `#set NAME VALUE`.
-func (r *reader) setValue(name, value, currency string) (fieldValue, error) {
+func (r *reader) setValue(name, value, currency, lang string) (fieldValue, error) {
 	for _, s := range settable {
 		if s.name == name {
-			return r.parseField(s.label, value, currency)
+			return r.parseField(s.label, value, currency, lang)
 		}
 	}
 	return fieldValue{}, fmt.Errorf("unknown field %q", name)
 }
 
-// labelled reads the labelled field lines of a reply after intake; lines
-// whose value cannot be read are left alone.
-func (r *reader) labelled(text, currency string) []fieldValue {
+// labelled reads the labelled field lines of a reply after intake. A value
+// two readings fit is returned as unclear; one that cannot be read at all is
+// left alone.
+func (r *reader) labelled(text, currency, lang string) ([]fieldValue, []unclearValue) {
 	var out []fieldValue
+	var unclear []unclearValue
 	for _, s := range settable {
 		if v := r.value(s.label, text); v != "" {
-			if fv, err := r.parseField(s.label, v, currency); err == nil {
+			fv, err := r.parseField(s.label, v, currency, lang)
+			var u *unclearError
+			switch {
+			case err == nil:
 				out = append(out, fv)
+			case errors.As(err, &u):
+				unclear = append(unclear, u.v)
 			}
 		}
 	}
-	return out
+	return out, unclear
 }
 
-// parseField reads value as the field of label.
-func (r *reader) parseField(label, value, currency string) (fieldValue, error) {
+// unclearError is a value more than one reading fits.
+type unclearError struct{ v unclearValue }
+
+func (e *unclearError) Error() string {
+	return fmt.Sprintf("%q could be %s", e.v.wrote, strings.Join(e.v.options, " or "))
+}
+
+// parseField reads value as the field of label, written in lang.
+func (r *reader) parseField(label, value, currency, lang string) (fieldValue, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
 		return fieldValue{}, fmt.Errorf("%s: no value", label)
 	}
 	date := func(name string, field func(*casestore.Fields) *string) (fieldValue, error) {
-		d, ok := parseDate(value)
-		if !ok {
+		d, u := dateFrom(label, value, lang)
+		if u != nil {
+			return fieldValue{}, &unclearError{*u}
+		}
+		if d == "" {
 			return fieldValue{}, fmt.Errorf("%s %q: not a date", name, value)
 		}
 		return fieldValue{name: name, label: label, shown: d, set: func(f *casestore.Fields) { *field(f) = d },
@@ -286,8 +349,11 @@ func (r *reader) parseField(label, value, currency string) (fieldValue, error) {
 	}
 	switch label {
 	case "LabelAmount":
-		cents, cur, ok := r.parseAmount(value, false)
-		if !ok {
+		cents, cur, u := amountFrom(value, lang, true)
+		if u != nil {
+			return fieldValue{}, &unclearError{*u}
+		}
+		if cents == 0 {
 			return fieldValue{}, fmt.Errorf("amount %q: not an amount", value)
 		}
 		if cur == "" {
@@ -356,9 +422,20 @@ func hasRequired(c *casestore.Case) bool {
 	return c.Trader.Email != "" && c.Fields.Problem != "" && c.Fields.Wants != ""
 }
 
+// askLines ask, in lang, which reading of each unclear value was meant,
+// each with the labelled line to reply with.
+func (e *Engine) askLines(lang string, unclear []unclearValue) []string {
+	var lines []string
+	for _, u := range unclear {
+		l, _, _ := strings.Cut(e.loc.T(lang, u.label, nil), "|")
+		lines = append(lines, e.loc.T(lang, "AskUnclear", templates.Data{Text: u.wrote, Options: strings.Join(u.options, " / ")}), l+": ")
+	}
+	return lines
+}
+
 // missing returns the fill-in lines for what the complaint lacks, labelled in
 // lang so the consumer's answer is read back by the same labels.
-func (e *Engine) missing(c *casestore.Case, lang string) []string {
+func (e *Engine) missing(c *casestore.Case, lang string, unclear []unclearValue) []string {
 	first := func(id string) string { l, _, _ := strings.Cut(e.loc.T(lang, id, nil), "|"); return l }
 	var lines []string
 	add := func(id, hint string) {
@@ -385,7 +462,13 @@ func (e *Engine) missing(c *casestore.Case, lang string) []string {
 		add("LabelOrderRef", "")
 	}
 	if f.Amount == 0 {
-		add("LabelAmount", "")
+		line := first("LabelAmount") + ": "
+		for _, u := range unclear {
+			if u.label == "LabelAmount" {
+				line += "   (" + e.loc.T(lang, "UnclearHint", templates.Data{Text: u.wrote, Options: strings.Join(u.options, " / ")}) + ")"
+			}
+		}
+		lines = append(lines, line)
 	}
 	if f.ComplainedOn == "" {
 		add("LabelComplainedOn", "FillDateHint")

@@ -60,7 +60,7 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 		// The confirmation answers the complaint in the consumer's own client.
 		consumer.Thread = appendThread(nil, pm.MessageID)
 	}
-	traderValue, fields := e.reader.read(pm.Text)
+	traderValue, fields, unclear := e.reader.read(pm.Text, consumer.Lang)
 	var trader casestore.Party
 	handle := msg.Target.Handle
 	err := e.store.View(func(tx *casestore.Tx) error {
@@ -106,7 +106,7 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 		}
 		r := e.newRun(tx, &cc)
 		r.by, r.message = route.Consumer, msg.ID
-		if err := r.completeOrAsk(pm.Text, pm.Attachments); err != nil {
+		if err := r.completeOrAsk(pm.Text, pm.Attachments, unclear); err != nil {
 			return nil, err
 		}
 		return r.out, tx.PutCase(&cc)
@@ -115,10 +115,10 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 
 // completeOrAsk opens a complete intake (the trader gets the complaint) or
 // asks the consumer for what is missing.
-func (r *run) completeOrAsk(complaint string, atts []evidence.Attachment) error {
-	var t trigger = incomplete{}
+func (r *run) completeOrAsk(complaint string, atts []evidence.Attachment, unclear []unclearValue) error {
+	var t trigger = incomplete{unclear: unclear}
 	if hasRequired(r.c) {
-		t = complete{complaint: complaint, atts: atts}
+		t = complete{complaint: complaint, atts: atts, unclear: unclear}
 	}
 	_, err := r.fire(t)
 	return err

@@ -63,9 +63,10 @@ type (
 	complete struct {
 		complaint string
 		atts      []evidence.Attachment
+		unclear   []unclearValue // asked back in the confirmation
 	}
 	// incomplete: the intake still lacks something; the consumer is asked.
-	incomplete struct{}
+	incomplete struct{ unclear []unclearValue }
 	// chose: the consumer chose by address or by a word in a reply.
 	chose struct{ choice route.Choice }
 	// answer: a party accepts or rejects the settlement proposal.

@@ -490,7 +490,7 @@ func TestFieldsFromRunningText(t *testing.T) {
 		"Order number: X1\nMy order 999 never came.":                                 {OrderRef: "X1"},
 		"The shop did not answer my orders.":                                         {},
 	} {
-		_, f := ev.e.reader.read(text)
+		_, f, _ := ev.e.reader.read(text, "")
 		if f.OrderDate != want.OrderDate || f.OrderRef != want.OrderRef || f.Amount != want.Amount || (want.Wants != "" && f.Wants != want.Wants) {
 			t.Errorf("%q: %+v, want %+v", text, f, want)
 		}

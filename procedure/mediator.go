@@ -1,6 +1,7 @@
 package procedure
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -209,9 +210,14 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 			handled, err = r.fire(refer{})
 		case "set":
 			name, value, _ := strings.Cut(cmd.arg, " ")
-			fv, perr := r.e.reader.setValue(strings.ToLower(name), strings.TrimSpace(value), r.e.cfg.Procedure.Currency)
-			if perr == nil {
+			fv, perr := r.e.reader.setValue(strings.ToLower(name), strings.TrimSpace(value), r.e.cfg.Procedure.Currency, r.replyLang)
+			var u *unclearError
+			switch {
+			case perr == nil:
 				handled, err = true, r.recordFields([]fieldValue{fv})
+			case errors.As(perr, &u):
+				r.replies = append(r.replies, "? "+cmd.line, t("SetUnclear", templates.Data{Text: u.v.wrote, Options: strings.Join(u.v.options, " / ")}))
+				handled = true
 			}
 		case "close":
 			if o := strings.ToLower(cmd.arg); slices.Contains(closeOutcomes, o) {

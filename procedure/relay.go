@@ -63,8 +63,9 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	// Labelled lines from the consumer complete or correct the complaint's
 	// fields at any time before referral ("Amount: 300 EUR").
 	var given []fieldValue
+	var unclear []unclearValue
 	if role == route.Consumer {
-		given = e.reader.labelled(text, e.cfg.Procedure.Currency)
+		given, unclear = e.reader.labelled(text, e.cfg.Procedure.Currency, c.Consumer.Lang)
 	}
 	fwd, list := e.selectForward(pm.Attachments)
 	for _, a := range fwd {
@@ -119,10 +120,13 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 				return nil, err
 			}
 		}
-		if len(given) > 0 {
+		if len(given) > 0 || len(unclear) > 0 {
 			r := e.newRun(tx, cc)
 			r.by, r.message = role, msg.ID
 			if err := r.recordFields(given); err != nil {
+				return nil, err
+			}
+			if err := r.askUnclear(unclear); err != nil {
 				return nil, err
 			}
 			ids = append(ids, r.out...)
@@ -226,7 +230,7 @@ func (e *Engine) keywordTrigger(c *casestore.Case, role route.Role, text string)
 // intakeReply merges what the consumer adds to an incomplete complaint; once
 // complete, the trader gets everything the consumer wrote so far.
 func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error {
-	traderValue, more := e.reader.read(text)
+	traderValue, more, unclear := e.reader.read(text, c.Consumer.Lang)
 	var trader casestore.Party
 	var earlier []string
 	var atts []evidence.Attachment
@@ -264,7 +268,7 @@ func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error 
 			r.c.Trader = trader
 		}
 		r.c.Fields = merge(r.c.Fields, more)
-		return r.completeOrAsk(complaint, atts)
+		return r.completeOrAsk(complaint, atts, unclear)
 	}))
 	in.step.barrier = true
 	return err

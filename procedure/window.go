@@ -24,10 +24,12 @@ func (r *run) notifyOpened() error {
 	if !ok {
 		return nil
 	}
-	d := templates.Data{Deadline: r.e.formatTime(r.due(cWindowEnd)), Trader: r.c.Trader.Name}
+	d := templates.Data{Deadline: r.e.formatTime(r.due(cWindowEnd)), Trader: r.c.Trader.Name,
+		Lines: r.e.askLines(r.c.Consumer.Lang, t.unclear)}
 	if err := r.notify(route.Consumer, templates.Confirm, d); err != nil {
 		return err
 	}
+	d.Lines = nil
 	d.Text = r.e.reader.dropUnfilled(t.complaint)
 	d.Attachments = attachmentList(t.atts)
 	d.Lines = r.e.fieldLines(r.c, r.c.Trader.Lang)
@@ -47,8 +49,18 @@ func (r *run) notifyOpened() error {
 // askMissing sends the fill-in lines for what the complaint lacks, with the
 // day the intake closes without them.
 func (r *run) askMissing() error {
+	t, _ := r.trigger.(incomplete)
 	return r.notify(route.Consumer, templates.NeedInfo, templates.Data{
-		Lines: r.e.missing(r.c, r.c.Consumer.Lang), Deadline: r.e.formatTime(r.due(cIntakeExpired))})
+		Lines: r.e.missing(r.c, r.c.Consumer.Lang, t.unclear), Deadline: r.e.formatTime(r.due(cIntakeExpired))})
+}
+
+// askUnclear asks the consumer which of its readings a value they wrote
+// means; nothing is recorded until they say.
+func (r *run) askUnclear(unclear []unclearValue) error {
+	if len(unclear) == 0 {
+		return nil
+	}
+	return r.notify(route.Consumer, templates.Notice, templates.Data{Intro: "AskUnclearIntro", Lines: r.e.askLines(r.c.Consumer.Lang, unclear)})
 }
 
 func (r *run) explainIntakeExpired() error {

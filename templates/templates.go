@@ -86,6 +86,7 @@ type Data struct {
 	MoreHelp    string // where else a consumer may turn
 	File        string // the case file's name, size and SHA-256 (referral)
 	Size        string
+	Options     string // the readings of an unclear value
 	ForMediator bool   // the reader is the mediator (relay footer)
 	Seq         uint64 // event number and hash of the record's head (closing notice)
 	Hash        string
