@@ -172,10 +172,10 @@ func TestAmbiguousAmounts(t *testing.T) {
 func TestAmountsInRunningText(t *testing.T) {
 	for text, want := range map[string]string{
 		"Order 12345 of 3.10.2026 arrived broken; I paid 49,95 EUR and want it back.": "49.95 EUR",
-		"Bestelling A-1234 (€ 1.299,00) op 12.10.2026":                                 "1299.00 EUR",
-		"tracking 3SABCD1234567 and invoice 2026-118":                                  "",
-		"I called 3 times, 20 minutes each":                                            "",
-		"Zamówienie nr 456, zapłaciłem 1 299,00 zł przelewem":                          "1299.00 PLN",
+		"Bestelling A-1234 (€ 1.299,00) op 12.10.2026":                                "1299.00 EUR",
+		"tracking 3SABCD1234567 and invoice 2026-118":                                 "",
+		"I called 3 times, 20 minutes each":                                           "",
+		"Zamówienie nr 456, zapłaciłem 1 299,00 zł przelewem":                         "1299.00 PLN",
 	} {
 		var got []string
 		for _, f := range FindAmounts(text, "") {

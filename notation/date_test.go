@@ -92,4 +92,3 @@ func TestAmbiguousAndInvalidDates(t *testing.T) {
 		t.Errorf("two dates: %+v", found)
 	}
 }
-

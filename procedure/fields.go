@@ -19,10 +19,10 @@ var fieldLabels = []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "La
 // reader recognises the labelled lines of a complaint in every supported
 // language, and the words for wishes and yes/no. Built once per engine.
 type reader struct {
-	labels   map[string]*regexp.Regexp // label id -> line matcher
-	words    map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
-	freeRef  *regexp.Regexp // "order 1234", "bestelling nr. A-77" in running text
-	orderWord *regexp.Regexp // an order word a date may follow: "ordered on 3.10.2026"
+	labels    map[string]*regexp.Regexp // label id -> line matcher
+	words     map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
+	freeRef   *regexp.Regexp            // "order 1234", "bestelling nr. A-77" in running text
+	orderWord *regexp.Regexp            // an order word a date may follow: "ordered on 3.10.2026"
 }
 
 func newReader(loc *locales.Bundle) *reader {
