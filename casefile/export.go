@@ -43,6 +43,9 @@ type Manifest struct {
 	EventCount uint64          `json:"event_count"`
 	EventHead  string          `json:"event_head"`
 	Files      []File          `json:"files"`
+	// Closing is the "closed" event, whose hash the parties' closing notices
+	// carry as the record's fingerprint (filled in by Verify).
+	Closing *casestore.Event `json:"-"`
 }
 
 // Source is what Export reads: the store and the locales for the summary.

@@ -80,8 +80,11 @@ func Verify(r io.ReaderAt, size int64) (*Manifest, []Problem, error) {
 			// changing a file and its manifest line together is still caught
 			// (unless the chain is rebuilt, which changes its head).
 			covered := map[string]bool{}
-			for _, ev := range evs {
+			for i, ev := range evs {
 				covered[ev.Digest] = true
+				if ev.Kind == casestore.EvClosed {
+					man.Closing = &evs[i]
+				}
 			}
 			for _, f := range man.Files {
 				if (f.Kind == "message-in" || f.Kind == "message-out" || f.Kind == "evidence") && !covered[f.SHA256] {

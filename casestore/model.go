@@ -115,6 +115,12 @@ type Case struct {
 	// TraderAnswered is set when the trader writes in the current window or
 	// in mediation; entering either clears it.
 	TraderAnswered bool `json:"trader_answered,omitempty"`
+	// Moves counts the transitions the case made; a choice can be undone
+	// only while no other move followed it.
+	Moves uint64 `json:"moves,omitempty"`
+	// Undoable is the last choice a party made in writing, which that party
+	// may take back within a day.
+	Undoable *Undoable `json:"undoable,omitempty"`
 	// MediationExtended is set once the mediator extended the mediation period.
 	MediationExtended bool      `json:"mediation_extended,omitempty"`
 	Closed            time.Time `json:"closed,omitempty"`
@@ -127,6 +133,42 @@ type Case struct {
 	// Events is the number of events; the next event gets Events+1.
 	Events   uint64 `json:"event_count"`
 	LastHash string `json:"last_hash,omitempty"`
+}
+
+// Undoable is a choice a party may take back, with the case as it was
+// before the choice.
+type Undoable struct {
+	By     route.Role   `json:"by"`
+	Choice string       `json:"choice"` // the intent, e.g. mediation
+	At     time.Time    `json:"at"`
+	Until  time.Time    `json:"until"`
+	Moves  uint64       `json:"moves"` // the case's Moves right after the choice
+	Told   []route.Role `json:"told,omitempty"`
+	Before Procedure    `json:"before"`
+}
+
+// Procedure is the part of a case the procedure moves: what an undo restores.
+type Procedure struct {
+	State             string    `json:"state"`
+	Outcome           string    `json:"outcome,omitempty"`
+	Closed            time.Time `json:"closed,omitempty"`
+	Timers            []Timer   `json:"timers,omitempty"`
+	Extensions        int       `json:"extensions"`
+	Proposal          *Proposal `json:"proposal,omitempty"`
+	TraderAnswered    bool      `json:"trader_answered,omitempty"`
+	MediationExtended bool      `json:"mediation_extended,omitempty"`
+	Mediator          Party     `json:"mediator"`
+}
+
+// Snapshot copies the procedure's part of the case.
+func (c *Case) Snapshot() Procedure {
+	p := Procedure{State: c.State, Outcome: c.Outcome, Closed: c.Closed, Timers: append([]Timer(nil), c.Timers...),
+		Extensions: c.Extensions, TraderAnswered: c.TraderAnswered, MediationExtended: c.MediationExtended, Mediator: c.Mediator}
+	if c.Proposal != nil {
+		cp := *c.Proposal
+		p.Proposal = &cp
+	}
+	return p
 }
 
 // Open reports whether the case is not closed.

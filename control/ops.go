@@ -48,8 +48,12 @@ type Verification struct {
 	Events int    `json:"events"`
 	OK     bool   `json:"ok"`
 	Head   string `json:"head"` // hash of the last event
-	BadSeq uint64 `json:"bad_event,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	// ClosedSeq and ClosedHash are the "closed" event: the fingerprint the
+	// parties' closing notices carry.
+	ClosedSeq  uint64 `json:"closed_event,omitempty"`
+	ClosedHash string `json:"closed_hash,omitempty"`
+	BadSeq     uint64 `json:"bad_event,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // TraderAdd is the request of `parley trader add`.
@@ -197,6 +201,11 @@ func (o *Ops) Verify(id string) (*Verification, error) {
 			return err
 		}
 		v.Events, v.Head = len(evs), c.LastHash
+		for _, ev := range evs {
+			if ev.Kind == casestore.EvClosed {
+				v.ClosedSeq, v.ClosedHash = ev.Seq, ev.Hash
+			}
+		}
 		v.BadSeq, v.Reason = casestore.VerifyEvents(c, evs)
 		v.OK = v.BadSeq == 0
 		return nil

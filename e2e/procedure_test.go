@@ -403,7 +403,7 @@ func TestProcedureSettledDirectly(t *testing.T) {
 
 	c := e.settle(oc.ID)
 	e.expectKinds(c, map[string]string{
-		consumer:    "confirm relay closed",
+		consumer:    "confirm relay closed notice",
 		traderEmail: "trader_notice closed",
 	})
 	if n := countEvents(c, "deadline", ""); n != 0 {
@@ -455,8 +455,8 @@ func TestProcedureMediationSettled(t *testing.T) {
 	}
 	c := e.settle(oc.ID)
 	e.expectKinds(c, map[string]string{
-		consumer:      "confirm choice mediation relay proposal notice closed",
-		traderEmail:   "trader_notice reminder window_ended mediation proposal closed",
+		consumer:      "confirm choice mediation relay proposal notice closed notice",
+		traderEmail:   "trader_notice reminder window_ended mediation proposal notice closed",
 		mediatorEmail: "mediation relay notice closed",
 	})
 	e.expectEnd(oc.ID, "closed", "settled")
@@ -602,8 +602,8 @@ func TestProcedureAbandonedIntake(t *testing.T) {
 	}
 
 	wait := e.clock("incomplete_intake") + slack
-	n := e.mailTo(wait, "closing notice", id, consumer, closedText(id), "is closed because the missing information did not arrive in time",
-		"the consumer did not answer in time")
+	n := e.mailTo(wait, "closing notice", id, consumer, closedText(id), "The missing information did not arrive in time, so the shop was not contacted",
+		"closed for lack of an answer in time")
 	if len(e.sink.Matching(func(m *sinkMsg) bool { return m.To(traderEmail) })) != 0 {
 		t.Errorf("a trader was written to about a complaint naming none:\n%s", e.sink.Summary())
 	}
@@ -664,7 +664,7 @@ func TestProcedureDeadlinePassesWhileStopped(t *testing.T) {
 		t.Errorf("%d deadline events \"window-end\", want exactly 1:\n%s", n, eventSummary(c))
 	}
 	e.expectKinds(c, map[string]string{
-		consumer:      "confirm choice mediation",
+		consumer:      "confirm choice mediation notice",
 		mediatorEmail: "mediation",
 	})
 	e.expectEnd(oc.ID, "mediation", "")

@@ -14,6 +14,9 @@ func (e *Engine) choiceMail(in *inbound) error {
 	if err := e.store.View(func(tx *casestore.Tx) (err error) { c, err = tx.Case(in.msg.Target.Case); return err }); err != nil {
 		return errPermanent{err}
 	}
+	if c.Purged {
+		return e.afterPurge(in, c)
+	}
 	ch, msg := in.msg.Target.Choice, in.msg
 	msg.CaseID = c.ID
 	var role route.Role

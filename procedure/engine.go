@@ -20,6 +20,7 @@ import (
 	"parley/casestore"
 	"parley/config"
 	"parley/evidence"
+	"parley/intent"
 	"parley/locales"
 	"parley/mailauth"
 	"parley/route"
@@ -46,6 +47,7 @@ type Engine struct {
 	loc      *locales.Bundle
 	parser   *evidence.Parser
 	reader   *reader
+	intents  *intent.Reader
 	domain   string
 	hostname string
 	cfg      Config
@@ -76,7 +78,7 @@ func NewEngine(store *casestore.Store, keys *threading.Keys, tmpl *templates.Set
 		cfg.Evidence = config.Default().Evidence
 	}
 	e := &Engine{
-		store: store, keys: keys, tmpl: tmpl, loc: loc, parser: evidence.NewParser(), reader: newReader(loc),
+		store: store, keys: keys, tmpl: tmpl, loc: loc, parser: evidence.NewParser(), reader: newReader(loc), intents: intent.NewReader(intent.WordsFrom(loc)),
 		domain: cfg.Domain, hostname: cfg.Hostname, cfg: cfg, now: store.Now, log: log, queued: queued,
 		timersChanged: make(chan struct{}, 1), large: make(chan struct{}, 1),
 		timerRetry: retryPolicy{attempts: 8, first: time.Minute, most: time.Hour},

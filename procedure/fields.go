@@ -274,6 +274,8 @@ func (fv fieldValue) apply(f *casestore.Fields) (was string, changed bool) {
 // display is the value as a reader of lang sees it.
 func (fv fieldValue) display(e *Engine, lang string) string {
 	switch {
+	case fv.name == "wants":
+		return e.wantsShown(fv.shown, lang)
 	case fv.name == "contacted" && fv.shown == "yes":
 		return e.loc.T(lang, "WordYesShown", nil)
 	case fv.name == "contacted" && fv.shown == "no":

@@ -45,6 +45,7 @@ const (
 	cMediationEnd  clock = "mediation-end"  // mediation_max after the complete complaint
 	cMediatorIdle  clock = "mediator-idle"  // mediator_idle without activity after the trader's answer
 	cProposalDue   clock = "proposal-due"   // proposal_window: answers to a settlement proposal
+	cUndoEnd       clock = "undo-end"       // a choice read from a party's words can no longer be taken back
 	cReferral      clock = "referral"       // send the case file to the arbitration body (due at once)
 	cRetention     clock = "retention"      // retention after closing: delete personal data
 )
@@ -56,7 +57,7 @@ type fired struct {
 }
 
 // clocks lists every timer kind, in the order #status shows them.
-var clocks = []clock{cIntakeExpired, cReminder, cWindowEnd, cChoiceExpired, cReplyDue, cProposalDue, cMediatorIdle, cMediationEnd, cReferral, cRetention}
+var clocks = []clock{cIntakeExpired, cReminder, cWindowEnd, cChoiceExpired, cReplyDue, cProposalDue, cMediatorIdle, cMediationEnd, cUndoEnd, cReferral, cRetention}
 
 type (
 	// complete: the intake has every required field; the trader is told.
@@ -143,6 +144,10 @@ var table = []transition{
 	{mediate, "refer", (*run).referable, closed, casestore.OutcomeReferred, (*run).decideReferral, nil},
 	{mediate, "refer", nil, stay, "", nil, (*run).explainNoReferral},
 
+	// The time to take back a choice made in writing ran out.
+	{anyOpen, cUndoEnd.name(), nil, stay, "", (*run).undoExpired, nil},
+	{closed, cUndoEnd.name(), nil, stay, "", (*run).undoExpired, nil},
+
 	// Any time before closing.
 	{anyOpen, withdraw, nil, closed, casestore.OutcomeWithdrawn, nil, nil},
 	{anyOpen, "close", nil, closed, "", (*run).closeWithOutcome, nil},
@@ -211,14 +216,19 @@ type run struct {
 	removeBlobs []string // blob files to delete once the transaction committed
 	// prepared is work a clock did outside the transaction (the case file).
 	prepared any
+	// undoUntil is set while applying a choice read from a party's words:
+	// it can be taken back until then.
+	undoUntil time.Time
+	// recorded are fields a mediator set in this run, told to the consumer once.
+	recorded []fieldValue
 }
 
 // explanation is a message id and its data, rendered in each reader's language.
 type explanation struct {
 	id   string
 	data map[string]any
-	// only limits it to one role; "" is everyone.
-	only route.Role
+	// only limits it to one role, not leaves one role out; "" is everyone.
+	only, not route.Role
 }
 
 func (e *Engine) newRun(tx *casestore.Tx, c *casestore.Case) *run {
@@ -237,6 +247,11 @@ func (r *run) fire(t trigger) (bool, error) {
 		r.trigger, r.from = t, r.c.State
 		if tr.when != nil && !tr.when(r) {
 			continue
+		}
+		// Every move but a clock that keeps the state (a reminder) ends the
+		// time to take a choice back.
+		if _, clk := t.(fired); !clk || tr.to != stay {
+			r.c.Moves++
 		}
 		if tr.outcome != "" {
 			r.outcome = tr.outcome

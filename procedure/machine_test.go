@@ -85,7 +85,8 @@ func TestPathSettledDirectly(t *testing.T) {
 	c = ev.caseNow(c.ID)
 	expectState(t, c, casestore.StateClosed, casestore.OutcomeResolved)
 	out := ev.take()
-	if kinds(out) != "closed>consumer closed>trader" {
+	// The closing notices, then the confirmation of what the reply was read as.
+	if kinds(out) != "closed>consumer closed>trader notice>consumer" || !strings.Contains(out[2].env.Text, "My problem is resolved") {
 		t.Fatalf("closing notices: %q", kinds(out))
 	}
 	// The closing notice carries the record's fingerprint at that point.
@@ -251,7 +252,7 @@ func TestPathExtensionsThenAbandoned(t *testing.T) {
 	if c.Extensions != 1 {
 		t.Fatalf("extensions %d", c.Extensions)
 	}
-	if out := ev.take(); kinds(out) != "extended>consumer extended>trader" {
+	if out := ev.take(); kinds(out) != "extended>consumer extended>trader notice>consumer" {
 		t.Fatalf("sent %q", kinds(out))
 	}
 	ev.advance(7 * day)
@@ -357,7 +358,7 @@ func TestMediatorCommands(t *testing.T) {
 	if !m.HasFlag(casestore.FlagQuarantined) || ev.caseNow(c.ID).State != casestore.StateMediation {
 		t.Fatal("a command from a stranger acted on the case")
 	}
-	if out := ev.take(); kinds(out) != "notice>" {
+	if out := ev.take(); kinds(out) != "quarantine>" || out[0].o.To != "mallory@evil.example" {
 		t.Fatalf("stranger not told: %q", kinds(out))
 	}
 	ev.mediatorWrites(c, other, "#close withdrawn")

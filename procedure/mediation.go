@@ -72,7 +72,7 @@ func (r *run) mediationLines(role route.Role, lang string) []string {
 	}
 	lines = append(lines, t("RightCourt"), t("RightAdvice"))
 	if role == route.Consumer && p.Referral() && r.c.Fields.Amount == 0 {
-		lines = append(lines, "", r.e.loc.T(lang, "AskAmountForReferral", templates.Data{Body: p.ArbitrationBody}), r.e.keyword(lang, "LabelAmount")+": ")
+		lines = append(lines, "", r.e.loc.T(lang, "AskAmountForReferral", templates.Data{Body: p.ArbitrationBody, End: d.End}), r.e.keyword(lang, "LabelAmount")+": ")
 	}
 	return lines
 }
@@ -102,7 +102,22 @@ func (r *run) assignMediator() error {
 
 func (r *run) briefMediator() error {
 	lang := r.c.Mediator.Lang
-	return r.notify(route.Mediator, templates.Mediation, templates.Data{Intro: "MediatorAssigned", Text: r.c.Fields.Problem, Lines: r.e.statusLines(r.c, lang)})
+	lines := r.e.statusLines(r.c, lang)
+	// What the parties wrote with their choices was kept for the mediator.
+	evs, err := r.tx.Events(r.c.ID)
+	if err != nil {
+		return err
+	}
+	var kept []string
+	for _, ev := range evs {
+		if ev.Kind == casestore.EvNote && (ev.Role == route.Consumer || ev.Role == route.Trader) && ev.Text != "" {
+			kept = append(kept, "", r.e.partyName(r.c, ev.Role, lang)+", "+r.e.formatTime(ev.Time)+":", ev.Text)
+		}
+	}
+	if len(kept) > 0 {
+		lines = append(append(lines, "", r.e.loc.T(lang, "KeptNotes", nil)), kept...)
+	}
+	return r.notify(route.Mediator, templates.Mediation, templates.Data{Intro: "MediatorAssigned", Text: r.c.Fields.Problem, Lines: lines})
 }
 
 // tellMediator sends a notice to a registered mediator who need not be the
@@ -146,6 +161,10 @@ func (e *Engine) touchMediation(tx *casestore.Tx, c *casestore.Case) error {
 	if c.State != mediate || !c.TraderAnswered {
 		return nil
 	}
+	if c.Proposal != nil && !c.Proposal.Answered() {
+		// The proposal's own clock runs; the idle reminder waits for it.
+		return tx.DropTimer(c, string(cMediatorIdle))
+	}
 	at := e.cfg.Procedure.MediatorIdle.From(e.now())
 	if end, ok := c.Timer(string(cMediationEnd)); ok && !at.Before(end.Due) {
 		return tx.DropTimer(c, string(cMediatorIdle))
@@ -162,6 +181,9 @@ func (r *run) remindMediator() error {
 	// The idle clock fired at since = last activity + idle; go back by the same period.
 	last := since.Add(-(idle.From(since).Sub(since)))
 	d := templates.Data{Intro: "MediatorIdle", Since: r.e.formatTime(last), Deadline: r.e.formatTime(r.due(cMediationEnd))}
+	if r.c.MediationExtended {
+		d.Intro = "MediatorIdleExtended"
+	}
 	if err := r.e.touchMediation(r.tx, r.c); err != nil {
 		return err
 	}
@@ -193,7 +215,10 @@ func (r *run) extendMediation() error {
 // notifyMediationExtended tells both parties and the mediator the new end.
 func (r *run) notifyMediationExtended() error {
 	end := r.e.formatTime(r.due(cMediationEnd))
-	return r.notifyAll(templates.Notice, func(route.Role, string) templates.Data {
+	return r.notifyAll(templates.Notice, func(role route.Role, _ string) templates.Data {
+		if role == route.Mediator {
+			return templates.Data{Intro: "ExtendDone", Deadline: end}
+		}
 		return templates.Data{Intro: "MediationExtended", Deadline: end}
 	})
 }
@@ -276,8 +301,8 @@ func (r *run) recordAnswer() error {
 	return r.e.touchMediation(r.tx, r.c)
 }
 
-// notifyAnswer tells the others of an answer, and that the mediation goes on
-// when the proposal failed.
+// notifyAnswer confirms an answer to who gave it and tells the others, and
+// that the mediation goes on when the proposal failed.
 func (r *run) notifyAnswer() error {
 	a := r.trigger.(answer)
 	id := "ProposalRejectedBy"
@@ -285,6 +310,22 @@ func (r *run) notifyAnswer() error {
 		id = "ProposalAcceptedBy"
 	}
 	end := r.e.formatTime(r.due(cMediationEnd))
+	{
+		lang := r.c.PartyByRole(a.by).Lang
+		d := templates.Data{Intro: "AnswerRejected", Name: r.e.partyName(r.c, a.by.Other(), lang), Deadline: r.e.formatTime(r.due(cProposalDue))}
+		if a.accepted {
+			d.Intro = "AnswerAccepted"
+		}
+		if r.c.Proposal.Answered() {
+			d.Lines = []string{r.e.loc.T(lang, "MediationContinues", templates.Data{Deadline: end})}
+		}
+		if !r.undoUntil.IsZero() { // read from the writer's words: it can be taken back
+			d.Lines = append(d.Lines, r.e.undoLine(lang, r.undoUntil))
+		}
+		if err := r.notify(a.by, templates.Notice, d); err != nil {
+			return err
+		}
+	}
 	for _, role := range route.Roles {
 		if role == a.by || !r.knows(role) {
 			continue
@@ -322,6 +363,9 @@ func (r *run) lapseProposal() error {
 		}
 	}
 	end := r.e.formatTime(r.due(cMediationEnd))
+	if err := r.e.touchMediation(r.tx, r.c); err != nil {
+		return err
+	}
 	return r.notifyAll(templates.Notice, func(_ route.Role, lang string) templates.Data {
 		return templates.Data{Intro: "ProposalLapsed", Deadline: r.e.formatTime(due), Lines: []string{r.e.loc.T(lang, "MediationContinues", templates.Data{Deadline: end})}}
 	})

@@ -91,13 +91,35 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 				return nil, err
 			}
 			var ids []uint64
-			if msg.MailFrom != "" {
-				d := templates.Data{Intro: "CommandRefused", CaseID: cc.ID, Title: cc.Title}
-				b, err := e.render(cc, route.Mediator, templates.Notice, d, nil, true)
+			// A party of the case who wrote to the mediator's address learns,
+			// in its language and at its own case address, where to write; a
+			// stranger learns that only mediators act on cases.
+			party := partyOf(cc, msg.From)
+			switch {
+			case in.auto != "" || msg.MailFrom == "":
+			case party != "" && !e.toldRecently(tx, cc.ID, cc.PartyByRole(party).Email, kindWrongAddress):
+				b, err := e.render(cc, party, templates.Notice, templates.Data{Intro: "WrongAddressParty", CaseID: cc.ID, Title: cc.Title}, nil, true)
 				if err != nil {
 					return nil, err
 				}
-				o, err := e.queueTo(tx, cc, &casestore.Party{Email: msg.MailFrom}, e.partyAddress(cc.ID, route.Mediator), b)
+				b.kind = kindWrongAddress
+				o, err := e.queue(tx, cc, party, b)
+				if err != nil {
+					return nil, err
+				}
+				ids = append(ids, o.ID)
+			case party == "" && !e.toldRecently(tx, cc.ID, msg.MailFrom, templates.Quarantine):
+				lang := e.partyLang(in.parsed, e.loc.Default())
+				text, err := e.tmpl.Render(templates.Notice, lang, templates.Data{Intro: "CommandRefused", CaseID: cc.ID})
+				if err != nil {
+					return nil, err
+				}
+				ent, err := renderBody(text, nil)
+				if err != nil {
+					return nil, err
+				}
+				b := body{entity: ent, lang: lang, kind: templates.Quarantine, auto: true, fromName: e.serviceName(""), subject: e.loc.T(lang, "QuarantineSubject", nil)}
+				o, err := e.queueTo(tx, cc, &casestore.Party{Email: msg.MailFrom}, "postmaster@"+e.domain, b)
 				if err != nil {
 					return nil, err
 				}
@@ -112,6 +134,22 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 	}))
 	in.step.barrier = len(cmds) > 0
 	return err
+}
+
+// kindWrongAddress names the notice to a party who wrote to the mediator's address.
+const kindWrongAddress = "wrong_address"
+
+// partyOf is the role of the consumer or trader whose address addr is.
+func partyOf(c *casestore.Case, addr string) route.Role {
+	switch casestore.NormalizeEmail(addr) {
+	case "":
+		return ""
+	case casestore.NormalizeEmail(c.Consumer.Email):
+		return route.Consumer
+	case casestore.NormalizeEmail(c.Trader.Email):
+		return route.Trader
+	}
+	return ""
 }
 
 // fromArbitrationBody: the configured body answering a referral.
@@ -129,11 +167,11 @@ func (e *Engine) bodyMail(in *inbound, c *casestore.Case) error {
 	var b *body
 	if c.Mediator.Email != "" {
 		rb, err := e.render(c, route.Mediator, templates.Relay, templates.Data{CaseID: c.ID, Name: e.cfg.Procedure.ArbitrationBody, Text: text,
-			Attachments: attachmentList(in.parsed.Attachments), ForMediator: true}, nil, false)
+			Attachments: attachmentList(in.parsed.Attachments), ForMediator: true, Closed: !c.Open()}, nil, false)
 		if err != nil {
 			return err
 		}
-		rb.fromName = e.loc.T(c.Mediator.Lang, "ViaParley", map[string]string{"Name": e.cfg.Procedure.ArbitrationBody})
+		rb.fromName = e.loc.T(c.Mediator.Lang, "ViaParley", map[string]string{"Name": c.ID + " " + e.cfg.Procedure.ArbitrationBody})
 		b = &rb
 	}
 	return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
@@ -222,6 +260,9 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 		case "close":
 			if o := strings.ToLower(cmd.arg); slices.Contains(closeOutcomes, o) {
 				handled, err = r.fire(closeAs{o})
+			} else {
+				r.replies = append(r.replies, "? "+cmd.line, t("CloseUnknownOutcome", templates.Data{Options: strings.Join(closeOutcomes, ", ")}))
+				handled, bad = true, true
 			}
 		case "status":
 			r.replies = append(r.replies, r.e.statusLines(r.c, r.replyLang)...)
@@ -239,8 +280,25 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 		r.replies = append(r.replies, "", t("CommandHelp", nil))
 		r.replies = append(r.replies, commandHelp...)
 	}
+	if rest != "" && !bad && !r.c.Open() && len(relayTo) > 0 {
+		r.replies = append(r.replies, t("CaseClosedNotRelayed", nil))
+	}
+	if len(r.recorded) > 0 {
+		// The consumer sees what the mediator recorded about their complaint.
+		var shown []string
+		for _, fv := range r.recorded {
+			shown = append(shown, r.e.keyword(r.c.Consumer.Lang, fv.label)+": "+fv.display(r.e, r.c.Consumer.Lang))
+		}
+		if err := r.notify(route.Consumer, templates.Notice, templates.Data{Intro: "MediatorRecorded", Lines: shown}); err != nil {
+			return err
+		}
+	}
 	if len(r.replies) > 0 {
-		if err := r.replyToMediator(med, r.replies); err != nil {
+		intro := "ReplyIntro"
+		if len(cmds) == 1 && cmds[0].name == "status" {
+			intro = "StatusIntro"
+		}
+		if err := r.replyToMediator(med, intro, r.replies); err != nil {
 			return err
 		}
 	}
@@ -259,7 +317,7 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 		if err != nil {
 			return err
 		}
-		b.fromName = r.e.mediatorName(p.Lang)
+		b.fromName = r.e.mediatorName(r.c, p.Lang)
 		o, err := r.e.queue(r.tx, r.c, role, b)
 		if err != nil {
 			return err
@@ -273,8 +331,8 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 }
 
 // replyToMediator answers the mediator who wrote, from the case's mediator address.
-func (r *run) replyToMediator(med casestore.Mediator, lines []string) error {
-	d := templates.Data{Intro: "StatusIntro", Lines: lines}
+func (r *run) replyToMediator(med casestore.Mediator, intro string, lines []string) error {
+	d := templates.Data{Intro: intro, Lines: lines}
 	if casestore.NormalizeEmail(r.c.Mediator.Email) == casestore.NormalizeEmail(med.Email) {
 		return r.notify(route.Mediator, templates.Notice, d)
 	}
@@ -290,11 +348,13 @@ func (r *run) recordFields(given []fieldValue) error {
 		lang = r.replyLang
 	}
 	var lines []string
+	var changed []fieldValue
 	for _, fv := range given {
-		was, changed := fv.apply(&r.c.Fields)
-		if !changed {
+		was, ok := fv.apply(&r.c.Fields)
+		if !ok {
 			continue
 		}
+		changed = append(changed, fv)
 		if was == "" {
 			was = "unknown"
 		}
@@ -310,12 +370,28 @@ func (r *run) recordFields(given []fieldValue) error {
 	if r.by == route.Mediator {
 		r.replies = append(r.replies, r.e.loc.T(lang, "FieldsRecorded", templates.Data{CaseID: r.c.ID}))
 		r.replies = append(r.replies, lines...)
+		r.recorded = append(r.recorded, changed...)
 		return nil
 	}
-	return r.notify(route.Consumer, templates.Notice, templates.Data{Intro: "FieldsRecorded", Lines: lines})
+	if err := r.notify(route.Consumer, templates.Notice, templates.Data{Intro: "FieldsRecorded", Lines: lines}); err != nil {
+		return err
+	}
+	// A corrected date of the first complaint can open mediation: the
+	// consumer gets the choices again, with the same deadline.
+	for _, fv := range changed {
+		if fv.name == "complained-on" && r.c.State == choice && r.admissible() {
+			return r.sendChoices("ChoicesAgain")
+		}
+	}
+	return nil
 }
 
-// mediatorName is the From display name of what the mediator says.
-func (e *Engine) mediatorName(lang string) string {
-	return e.loc.T(lang, "ViaParley", map[string]string{"Name": e.loc.T(lang, "TheMediator", nil)})
+// mediatorName is the From display name of what the mediator says: the
+// mediator's name, as the parties were told it.
+func (e *Engine) mediatorName(c *casestore.Case, lang string) string {
+	name := c.Mediator.Name
+	if name == "" {
+		name = e.loc.T(lang, "TheMediator", nil)
+	}
+	return e.loc.T(lang, "ViaParley", map[string]string{"Name": name})
 }

@@ -89,8 +89,8 @@ func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
 	if f.Amount > 0 {
 		add("LabelAmount", money(f.Amount, f.Currency))
 	}
-	add("LabelWants", f.Wants)
-	add("LabelComplainedOn", f.ComplainedOn)
+	add("LabelWantsShown", e.wantsShown(f.Wants, lang))
+	add("LabelComplainedOnShown", f.ComplainedOn)
 	switch f.Contacted {
 	case "yes":
 		add("LabelContacted", e.loc.T(lang, "WordYesShown", nil))
@@ -98,6 +98,18 @@ func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
 		add("LabelContacted", e.loc.T(lang, "WordNoShown", nil))
 	}
 	return lines
+}
+
+// wantsShown is the consumer's wish in lang: refund, repair, replacement,
+// or their own words.
+func (e *Engine) wantsShown(w, lang string) string {
+	if other, ok := strings.CutPrefix(w, "other: "); ok {
+		return e.loc.T(lang, "Want_other", nil) + ": " + other
+	}
+	if w == "" {
+		return ""
+	}
+	return e.loc.T(lang, "Want_"+w, nil)
 }
 
 // statusLines describes the case for a mediator (#status), in lang. Only
@@ -122,7 +134,7 @@ func (e *Engine) statusLines(c *casestore.Case, lang string) []string {
 		lines = append(lines, t("StatusMediator", nil)+": "+c.Mediator.Name)
 	}
 	if c.State == mediate {
-		lines = append(lines, t("StatusTraderAnswered", nil)+": "+yesNo(c.TraderAnswered))
+		lines = append(lines, t("StatusTraderAnswered", nil)+": "+yesNo(c.TraderAnswered), t("StatusExtended", nil)+": "+yesNo(c.MediationExtended))
 	}
 	if p := c.Proposal; p != nil {
 		answer := func(a string) string {
@@ -134,11 +146,14 @@ func (e *Engine) statusLines(c *casestore.Case, lang string) []string {
 		lines = append(lines, t("StatusProposal", templates.Data{Answer: answer(p.Consumer), Outcome: answer(p.Trader)}))
 	}
 	lines = append(lines, e.fieldLines(c, lang)...)
+	if c.Open() && e.cfg.Procedure.Referral() && c.Fields.Amount == 0 {
+		lines = append(lines, t("StatusMissing", nil)+": "+strings.SplitN(t("LabelAmount", nil), "|", 2)[0])
+	}
 	now := e.now()
 	var ahead []string
-	for _, k := range clocks {
-		if tm, ok := c.Timer(string(k)); ok && tm.Due.After(now) {
-			ahead = append(ahead, "  "+e.formatTime(tm.Due)+"  "+t("Clock_"+string(k), nil))
+	for _, tm := range c.Timers { // in due order
+		if tm.Due.After(now) {
+			ahead = append(ahead, "  "+e.formatTime(tm.Due)+"  "+t("Clock_"+tm.Kind, nil))
 		}
 	}
 	if len(ahead) > 0 {

@@ -3,6 +3,7 @@ package procedure
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"parley/casestore"
 	"parley/route"
@@ -90,4 +91,160 @@ func TestMediatorSetAmbiguousAmount(t *testing.T) {
 	if ev.caseNow(c.ID).Fields.Amount != 0 {
 		t.Fatal("an ambiguous #set was recorded")
 	}
+}
+
+// replyTo sends a party's reply threaded on a mail Parley sent.
+func (ev *env) replyTo(c *casestore.Case, role route.Role, from string, to sent, body string) {
+	ev.t.Helper()
+	ev.deliver(from, route.Party(c.ID, role), "From: "+from+"\nSubject: Re\nIn-Reply-To: "+to.o.MessageID+"\n\n"+body+"\n")
+}
+
+const dutchComplaint = `From: Anouk Bakker <anouk@consumer.example>
+Subject: Kapotte waterkoker
+Content-Type: text/plain; charset=utf-8
+
+Ik heb een waterkoker besteld en hij is kapot aangekomen. De winkel reageert niet op mijn mails en ik wil mijn geld terug.
+Bedrag: 49,95 EUR
+`
+
+// A choice written in a sentence acts, is confirmed with how to undo it,
+// and the rest of the sentence reaches the mediator and the shop.
+func TestChoiceInASentence(t *testing.T) {
+	ev := newEnv(t)
+	ev.addMediator("mia@mediators.example", "Mia")
+	ev.deliver("anouk@consumer.example", route.Intake("acme"), dutchComplaint)
+	c := ev.onlyCase()
+	if c.Consumer.Lang != "nl" {
+		t.Fatalf("consumer language %s", c.Consumer.Lang)
+	}
+	ev.take()
+	ev.advance(7 * day)
+	choiceMail := to(ev.take(), route.Consumer)[0]
+	ev.replyTo(c, route.Consumer, "anouk@consumer.example", choiceMail, "Bemiddeling graag, 20% korting is niet genoeg.")
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateMediation, "")
+	out := ev.take()
+	got := kinds(out)
+	if got != "mediation>consumer mediation>trader mediation>mediator notice>consumer relay>trader relay>mediator" {
+		t.Fatalf("sent %q", got)
+	}
+	understood := out[3].env.Text
+	for _, want := range []string{"Ik wil bemiddeling", "ONGEDAAN", ev.e.formatTime(ev.now.Add(24 * time.Hour))} {
+		if !strings.Contains(strings.ToLower(understood), strings.ToLower(want)) {
+			t.Errorf("confirmation lacks %q:\n%s", want, understood)
+		}
+	}
+	if !strings.Contains(out[4].env.Text, "20% korting is niet genoeg") || !strings.Contains(out[5].env.Text, "20% korting is niet genoeg") {
+		t.Error("the rest of the sentence did not reach the shop and the mediator")
+	}
+	// UNDO within the day: back to the choice, the others told.
+	ev.advance(2 * time.Hour)
+	ev.consumerWritesAs(c, "anouk@consumer.example", "ONGEDAAN")
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateChoice, "")
+	out = ev.take()
+	if kinds(out) != "notice>trader notice>mediator choice>consumer" {
+		t.Fatalf("undo sent %q", kinds(out))
+	}
+	if !strings.Contains(out[2].env.Text, ev.keys.ChoiceLocal(c.ID, route.ChoiceMediation)) {
+		t.Error("the choices are not offered again")
+	}
+	if c.Mediator.Email != "" {
+		t.Error("the mediator is still assigned after the undo")
+	}
+	// A second undo, or one after a day, does nothing.
+	ev.consumerWritesAs(c, "anouk@consumer.example", "ONGEDAAN")
+	if out := ev.take(); kinds(out) != "notice>consumer" {
+		t.Fatalf("second undo: %q", kinds(out))
+	}
+}
+
+func (ev *env) consumerWritesAs(c *casestore.Case, from, body string) {
+	ev.t.Helper()
+	ev.deliver(from, route.Party(c.ID, route.Consumer), "From: "+from+"\nSubject: Re\n\n"+body+"\n")
+}
+
+// A proposal accepted in sentences by both sides settles the case; what the
+// shop wrote beyond "akkoord" reaches the consumer and the mediator.
+func TestProposalAcceptedInSentences(t *testing.T) {
+	ev := newEnv(t)
+	ev.addMediator("mia@mediators.example", "Mia")
+	c := ev.toMediation(eligibleComplaint)
+	ev.mediatorWrites(c, "mia@mediators.example", "#propose\nAcme sends a new kettle.")
+	ev.take()
+	ev.traderWrites(c, "Akkoord. We sturen het nieuwe apparaat morgen.")
+	out := ev.take()
+	if kinds(out) != "notice>trader notice>consumer notice>mediator relay>consumer relay>mediator" || !strings.Contains(out[0].env.Text, "UNDO") && !strings.Contains(out[0].env.Text, "ONGEDAAN") {
+		t.Fatalf("trader's acceptance: %q", kinds(out))
+	}
+	if c := ev.caseNow(c.ID); c.Proposal.Trader != "accepted" {
+		t.Fatalf("proposal %+v", c.Proposal)
+	}
+	ev.consumerWrites(c, "Yes, I accept this proposal, thank you.")
+	expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeSettled)
+	out = ev.take()
+	if kinds(out) != "closed>consumer closed>trader closed>mediator notice>consumer" {
+		t.Fatalf("consumer's acceptance: %q", kinds(out))
+	}
+}
+
+// MEDIATION in the trader's window is answered with when it opens; the
+// keyword alone is not relayed, a longer message is.
+func TestMediationBeforeItOpens(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	ev.consumerWrites(c, "MEDIATION")
+	out := ev.take()
+	if kinds(out) != "notice>consumer" || !strings.Contains(out[0].env.Text, ev.e.formatTime(c.Deadline)) {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	expectState(t, ev.caseNow(c.ID), casestore.StateOpen, "")
+	ev.consumerWrites(c, "MEDIATION\nYou still have not answered any of my emails about the broken kettle.")
+	if out := ev.take(); kinds(out) != "notice>consumer relay>trader" {
+		t.Fatalf("with a message: %q", kinds(out))
+	}
+}
+
+// Two choices, or none where one was asked, are asked back; nothing is
+// relayed, and the words are kept for the mediator.
+func TestUnclearChoiceAskedBack(t *testing.T) {
+	ev := newEnv(t)
+	ev.addMediator("mia@mediators.example", "Mia")
+	c := openCase(t, ev)
+	ev.advance(7 * day)
+	choiceMail := to(ev.take(), route.Consumer)[0]
+	for _, text := range []string{"Resolved, or maybe mediation, I am not sure.", "It is not resolved at all.", "Thank you for your email."} {
+		ev.replyTo(c, route.Consumer, "jan@consumer.example", choiceMail, text)
+		out := ev.take()
+		if kinds(out) != "choice>consumer" || !strings.Contains(out[0].env.Text, "could not tell") {
+			t.Fatalf("%q: sent %q", text, kinds(out))
+		}
+		expectState(t, ev.caseNow(c.ID), casestore.StateChoice, "")
+	}
+	// A reply to a relay of the shop's words in the same state is a message.
+	ev.traderWrites(c, "We will refund you tomorrow.")
+	relay := ev.take()[0]
+	ev.replyTo(c, route.Consumer, "jan@consumer.example", relay, "Thank you, I will wait for it.")
+	if out := ev.take(); kinds(out) != "relay>trader" {
+		t.Fatalf("reply to a relay: %q", kinds(out))
+	}
+	ev.choose(c, "jan@consumer.example", route.ChoiceMediation)
+	brief := to(ev.take(), route.Mediator)[0].env.Text
+	if !strings.Contains(brief, "It is not resolved at all.") || !strings.Contains(brief, "kept, not passed on") {
+		t.Errorf("the kept words are not in the mediator's briefing:\n%s", brief)
+	}
+}
+
+// In the window, a message that mentions a choice among other things is a
+// message, not a choice.
+func TestPassingMentionIsAMessage(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	ev.consumerWrites(c, "Partly resolved, but the screen is still broken and the cable is missing.")
+	expectState(t, ev.caseNow(c.ID), casestore.StateOpen, "")
+	if out := ev.take(); kinds(out) != "relay>trader" {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	ev.consumerWrites(c, "It is resolved now, thank you.")
+	expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeResolved)
 }

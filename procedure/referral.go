@@ -116,7 +116,7 @@ func (r *run) coverLines(lang string) []string {
 	t := func(id string) string { l, _, _ := strings.Cut(r.e.loc.T(lang, id, nil), "|"); return l }
 	who := func(p casestore.Party) string {
 		if p.Name == "" {
-			return "<" + p.Email + ">"
+			return p.Email
 		}
 		return p.Name + " <" + p.Email + ">"
 	}
@@ -133,7 +133,19 @@ func (r *run) coverLines(lang string) []string {
 		lines = append(lines, t("StatusMediator")+": "+who(r.c.Mediator))
 	}
 	lines = append(lines, t("StatusOutcome")+": "+r.e.loc.T(lang, "Outcome_"+r.c.Outcome, nil))
+	if r.c.MediationExtended {
+		lines = append(lines, t("CoverExtended"))
+	}
 	lines = append(lines, r.e.fieldLines(r.c, lang)...)
+	if p := r.c.Proposal; p != nil && p.Text != "" {
+		answer := func(a string) string {
+			if a == "" {
+				a = "pending"
+			}
+			return r.e.loc.T(lang, "Answer_"+a, nil)
+		}
+		lines = append(lines, "", r.e.loc.T(lang, "CoverProposal", templates.Data{Date: p.Created.UTC().Format("2006-01-02"), Answer: answer(p.Consumer), Outcome: answer(p.Trader)})+":", p.Text)
+	}
 	if f := r.c.Fields.Problem; f != "" {
 		lines = append(lines, "", t("LabelProblem")+":", f)
 	}

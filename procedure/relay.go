@@ -21,6 +21,9 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	if err := e.store.View(func(tx *casestore.Tx) (err error) { c, err = tx.Case(caseID); return err }); err != nil {
 		return errPermanent{err}
 	}
+	if c.Purged {
+		return e.afterPurge(in, c)
+	}
 	msg.CaseID, msg.Role = c.ID, role
 	if role == route.Mediator {
 		return e.mediatorMail(in, c)
@@ -37,16 +40,34 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	}
 	text := threading.StripQuoted(pm.Text)
 
-	// A one-word answer to a choice or a proposal acts like its choice address.
-	if t, ok := e.keywordTrigger(c, role, text); ok {
-		err := e.finish(in, e.withRun(caseID, c.State, msg.ID, role, func(r *run) error {
-			if handled, err := r.fire(t); err != nil || handled {
-				return err
+	// A reply is read for what it means: a choice or an answer acts (and is
+	// confirmed), an unclear answer is asked again, anything else is a
+	// message for the others.
+	if c.State != casestore.StateClosed {
+		rr := e.readReply(c, role, text, pm.InReplyTo)
+		var fn func(r *run) error
+		switch rr.action {
+		case unavailable:
+			fn = func(r *run) error {
+				return r.notify(role, templates.Notice, templates.Data{Intro: "ChoiceUnavailable"})
 			}
-			return r.notify(role, templates.Notice, templates.Data{Intro: "ChoiceUnavailable"})
-		}))
-		in.step.barrier = true
-		return err
+		case actOn:
+			fn = func(r *run) error { return r.actOnReply(rr.kind, rr.more, text, pm.Attachments) }
+		case askBack:
+			var given []fieldValue
+			var unclear []unclearValue
+			if role == route.Consumer {
+				given, unclear = e.reader.labelled(text, e.cfg.Procedure.Currency, c.Consumer.Lang)
+			}
+			fn = func(r *run) error { return r.askBackReply(text, given, unclear) }
+		case undoIt:
+			fn = func(r *run) error { return r.undo() }
+		}
+		if fn != nil {
+			err := e.finish(in, e.withRun(caseID, c.State, msg.ID, role, fn))
+			in.step.barrier = true
+			return err
+		}
 	}
 
 	switch c.State {
@@ -57,7 +78,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		return e.intakeReply(in, c, text)
 	case casestore.StateClosed:
 		msg.Note = "case closed: kept, not relayed"
-		return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID, Text: "after closing"}))
+		return e.finish(in, e.closedKept(caseID, role, msg, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID, Text: "after closing"}))
 	}
 
 	// Labelled lines from the consumer complete or correct the complaint's
@@ -84,9 +105,15 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		}
 		b, err := e.render(c, reader, templates.Relay, templates.Data{
 			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: list, ForMediator: reader == route.Mediator,
+			InMediation: c.State == mediate && reader != route.Mediator,
 		}, atts, false)
 		if err != nil {
 			return err
+		}
+		if reader == route.Mediator {
+			// The mediator's client lists every case's mail: the case id
+			// first, then who wrote.
+			b.fromName = e.loc.T(rp.Lang, "ViaParley", map[string]string{"Name": c.ID + " " + e.partyName(c, role, rp.Lang)})
 		}
 		bodies[reader] = b
 	}
@@ -151,6 +178,47 @@ func (e *Engine) partyWrote(tx *casestore.Tx, c *casestore.Case, role route.Role
 	return e.touchMediation(tx, c)
 }
 
+// closedKept logs mail to a closed case and tells its sender, at most once
+// a day, that it was kept and not passed on.
+func (e *Engine) closedKept(caseID string, role route.Role, msg *casestore.Message, ev casestore.Event) func(tx *casestore.Tx) ([]uint64, error) {
+	return func(tx *casestore.Tx) ([]uint64, error) {
+		cc, err := tx.Case(caseID)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.AppendEvent(cc, ev); err != nil {
+			return nil, err
+		}
+		var ids []uint64
+		p := cc.PartyByRole(role)
+		if msg.MailFrom != "" && p != nil && p.Email != "" && !e.toldRecently(tx, cc.ID, p.Email, kindClosedKept) {
+			b, err := e.render(cc, role, templates.Notice, templates.Data{Intro: "ClosedKept", CaseID: cc.ID, Title: cc.Title}, nil, true)
+			if err != nil {
+				return nil, err
+			}
+			b.kind = kindClosedKept
+			o, err := e.queue(tx, cc, role, b)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, o.ID)
+		}
+		return ids, tx.PutCase(cc)
+	}
+}
+
+// afterPurge keeps mail to a case whose personal data was deleted apart
+// from it, as mail of no case, deleted in turn after the retention period;
+// nobody is told anything that would no longer be true.
+func (e *Engine) afterPurge(in *inbound, c *casestore.Case) error {
+	in.msg.CaseID, in.msg.Role = "", ""
+	in.msg.Note = "to case " + c.ID + ", whose personal data was deleted: kept apart, deleted after the retention period"
+	return e.finish(in, nil)
+}
+
+// kindClosedKept names the notice that mail to a closed case was kept.
+const kindClosedKept = "closed_kept"
+
 // logOnly is work that appends one event to the case.
 func (e *Engine) logOnly(caseID string, ev casestore.Event) func(tx *casestore.Tx) ([]uint64, error) {
 	return func(tx *casestore.Tx) ([]uint64, error) {
@@ -188,43 +256,6 @@ func (e *Engine) withRun(caseID, state string, msgID uint64, by route.Role, fn f
 		}
 		return r.out, tx.PutCase(cc)
 	}
-}
-
-// keywordTrigger reads a one-word answer on the first line of a reply.
-func (e *Engine) keywordTrigger(c *casestore.Case, role route.Role, text string) (trigger, bool) {
-	first := strings.TrimSpace(strings.SplitN(strings.TrimSpace(text), "\n", 2)[0])
-	first = strings.Trim(first, ".!*\"' ")
-	if first == "" || len(first) > 40 || strings.ContainsRune(first, ' ') {
-		return nil, false
-	}
-	is := func(id string) bool {
-		for _, k := range e.loc.Labels(id) {
-			if strings.EqualFold(k, first) {
-				return true
-			}
-		}
-		return false
-	}
-	proposal := c.State == casestore.StateMediation && c.Proposal != nil && role != route.Mediator
-	switch {
-	case proposal && is("KeywordAccept"):
-		return answer{by: role, accepted: true}, true
-	case proposal && is("KeywordReject"):
-		return answer{by: role, accepted: false}, true
-	case role != route.Consumer:
-		return nil, false
-	case is("KeywordWithdraw") && c.Open():
-		return chose{route.ChoiceWithdraw}, true
-	case c.State != casestore.StateChoice && c.State != casestore.StateOpen:
-		return nil, false
-	case is("KeywordResolved"):
-		return chose{route.ChoiceResolved}, true
-	case c.State == casestore.StateChoice && is("KeywordMediation"):
-		return chose{route.ChoiceMediation}, true
-	case c.State == casestore.StateChoice && is("KeywordWait"):
-		return chose{route.ChoiceWait}, true
-	}
-	return nil, false
 }
 
 // intakeReply merges what the consumer adds to an incomplete complaint; once
@@ -288,8 +319,14 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role route.Role) err
 	e.log.Info("message quarantined", "msg", msg.ID, "case", c.ID, "as", role, "from", msg.From)
 	var b *body
 	if in.auto == "" && msg.MailFrom != "" {
-		lang := e.partyLang(in.parsed, e.loc.Default())
-		text, err := e.tmpl.Render(templates.Quarantine, lang, templates.Data{CaseID: c.ID, From: msg.From})
+		// The sender's language; failing that, the language of the party it
+		// wrote as (a shop's colleague most likely shares the shop's).
+		lang := e.partyLang(in.parsed, langOr(c.PartyByRole(role).Lang, e.loc.Default()))
+		fix := "QuarantineFixConsumer"
+		if role == route.Trader {
+			fix = "QuarantineFixTrader"
+		}
+		text, err := e.tmpl.Render(templates.Quarantine, lang, templates.Data{CaseID: c.ID, From: msg.From, Intro: fix})
 		if err != nil {
 			return err
 		}
@@ -308,7 +345,7 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role route.Role) err
 			return nil, err
 		}
 		var ids []uint64
-		if b != nil && !e.toldRecently(tx, cc.ID, msg.MailFrom) {
+		if b != nil && !e.toldRecently(tx, cc.ID, msg.MailFrom, templates.Quarantine) {
 			stranger := &casestore.Party{Email: msg.MailFrom}
 			if in.parsed.MessageID != "" {
 				stranger.Thread = []string{in.parsed.MessageID}
@@ -326,14 +363,14 @@ func (e *Engine) quarantine(in *inbound, c *casestore.Case, role route.Role) err
 
 // toldRecently reports whether addr got a quarantine notice for the case in
 // the last day.
-func (e *Engine) toldRecently(tx *casestore.Tx, caseID, addr string) bool {
+func (e *Engine) toldRecently(tx *casestore.Tx, caseID, addr, kind string) bool {
 	outs, err := tx.CaseOutbound(caseID)
 	if err != nil {
 		return false
 	}
 	since := e.now().Add(-24 * time.Hour)
 	for _, o := range outs {
-		if o.Kind == templates.Quarantine && strings.EqualFold(o.To, addr) && o.Created.After(since) {
+		if o.Kind == kind && strings.EqualFold(o.To, addr) && o.Created.After(since) {
 			return true
 		}
 	}

@@ -74,6 +74,9 @@ func (r *run) referable() bool {
 // decideReferral: a case that ends in mediation without agreement goes to
 // arbitration when it can; the closing notice explains the decision.
 func (r *run) decideReferral() error {
+	if _, byMediator := r.trigger.(refer); byMediator {
+		r.closing = append(r.closing, explanation{id: "ReferredByMediator"})
+	}
 	if !r.e.cfg.Procedure.Referral() {
 		return nil // no body: the consumer is told where else to turn
 	}
@@ -125,7 +128,9 @@ func (r *run) recordSilence() error {
 	if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRefused, Role: route.Trader, Text: "no answer within mediation_reply"}); err != nil {
 		return err
 	}
-	r.closing = append(r.closing, explanation{id: "SilenceRecorded"})
+	d := map[string]any{"Deadline": r.e.formatTime(r.trigger.(fired).due), "Trader": r.c.Trader.Name}
+	r.closing = append(r.closing, explanation{id: "SilenceRecorded", data: d, not: route.Trader},
+		explanation{id: "SilenceRecordedTrader", data: d, only: route.Trader})
 	return r.decideReferral()
 }
 
@@ -151,7 +156,7 @@ var withoutAgreement = []string{casestore.OutcomeRefused, casestore.OutcomeAband
 func (r *run) closingLines(role route.Role, lang string) []string {
 	var lines []string
 	for _, x := range r.closing {
-		if x.only == "" || x.only == role {
+		if (x.only == "" || x.only == role) && x.not != role {
 			d := map[string]any{"CaseID": r.c.ID}
 			for k, v := range x.data {
 				d[k] = v
@@ -177,7 +182,9 @@ func (r *run) closingLines(role route.Role, lang string) []string {
 			}
 		}
 	}
-	if role == route.Consumer && p.MoreHelp != "" && slices.Contains(withoutAgreement, r.outcome) {
+	// Where else to turn, after a dispute that ended without agreement (an
+	// intake that never became complete was no dispute yet).
+	if role == route.Consumer && p.MoreHelp != "" && slices.Contains(withoutAgreement, r.outcome) && r.from != intake {
 		lines = append(lines, r.e.loc.T(lang, "MoreHelp", templates.Data{MoreHelp: p.MoreHelp}))
 	}
 	return lines

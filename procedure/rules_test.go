@@ -76,7 +76,7 @@ func TestReferralSendsCaseFileToBody(t *testing.T) {
 	if letter.o.To != "claims@body.example" || !strings.Contains(letter.env.GetHeader("From"), "Parley ["+c.ID+"]") {
 		t.Fatalf("cover letter to %s from %s", letter.o.To, letter.env.GetHeader("From"))
 	}
-	for _, want := range []string{"did not answer within the mediation period", "jan@consumer.example", "support@acme.example",
+	for _, want := range []string{"did not answer by the deadline set for its answer", "jan@consumer.example", "support@acme.example",
 		"Amount: 49.95 EUR", "Order date: 2026-10-20", "https://body.example/claim", "25.00 EUR", "Mediator: Mia"} {
 		if !strings.Contains(letter.env.Text, want) {
 			t.Errorf("cover letter lacks %q:\n%s", want, letter.env.Text)
@@ -242,12 +242,15 @@ func TestMediatorSetsFields(t *testing.T) {
 	c := ev.toMediation(complaint)
 	ev.mediatorWrites(c, "mia@mediators.example", "#set amount 300 EUR\n#set order-date 3.10.2026\n#set contacted yes\n#set order-ref A-77\n#set complained-on 2026-10-05")
 	out := ev.take()
-	if kinds(out) != "notice>mediator" {
+	if kinds(out) != "notice>consumer notice>mediator" {
 		t.Fatalf("sent %q", kinds(out))
 	}
 	for _, want := range []string{"Amount: 300.00 EUR", "Order date: 2026-10-03", "Order number: A-77", "First complained to the shop on: 2026-10-05"} {
+		if !strings.Contains(out[1].env.Text, want) {
+			t.Errorf("reply lacks %q:\n%s", want, out[1].env.Text)
+		}
 		if !strings.Contains(out[0].env.Text, want) {
-			t.Errorf("reply lacks %q:\n%s", want, out[0].env.Text)
+			t.Errorf("the consumer is not told %q:\n%s", want, out[0].env.Text)
 		}
 	}
 	f := ev.caseNow(c.ID).Fields

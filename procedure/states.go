@@ -91,6 +91,9 @@ func (r *run) notifyClosed() error {
 	if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvClosed, Role: r.actor(), Message: r.message, Text: r.c.Outcome}); err != nil {
 		return err
 	}
+	// Every party gets the same fingerprint: the "closed" event's hash,
+	// which `parley case verify` and `verify-export` print too.
+	seq, hash := r.c.Events, r.c.LastHash
 	for _, role := range route.Roles {
 		p := r.c.PartyByRole(role)
 		if !r.knows(role) {
@@ -100,7 +103,7 @@ func (r *run) notifyClosed() error {
 		// mailbox, where nobody at Parley can change it: a case file must
 		// chain up to it.
 		d := templates.Data{Outcome: r.e.loc.T(p.Lang, "Outcome_"+r.c.Outcome, nil), Deadline: r.e.formatTime(r.due(cRetention)),
-			Lines: r.closingLines(role, p.Lang), Seq: r.c.Events, Hash: r.c.LastHash}
+			Lines: r.closingLines(role, p.Lang), Seq: seq, Hash: hash}
 		if err := r.notify(role, templates.Closed, d); err != nil {
 			return err
 		}

@@ -113,7 +113,7 @@ func (r *run) refuseMediation() error { return r.sendChoices("MediationTooOld") 
 // sendChoices sends the consumer a choice address per option open to them,
 // the words they may reply with instead, and the deadline of the choice (the
 // pending timer's, never a new one).
-func (r *run) sendChoices(intro string) error {
+func (r *run) sendChoices(intro string, choice ...string) error {
 	lang := r.c.Consumer.Lang
 	type option struct {
 		choice         route.Choice
@@ -131,6 +131,9 @@ func (r *run) sendChoices(intro string) error {
 	opts = append(opts, option{route.ChoiceWithdraw, "ChoiceWithdraw", "KeywordWithdraw"})
 	date, days := r.complaintDate()
 	d := templates.Data{Intro: intro, Deadline: r.e.formatTime(r.due(cChoiceExpired)), Date: date.Format("2006-01-02"), Days: days}
+	if len(choice) > 0 {
+		d.Choice = choice[0]
+	}
 	var kws []string
 	for _, o := range opts {
 		d.Choices = append(d.Choices, templates.Option{Label: r.e.loc.T(lang, o.label, nil), Address: r.e.choiceAddress(r.c.ID, o.choice)})

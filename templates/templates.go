@@ -87,7 +87,10 @@ type Data struct {
 	File        string // the case file's name, size and SHA-256 (referral)
 	Size        string
 	Options     string // the readings of an unclear value
+	Choice      string // a choice as offered, e.g. "I want mediation by an independent mediator"
 	ForMediator bool   // the reader is the mediator (relay footer)
+	InMediation bool   // the mediator reads along (relay footer)
+	Closed      bool   // the case is closed: replies are not passed on
 	Seq         uint64 // event number and hash of the record's head (closing notice)
 	Hash        string
 }

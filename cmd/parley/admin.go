@@ -111,6 +111,9 @@ func cmdCase(args []string) error {
 			}
 			if !*asJSON {
 				fmt.Printf("case %s: %d events, chain intact; head %s\n", v.Case, v.Events, v.Head)
+				if v.ClosedSeq != 0 {
+					fmt.Printf("closed at event %d; fingerprint %s: the parties' closing notices carry the same\n", v.ClosedSeq, v.ClosedHash)
+				}
 			}
 			return nil
 		}
@@ -375,6 +378,9 @@ func verifyExport(path string) error {
 		return fmt.Errorf("case file %s of case %s: %d problem(s), listed above", path, man.Case.ID, len(problems))
 	}
 	fmt.Printf("case file %s of case %s: %d files and %d events intact; head %s\n", path, man.Case.ID, len(man.Files), man.EventCount, man.EventHead)
-	fmt.Println("compare the head with the fingerprint in the parties' closing notices, or with `parley case verify` on the server")
+	if c := man.Closing; c != nil {
+		fmt.Printf("closed at event %d; fingerprint %s: the parties' closing notices carry the same\n", c.Seq, c.Hash)
+	}
+	fmt.Println("compare with `parley case verify` on the server: it prints the same head, or a later one for a case file exported before its case's last events")
 	return nil
 }

@@ -1,0 +1,335 @@
+// Package intent reads what a party means by a reply written as people
+// write: a choice ("Bemiddeling graag, 20% korting is niet genoeg"), an
+// answer to a proposal ("Yes, I accept this proposal, thank you"), a refusal
+// ("niet akkoord"), or taking a choice back, in any supported language.
+//
+// The words come from the locale files (Intent* and Negation): stems that
+// match the start of a word ("bemiddel" matches bemiddeling, bemiddelaar),
+// and phrases of several words. A match with a negation near it in the same
+// clause does not count as that intent ("not resolved", "nicht erledigt");
+// a negated acceptance is a rejection ("niet akkoord", "I don't accept").
+// Only the opening of a reply is read for intent, where people answer a
+// question; a word further down is taken as what it is, part of a message.
+package intent
+
+import (
+	"strings"
+	"unicode"
+)
+
+// Kind is an intent.
+type Kind string
+
+const (
+	Resolved  Kind = "resolved"
+	Mediation Kind = "mediation"
+	Wait      Kind = "wait"
+	Withdraw  Kind = "withdraw"
+	Accept    Kind = "accept"
+	Reject    Kind = "reject"
+	Undo      Kind = "undo"
+)
+
+// Kinds lists every intent with the locale message id of its words.
+var Kinds = []struct {
+	Kind Kind
+	ID   string
+}{{Resolved, "IntentResolved"}, {Mediation, "IntentMediation"}, {Wait, "IntentWait"}, {Withdraw, "IntentWithdraw"},
+	{Accept, "IntentAccept"}, {Reject, "IntentReject"}, {Undo, "IntentUndo"}}
+
+// Words is what a language says for each intent, and its negations, as the
+// locale file lists them ("stem|phrase of words|...").
+type Words struct {
+	Intents   map[Kind]string
+	Negations string
+	// Keywords are the one-word answers a notice offers (RESOLVED, BEMIDDELING):
+	// a reply that is only such a word means it, in any language.
+	Keywords map[Kind]string
+}
+
+// Reader reads replies. It is immutable and safe for concurrent use.
+type Reader struct {
+	langs    map[string]*vocab
+	keywords map[string]Kind // upper-case keyword -> intent, every language
+}
+
+type vocab struct {
+	phrases map[Kind][][]string // tokens; the last one matches as a prefix
+	neg     map[string]bool
+}
+
+// NewReader builds a reader from each language's words.
+func NewReader(words map[string]Words) *Reader {
+	r := &Reader{langs: map[string]*vocab{}, keywords: map[string]Kind{}}
+	for lang, w := range words {
+		v := &vocab{phrases: map[Kind][][]string{}, neg: map[string]bool{}}
+		for kind, list := range w.Intents {
+			for _, p := range strings.Split(list, "|") {
+				if toks := tokens(p); len(toks) > 0 {
+					v.phrases[kind] = append(v.phrases[kind], toks)
+				}
+			}
+		}
+		for _, n := range strings.Split(w.Negations, "|") {
+			if n = strings.TrimSpace(strings.ToLower(n)); n != "" {
+				v.neg[n] = true
+			}
+		}
+		r.langs[lang] = v
+		for kind, list := range w.Keywords {
+			for _, k := range strings.Split(list, "|") {
+				if k = strings.ToUpper(strings.TrimSpace(k)); k != "" {
+					r.keywords[k] = kind
+				}
+			}
+		}
+	}
+	return r
+}
+
+// Reading is what a reply says.
+type Reading struct {
+	// Intents are the intents found in the opening, in order, each once.
+	Intents []Kind
+	// Keyword is set when the reply's first line is only a keyword.
+	Keyword bool
+	// More reports whether the reply says more than its intent (beyond
+	// greetings and thanks): that text goes where it belongs.
+	More bool
+}
+
+// One returns the single intent of a reading among allowed; ok is false when
+// there is none or more than one.
+func (rd Reading) One(allowed ...Kind) (Kind, bool) {
+	var found []Kind
+	for _, k := range rd.Intents {
+		for _, a := range allowed {
+			if k == a {
+				found = append(found, k)
+			}
+		}
+	}
+	if len(found) != 1 {
+		return "", false
+	}
+	return found[0], true
+}
+
+// opening bounds the part of a reply read for intent.
+const (
+	openingClauses = 4
+	openingBytes   = 400
+	// negationReach is how many words before or after a match a negation
+	// still applies to it.
+	negationReach = 3
+	// courtesy is the most words a clause without intent may have and still
+	// count as greeting or thanks rather than a message.
+	courtesy = 3
+)
+
+// Read reads text written in lang (its own words, quoted history removed).
+// English words are understood from every writer, as are every language's
+// keywords.
+func (r *Reader) Read(text, lang string) Reading {
+	var rd Reading
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return rd
+	}
+	first, _, _ := strings.Cut(text, "\n")
+	if k, ok := r.keywords[strings.ToUpper(strings.Trim(strings.TrimSpace(first), ".!*\"' "))]; ok {
+		rd.Intents, rd.Keyword = []Kind{k}, true
+		rest := strings.TrimSpace(strings.TrimPrefix(text, first))
+		rd.More = len(tokens(rest)) > courtesy
+		return rd
+	}
+	vocabs := []*vocab{r.langs[lang]}
+	if lang != "en" {
+		vocabs = append(vocabs, r.langs["en"])
+	}
+	seen := map[Kind]bool{}
+	words := 0
+	for i, c := range clauses(text) {
+		toks := tokens(c.text)
+		if len(toks) == 0 {
+			continue
+		}
+		var here []Kind
+		// A question ("Resolved?") states no intent.
+		if i < openingClauses && c.start < openingBytes && !c.question {
+			here = match(toks, vocabs)
+		}
+		for _, k := range here {
+			if !seen[k] {
+				seen[k] = true
+				rd.Intents = append(rd.Intents, k)
+			}
+		}
+		if len(here) == 0 && len(toks) > courtesy {
+			words += len(toks)
+		}
+	}
+	rd.More = words > 0
+	return rd
+}
+
+// match finds the intents of one clause: each phrase that matches and is not
+// negated; a negated acceptance is a rejection.
+func match(toks []string, vocabs []*vocab) []Kind {
+	var out []Kind
+	add := func(k Kind) {
+		for _, x := range out {
+			if x == k {
+				return
+			}
+		}
+		out = append(out, k)
+	}
+	for _, v := range vocabs {
+		if v == nil {
+			continue
+		}
+		for _, kd := range Kinds {
+			for _, p := range v.phrases[kd.Kind] {
+				for i := 0; i+len(p) <= len(toks); i++ {
+					if !phraseAt(toks, i, p) {
+						continue
+					}
+					negated := negatedAt(toks, i, i+len(p), vocabs)
+					switch {
+					case !negated:
+						add(kd.Kind)
+					case kd.Kind == Accept:
+						add(Reject)
+					}
+				}
+			}
+		}
+	}
+	// "not acceptable" read both as a negated acceptance (a rejection) and
+	// nothing else; a rejection phrase that itself carries the negation
+	// ("niet akkoord") is a rejection too.
+	return out
+}
+
+func phraseAt(toks []string, i int, p []string) bool {
+	for j, w := range p {
+		t := toks[i+j]
+		if j == len(p)-1 {
+			if !strings.HasPrefix(t, w) {
+				return false
+			}
+		} else if t != w {
+			return false
+		}
+	}
+	return true
+}
+
+// negatedAt: a negation within reach before the phrase [i, end), or just
+// after it ("erledigt ist es nicht"), in the same clause.
+func negatedAt(toks []string, i, end int, vocabs []*vocab) bool {
+	isNeg := func(t string) bool {
+		if strings.HasSuffix(t, "n't") {
+			return true
+		}
+		for _, v := range vocabs {
+			if v != nil && v.neg[t] {
+				return true
+			}
+		}
+		return false
+	}
+	// A phrase that contains its own negation ("not acceptable" listed as a
+	// rejection) is not negated by it.
+	for j := max(0, i-negationReach); j < i; j++ {
+		if isNeg(toks[j]) {
+			return true
+		}
+	}
+	for j := end; j < min(len(toks), end+negationReach); j++ {
+		if isNeg(toks[j]) {
+			return true
+		}
+	}
+	return false
+}
+
+type clause struct {
+	text     string
+	start    int
+	question bool // ends in a question mark
+}
+
+// clauses splits text at sentence ends, commas, semicolons and lines.
+func clauses(text string) []clause {
+	var out []clause
+	start := 0
+	for i, r := range text {
+		switch r {
+		case '.', '!', '?', ';', ',', '\n', ':', '(', ')', '¿', '¡':
+			if strings.TrimSpace(text[start:i]) != "" {
+				out = append(out, clause{text: text[start:i], start: start, question: r == '?'})
+			}
+			start = i + len(string(r))
+		}
+	}
+	if strings.TrimSpace(text[start:]) != "" {
+		out = append(out, clause{text: text[start:], start: start})
+	}
+	return out
+}
+
+// tokens are the lower-case words of s. An elided article or particle
+// ("n'", "d'", "l'") is a word of its own, so "n'accepte" reads as "n'"
+// and "accepte"; "don't" stays one word.
+func tokens(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' && r != '’'
+	}) {
+		f = strings.ReplaceAll(f, "’", "'")
+		f = strings.Trim(f, "'")
+		if f == "" {
+			continue
+		}
+		if i := strings.IndexByte(f, '\''); i > 0 && i <= 2 && i < len(f)-1 {
+			out = append(out, f[:i+1], f[i+1:])
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// Bundle is what WordsFrom needs of the locales.
+type Bundle interface {
+	Languages() []string
+	Has(lang, id string) bool
+	T(lang, id string, data any) string
+}
+
+// keywordIDs are the locale ids of the one-word answers per intent.
+var keywordIDs = map[Kind]string{Resolved: "KeywordResolved", Mediation: "KeywordMediation", Wait: "KeywordWait",
+	Withdraw: "KeywordWithdraw", Accept: "KeywordAccept", Reject: "KeywordReject", Undo: "KeywordUndo"}
+
+// WordsFrom collects every language's intent words from the locale files.
+func WordsFrom(b Bundle) map[string]Words {
+	out := map[string]Words{}
+	for _, lang := range b.Languages() {
+		w := Words{Intents: map[Kind]string{}, Keywords: map[Kind]string{}}
+		for _, k := range Kinds {
+			if b.Has(lang, k.ID) {
+				w.Intents[k.Kind] = b.T(lang, k.ID, nil)
+			}
+			if id := keywordIDs[k.Kind]; b.Has(lang, id) {
+				w.Keywords[k.Kind] = b.T(lang, id, nil)
+			}
+		}
+		if b.Has(lang, "Negation") {
+			w.Negations = b.T(lang, "Negation", nil)
+		}
+		out[lang] = w
+	}
+	return out
+}
