@@ -1,18 +1,79 @@
 package casestore
 
 import (
+	"strings"
 	"time"
 
 	"parley/route"
 )
 
 // Trader is a registered shop: HANDLE@DOMAIN is its complaint address.
+// Email is where its notices go; Staff are further addresses that speak for
+// it (a colleague answering), and any address at one of Domains does too.
 type Trader struct {
 	Handle  string    `json:"handle"`
 	Name    string    `json:"name"`
 	Email   string    `json:"email"`
 	Lang    string    `json:"lang"`
 	Created time.Time `json:"created"`
+	Staff   []Staff   `json:"staff,omitempty"`
+	Domains []string  `json:"domains,omitempty"`
+}
+
+// Staff is a further address of a trader. With CC it gets a copy of all
+// the trader's mail in every case; without, only in the cases it wrote in.
+type Staff struct {
+	Email string `json:"email"`
+	CC    bool   `json:"cc,omitempty"`
+}
+
+// Addresses are the trader's own addresses, Email first.
+func (tr Trader) Addresses() []string {
+	out := []string{tr.Email}
+	for _, s := range tr.Staff {
+		out = append(out, s.Email)
+	}
+	return out
+}
+
+// Speaks reports whether mail from addr speaks for the trader: one of its
+// addresses, or any address at one of its domains.
+func (tr Trader) Speaks(addr string) bool {
+	addr = NormalizeEmail(addr)
+	for _, a := range tr.Addresses() {
+		if NormalizeEmail(a) == addr {
+			return true
+		}
+	}
+	at := strings.LastIndexByte(addr, '@')
+	for _, d := range tr.Domains {
+		if at >= 0 && addr[at+1:] == strings.ToLower(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// freeMail are mail providers whose domain says nothing about a shop.
+var freeMail = map[string]bool{"gmail.com": true, "googlemail.com": true, "outlook.com": true, "hotmail.com": true, "live.com": true,
+	"yahoo.com": true, "icloud.com": true, "me.com": true, "proton.me": true, "protonmail.com": true, "gmx.de": true, "gmx.net": true,
+	"web.de": true, "t-online.de": true, "wp.pl": true, "o2.pl": true, "onet.pl": true, "interia.pl": true, "orange.fr": true,
+	"free.fr": true, "laposte.net": true, "libero.it": true, "virgilio.it": true, "ziggo.nl": true, "kpnmail.nl": true, "online.no": true}
+
+// FreeMail reports whether d is a mail provider's domain, where anyone can
+// have an address: it cannot stand for one shop.
+func FreeMail(d string) bool { return freeMail[strings.ToLower(d)] }
+
+// AllDomains are the domains that name the trader in a text: its bound
+// domains and the domain of its address (unless a mail provider's).
+func (tr Trader) AllDomains() []string {
+	out := append([]string(nil), tr.Domains...)
+	if at := strings.LastIndexByte(tr.Email, '@'); at >= 0 {
+		if d := strings.ToLower(tr.Email[at+1:]); !freeMail[d] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Party is one side of a case. Email is the real address, never shown to the other side.
@@ -105,8 +166,11 @@ type Case struct {
 	Consumer Party     `json:"consumer"`
 	Trader   Party     `json:"trader"`
 	Mediator Party     `json:"mediator"`
-	Fields   Fields    `json:"fields"`
-	Proposal *Proposal `json:"proposal,omitempty"`
+	// TraderStaff are the trader's further addresses that wrote in this
+	// case: they get copies of the trader's mail in it.
+	TraderStaff []string  `json:"trader_staff,omitempty"`
+	Fields      Fields    `json:"fields"`
+	Proposal    *Proposal `json:"proposal,omitempty"`
 	// Extensions is how many extra trader windows the consumer granted.
 	Extensions int `json:"extensions"`
 	// Completed is when the complaint had everything the trader needs (the

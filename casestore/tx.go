@@ -59,22 +59,46 @@ func (t *Tx) get(bucket, key []byte, v any) error {
 // NormalizeEmail lower-cases an address for lookups.
 func NormalizeEmail(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
 
-// PutTrader adds or replaces a trader, keeping the email index right.
+// traderKeys are a trader's index keys: each address, and "@DOMAIN" for
+// each bound domain.
+func traderKeys(tr Trader) []string {
+	var keys []string
+	for _, a := range tr.Addresses() {
+		keys = append(keys, NormalizeEmail(a))
+	}
+	for _, d := range tr.Domains {
+		keys = append(keys, "@"+strings.ToLower(d))
+	}
+	return keys
+}
+
+// PutTrader adds or replaces a trader, keeping the address and domain index
+// right; an address or domain of another trader is refused.
 func (t *Tx) PutTrader(tr Trader) error {
 	tr.Handle = strings.ToLower(tr.Handle)
+	idx := t.tx.Bucket(bTraderMail)
 	var old Trader
 	if err := t.get(bTraders, []byte(tr.Handle), &old); err == nil {
-		if err := t.tx.Bucket(bTraderMail).Delete([]byte(NormalizeEmail(old.Email))); err != nil {
-			return err
+		for _, k := range traderKeys(old) {
+			if err := idx.Delete([]byte(k)); err != nil {
+				return err
+			}
 		}
 	}
-	if h := t.tx.Bucket(bTraderMail).Get([]byte(NormalizeEmail(tr.Email))); h != nil && string(h) != tr.Handle {
-		return fmt.Errorf("email %s already belongs to trader %s", tr.Email, h)
+	for _, k := range traderKeys(tr) {
+		if h := idx.Get([]byte(k)); h != nil && string(h) != tr.Handle {
+			return fmt.Errorf("%s already belongs to trader %s", strings.TrimPrefix(k, "@"), h)
+		}
 	}
 	if err := t.put(bTraders, []byte(tr.Handle), tr); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bTraderMail).Put([]byte(NormalizeEmail(tr.Email)), []byte(tr.Handle))
+	for _, k := range traderKeys(tr) {
+		if err := idx.Put([]byte(k), []byte(tr.Handle)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Trader returns the trader with the handle.
@@ -84,9 +108,17 @@ func (t *Tx) Trader(handle string) (Trader, error) {
 	return tr, err
 }
 
-// TraderByEmail finds a registered trader by its address.
+// TraderByEmail finds the registered trader an address speaks for: one of
+// its addresses, or an address at one of its domains.
 func (t *Tx) TraderByEmail(email string) (Trader, error) {
-	h := t.tx.Bucket(bTraderMail).Get([]byte(NormalizeEmail(email)))
+	n := NormalizeEmail(email)
+	idx := t.tx.Bucket(bTraderMail)
+	h := idx.Get([]byte(n))
+	if h == nil {
+		if at := strings.LastIndexByte(n, '@'); at >= 0 {
+			h = idx.Get([]byte(n[at:]))
+		}
+	}
 	if h == nil {
 		return Trader{}, ErrNotFound
 	}

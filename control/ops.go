@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,8 @@ import (
 // Interface is what the command line can ask, locally or through the socket.
 type Interface interface {
 	AddTrader(req TraderAdd) (casestore.Trader, error)
+	Trader(handle string) (casestore.Trader, error)
+	ChangeTrader(req TraderChange) (casestore.Trader, error)
 	Traders() ([]casestore.Trader, error)
 	Cases() ([]CaseSummary, error)
 	Case(id string) (*CaseDetail, error)
@@ -60,8 +63,23 @@ type Verification struct {
 type TraderAdd struct {
 	Handle string `json:"handle"`
 	Name   string `json:"name"`
-	Email  string `json:"email"`
+	Email  string `json:"email"` // where notices go
 	Lang   string `json:"lang"`
+	// Staff are further addresses that speak for the shop; those in CC
+	// also get a copy of all its mail. Any address at Domains speaks for it.
+	Staff   []string `json:"staff,omitempty"`
+	CC      []string `json:"cc,omitempty"`
+	Domains []string `json:"domains,omitempty"`
+}
+
+// TraderChange adds or removes one address or domain of a trader.
+type TraderChange struct {
+	Handle       string `json:"handle"`
+	AddEmail     string `json:"add_email,omitempty"`
+	CC           bool   `json:"cc,omitempty"` // with AddEmail: copies of all mail
+	RemoveEmail  string `json:"remove_email,omitempty"`
+	AddDomain    string `json:"add_domain,omitempty"`
+	RemoveDomain string `json:"remove_domain,omitempty"`
 }
 
 // CaseSummary is one line of `parley case list`.
@@ -133,18 +151,38 @@ func (o *Ops) AddTrader(req TraderAdd) (casestore.Trader, error) {
 		return casestore.Trader{}, fmt.Errorf("%w: handle %q is reserved", ErrInvalid, h)
 	case strings.TrimSpace(req.Name) == "":
 		return casestore.Trader{}, fmt.Errorf("%w: --name is required", ErrInvalid)
-	case !strings.Contains(req.Email, "@") || strings.ContainsAny(req.Email, " <>\r\n"):
-		return casestore.Trader{}, fmt.Errorf("%w: --email %q is not an address", ErrInvalid, req.Email)
 	case o.Languages != nil && !o.Languages(req.Lang):
 		return casestore.Trader{}, fmt.Errorf("%w: --lang %q has no locale", ErrInvalid, req.Lang)
 	}
-	if strings.HasSuffix(strings.ToLower(req.Email), "@"+strings.ToLower(o.Domain)) {
-		return casestore.Trader{}, fmt.Errorf("%w: --email must be the trader's own address, not one at %s", ErrInvalid, o.Domain)
+	if err := o.checkAddress(req.Email); err != nil {
+		return casestore.Trader{}, err
 	}
 	tr := casestore.Trader{Handle: h, Name: threading.SanitizeHeader(req.Name), Email: strings.TrimSpace(req.Email), Lang: req.Lang, Created: o.Store.Now()}
+	for _, a := range append(append([]string(nil), req.Staff...), req.CC...) {
+		if err := o.checkAddress(a); err != nil {
+			return casestore.Trader{}, err
+		}
+		tr = withStaff(tr, strings.TrimSpace(a), slices.ContainsFunc(req.CC, func(c string) bool { return strings.EqualFold(c, a) }))
+	}
+	for _, d := range req.Domains {
+		d, err := o.checkDomain(d)
+		if err != nil {
+			return casestore.Trader{}, err
+		}
+		if !slices.Contains(tr.Domains, d) {
+			tr.Domains = append(tr.Domains, d)
+		}
+	}
 	err := o.Store.Update(func(tx *casestore.Tx) error {
 		if old, err := tx.Trader(h); err == nil {
+			// Registering again changes what is given and keeps the rest.
 			tr.Created = old.Created
+			if len(req.Staff)+len(req.CC) == 0 {
+				tr.Staff = old.Staff
+			}
+			if len(req.Domains) == 0 {
+				tr.Domains = old.Domains
+			}
 		}
 		return tx.PutTrader(tr)
 	})
@@ -152,6 +190,107 @@ func (o *Ops) AddTrader(req TraderAdd) (casestore.Trader, error) {
 		return casestore.Trader{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return tr, nil
+}
+
+// checkAddress refuses what cannot be a shop's own address.
+func (o *Ops) checkAddress(a string) error {
+	a = strings.TrimSpace(a)
+	at := strings.LastIndexByte(a, '@')
+	if at < 1 || at == len(a)-1 || strings.ContainsAny(a, " <>,;\r\n") {
+		return fmt.Errorf("%w: %q is not an address", ErrInvalid, a)
+	}
+	if strings.EqualFold(a[at+1:], o.Domain) {
+		return fmt.Errorf("%w: %s: a trader's address must be its own, not one at %s", ErrInvalid, a, o.Domain)
+	}
+	return nil
+}
+
+// checkDomain refuses a domain that cannot stand for one shop: Parley's own,
+// or a mail provider's, where anyone can have an address.
+func (o *Ops) checkDomain(d string) (string, error) {
+	d = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@"))
+	switch {
+	case d == "" || !strings.Contains(d, ".") || strings.ContainsAny(d, " @/\r\n"):
+		return "", fmt.Errorf("%w: %q is not a domain", ErrInvalid, d)
+	case d == strings.ToLower(o.Domain):
+		return "", fmt.Errorf("%w: %s is this service's own domain", ErrInvalid, d)
+	case casestore.FreeMail(d):
+		return "", fmt.Errorf("%w: %s is a mail provider's domain: anyone can have an address there, so it cannot speak for one shop; add the staff's addresses instead", ErrInvalid, d)
+	}
+	return d, nil
+}
+
+// withStaff adds or updates a staff address of tr.
+func withStaff(tr casestore.Trader, addr string, cc bool) casestore.Trader {
+	if strings.EqualFold(addr, tr.Email) {
+		return tr
+	}
+	for i, s := range tr.Staff {
+		if strings.EqualFold(s.Email, addr) {
+			tr.Staff[i].CC = cc
+			return tr
+		}
+	}
+	tr.Staff = append(tr.Staff, casestore.Staff{Email: addr, CC: cc})
+	return tr
+}
+
+// Trader shows one registered trader.
+func (o *Ops) Trader(handle string) (tr casestore.Trader, err error) {
+	err = o.Store.View(func(tx *casestore.Tx) (err error) { tr, err = tx.Trader(handle); return err })
+	if errors.Is(err, casestore.ErrNotFound) {
+		return tr, fmt.Errorf("trader %s: %w", handle, casestore.ErrNotFound)
+	}
+	return tr, err
+}
+
+// ChangeTrader adds or removes an address or a domain of a trader, keeping
+// the rest of its registration.
+func (o *Ops) ChangeTrader(req TraderChange) (casestore.Trader, error) {
+	var tr casestore.Trader
+	err := o.Store.Update(func(tx *casestore.Tx) (err error) {
+		if tr, err = tx.Trader(req.Handle); err != nil {
+			return fmt.Errorf("trader %s: %w", req.Handle, err)
+		}
+		switch {
+		case req.AddEmail != "":
+			if err := o.checkAddress(req.AddEmail); err != nil {
+				return err
+			}
+			tr = withStaff(tr, strings.TrimSpace(req.AddEmail), req.CC)
+		case req.RemoveEmail != "":
+			if strings.EqualFold(strings.TrimSpace(req.RemoveEmail), tr.Email) {
+				return fmt.Errorf("%w: %s is where the shop's notices go; register it again with another --email first", ErrInvalid, tr.Email)
+			}
+			n := len(tr.Staff)
+			tr.Staff = slices.DeleteFunc(tr.Staff, func(s casestore.Staff) bool { return strings.EqualFold(s.Email, strings.TrimSpace(req.RemoveEmail)) })
+			if len(tr.Staff) == n {
+				return fmt.Errorf("%w: %s is not an address of trader %s", ErrInvalid, req.RemoveEmail, tr.Handle)
+			}
+		case req.AddDomain != "":
+			d, err := o.checkDomain(req.AddDomain)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(tr.Domains, d) {
+				tr.Domains = append(tr.Domains, d)
+			}
+		case req.RemoveDomain != "":
+			d := strings.ToLower(strings.TrimSpace(req.RemoveDomain))
+			n := len(tr.Domains)
+			tr.Domains = slices.DeleteFunc(tr.Domains, func(x string) bool { return x == d })
+			if len(tr.Domains) == n {
+				return fmt.Errorf("%w: %s is not a domain of trader %s", ErrInvalid, d, tr.Handle)
+			}
+		default:
+			return fmt.Errorf("%w: nothing to change", ErrInvalid)
+		}
+		if err := tx.PutTrader(tr); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		return nil
+	})
+	return tr, err
 }
 
 // AddMediator registers a mediator (or replaces one with the same address).

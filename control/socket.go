@@ -49,6 +49,20 @@ func Serve(ctx context.Context, dataDir string, ops Interface, log *slog.Logger)
 		tr, err := ops.AddTrader(req)
 		reply(w, tr, err)
 	})
+	mux.HandleFunc("GET /traders/{handle}", func(w http.ResponseWriter, r *http.Request) {
+		tr, err := ops.Trader(r.PathValue("handle"))
+		reply(w, tr, err)
+	})
+	mux.HandleFunc("POST /traders/{handle}/change", func(w http.ResponseWriter, r *http.Request) {
+		var req TraderChange
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			reply(w, nil, fmt.Errorf("%w: %v", ErrInvalid, err))
+			return
+		}
+		req.Handle = r.PathValue("handle")
+		tr, err := ops.ChangeTrader(req)
+		reply(w, tr, err)
+	})
 	mux.HandleFunc("GET /traders", func(w http.ResponseWriter, r *http.Request) {
 		trs, err := ops.Traders()
 		reply(w, trs, err)
@@ -191,6 +205,16 @@ func (c *Client) doStream(method, path string, in any, read func(io.Reader) erro
 
 func (c *Client) AddTrader(req TraderAdd) (tr casestore.Trader, err error) {
 	err = c.do("POST", "/traders", req, &tr)
+	return tr, err
+}
+
+func (c *Client) Trader(handle string) (tr casestore.Trader, err error) {
+	err = c.do("GET", "/traders/"+url.PathEscape(handle), nil, &tr)
+	return tr, err
+}
+
+func (c *Client) ChangeTrader(req TraderChange) (tr casestore.Trader, err error) {
+	err = c.do("POST", "/traders/"+url.PathEscape(req.Handle)+"/change", req, &tr)
 	return tr, err
 }
 

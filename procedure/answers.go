@@ -275,13 +275,15 @@ func (r *run) relayWords(text string, atts []evidence.Attachment) error {
 		if reader == route.Mediator {
 			b.fromName = r.e.loc.T(rp.Lang, "ViaParley", map[string]string{"Name": r.c.ID + " " + r.e.partyName(r.c, r.by, rp.Lang)})
 		}
-		o, err := r.e.queue(r.tx, r.c, reader, b)
+		sent, err := r.e.queue(r.tx, r.c, reader, b)
 		if err != nil {
 			return err
 		}
-		r.out = append(r.out, o.ID)
-		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: r.by, Message: r.message, Out: o.ID}); err != nil {
-			return err
+		r.out = append(r.out, sent...)
+		for _, id := range sent {
+			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: r.by, Message: r.message, Out: id}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -19,13 +19,7 @@ func (e *Engine) choiceMail(in *inbound) error {
 	}
 	ch, msg := in.msg.Target.Choice, in.msg
 	msg.CaseID = c.ID
-	var role route.Role
-	switch casestore.NormalizeEmail(msg.From) {
-	case casestore.NormalizeEmail(c.Consumer.Email):
-		role = route.Consumer
-	case casestore.NormalizeEmail(c.Trader.Email):
-		role = route.Trader
-	}
+	role := e.speaksFor(c, msg.From)
 	isAnswer := ch == route.ChoiceAccept || ch == route.ChoiceReject
 	if role == "" || (role == route.Trader && !isAnswer) || in.unauthenticated {
 		return e.quarantine(in, c, route.Consumer)

@@ -91,13 +91,58 @@ const maxThread = 20
 // queue stores an outbound message to party role of case c: From and Reply-To
 // the party's own case address, threaded on what Parley sent that party before.
 // It appends a mail-out event; the caller writes c back.
-func (e *Engine) queue(tx *casestore.Tx, c *casestore.Case, role route.Role, b body) (*casestore.Outbound, error) {
+// A mail to the trader also goes, as a copy, to the shop's staff addresses
+// that wrote in the case and to those registered for copies of everything.
+// It returns the outbound rows, the party's own first.
+func (e *Engine) queue(tx *casestore.Tx, c *casestore.Case, role route.Role, b body) ([]uint64, error) {
 	party := c.PartyByRole(role)
 	if party == nil || party.Email == "" {
 		return nil, fmt.Errorf("case %s has no %s address", c.ID, role)
 	}
 	own := e.keys.PartyLocal(c.ID, role) + "@" + e.domain
-	return e.queueTo(tx, c, party, own, b)
+	o, err := e.queueTo(tx, c, party, own, b)
+	if err != nil {
+		return nil, err
+	}
+	ids := []uint64{o.ID}
+	if role != route.Trader {
+		return ids, nil
+	}
+	for _, addr := range e.traderCopies(tx, c) {
+		cp := casestore.Party{Role: route.Trader, Name: party.Name, Email: addr, Lang: party.Lang, Thread: append([]string(nil), party.Thread...)}
+		o, err := e.queueTo(tx, c, &cp, own, b)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, o.ID)
+	}
+	return ids, nil
+}
+
+// traderCopies are the staff addresses that get copies of the trader's mail
+// in case c: those that wrote in it, and those registered for everything.
+func (e *Engine) traderCopies(tx *casestore.Tx, c *casestore.Case) []string {
+	seen := map[string]bool{casestore.NormalizeEmail(c.Trader.Email): true}
+	var out []string
+	add := func(a string) {
+		if n := casestore.NormalizeEmail(a); n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, a)
+		}
+	}
+	for _, a := range c.TraderStaff {
+		add(a)
+	}
+	if c.Trader.Handle != "" {
+		if tr, err := tx.Trader(c.Trader.Handle); err == nil {
+			for _, s := range tr.Staff {
+				if s.CC {
+					add(s.Email)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // queueTo is queue for an arbitrary recipient (a party, or the sender of a

@@ -23,6 +23,10 @@ type reader struct {
 	words     map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
 	freeRef   *regexp.Regexp            // "order 1234", "bestelling nr. A-77" in running text
 	orderWord *regexp.Regexp            // an order word a date may follow: "ordered on 3.10.2026"
+	// complainedWord is what a date of the first complaint may follow in
+	// running text ("I first complained to the shop on 2026-11-25").
+	complainedWord *regexp.Regexp
+	negation       *regexp.Regexp
 }
 
 func newReader(loc *locales.Bundle) *reader {
@@ -30,9 +34,17 @@ func newReader(loc *locales.Bundle) *reader {
 	for _, id := range fieldLabels {
 		r.labels[id] = regexp.MustCompile(`(?im)^[ \t>*]*(?:` + alternation(loc.Labels(id)) + `)[ \t*]*:[ \t]*(.*?)[ \t]*$`)
 	}
-	for _, id := range []string{"WantRefund", "WantRepair", "WantReplacement", "WordYes", "WordNo"} {
+	for _, id := range []string{"WordYes", "WordNo"} {
 		r.words[id] = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels(id)) + `)(?:[^\pL]|$)`)
 	}
+	// Wishes in ordinary words: a word may end inflected ("zwrotu
+	// pieniędzy" for "zwrot"), and a negation just before cancels it
+	// ("I don't want a refund").
+	for _, id := range []string{"WantRefund", "WantRepair", "WantReplacement"} {
+		r.words[id] = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels(id)) + `)\pL*`)
+	}
+	r.negation = regexp.MustCompile(`(?i)(?:^|[^\pL'])(?:` + alternation(loc.Labels("Negation")) + `)(?:[^\pL]|$)|n't`)
+	r.complainedWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelComplainedOn")) + `)`)
 	orderWords := alternation(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...))
 	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|number|nummer|numéro|numero|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`)
 	r.orderWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + orderWords + `)`)
@@ -167,13 +179,32 @@ func dateFrom(label, s, lang string) (string, *unclearValue) {
 	return "", nil
 }
 
+// wants is the first wish in s not negated just before it.
 func (r *reader) wants(s string) string {
+	best, at := "", len(s)+1
 	for _, w := range []struct{ id, want string }{{"WantRefund", "refund"}, {"WantReplacement", "replacement"}, {"WantRepair", "repair"}} {
-		if r.words[w.id].MatchString(s) {
-			return w.want
+		for _, m := range r.words[w.id].FindAllStringIndex(s, 10) {
+			if m[0] < at && !r.negatedBefore(s, m[0]) {
+				best, at = w.want, m[0]
+				break
+			}
 		}
 	}
-	return ""
+	return best
+}
+
+// negatedBefore reports a negation in the few words before i, within the
+// same clause.
+func (r *reader) negatedBefore(s string, i int) bool {
+	start := max(0, i-30)
+	for start > 0 && start < len(s) && s[start]&0xC0 == 0x80 {
+		start--
+	}
+	before := s[start:i]
+	if j := strings.LastIndexAny(before, ".,;:!?\n"); j >= 0 {
+		before = before[j+1:]
+	}
+	return r.negation.MatchString(before)
 }
 
 // read extracts the trader line and the complaint fields from a message
@@ -241,6 +272,15 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 		var u *unclearValue
 		f.ComplainedOn, u = dateFrom("LabelComplainedOn", v, lang)
 		ask(u)
+	} else {
+		free := r.withoutLabelled(text)
+		for _, m := range r.complainedWord.FindAllStringIndex(free, 5) {
+			end := min(len(free), m[1]+40)
+			if found := notation.FindDates(free[m[1]:end], lang); len(found) > 0 && len(found[0]) == 1 {
+				f.ComplainedOn = found[0][0].ISO()
+				break
+			}
+		}
 	}
 	return traderValue, f, unclear
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
-	"regexp"
-	"strings"
 
 	"parley/casestore"
 	"parley/evidence"
@@ -14,20 +11,6 @@ import (
 	"parley/templates"
 	"parley/threading"
 )
-
-var emailRe = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+`)
-
-// resolveTrader returns the trader party for an address: the registered trader
-// if there is one, else an unregistered trader in the default language.
-func (e *Engine) resolveTrader(tx *casestore.Tx, email, name string) casestore.Party {
-	if tr, err := tx.TraderByEmail(email); err == nil {
-		return casestore.Party{Role: route.Trader, Name: tr.Name, Email: tr.Email, Lang: tr.Lang, Handle: tr.Handle}
-	}
-	if name == "" {
-		_, name, _ = strings.Cut(email, "@")
-	}
-	return casestore.Party{Role: route.Trader, Name: name, Email: email, Lang: e.loc.Default()}
-}
 
 func (e *Engine) intake(ctx context.Context, in *inbound) error {
 	pm, msg := in.parsed, in.msg
@@ -72,7 +55,7 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 			trader = casestore.Party{Role: route.Trader, Name: tr.Name, Email: tr.Email, Lang: tr.Lang, Handle: tr.Handle}
 			return nil
 		}
-		trader = e.traderFrom(tx, traderValue, consumer.Email)
+		trader = e.traderFrom(tx, traderValue, pm.Text, consumer.Email, consumer.Lang)
 		return nil
 	})
 	if err != nil {
@@ -116,32 +99,12 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 // completeOrAsk opens a complete intake (the trader gets the complaint) or
 // asks the consumer for what is missing.
 func (r *run) completeOrAsk(complaint string, atts []evidence.Attachment, unclear []unclearValue) error {
-	var t trigger = incomplete{unclear: unclear}
+	var t trigger = incomplete{unclear: unclear, again: r.c.State == intake && r.c.Moves > 0}
 	if hasRequired(r.c) {
 		t = complete{complaint: complaint, atts: atts, unclear: unclear}
 	}
 	_, err := r.fire(t)
 	return err
-}
-
-// traderFrom reads the value of a trader line: "Name <addr>" or an address.
-// A website or name alone cannot be notified, so it counts as missing.
-func (e *Engine) traderFrom(tx *casestore.Tx, value, consumerEmail string) casestore.Party {
-	if value == "" {
-		return casestore.Party{}
-	}
-	var email, name string
-	if a, err := mail.ParseAddress(value); err == nil {
-		email, name = a.Address, a.Name
-	} else if addr := emailRe.FindString(value); addr != "" {
-		email = addr
-		name = strings.Trim(strings.TrimSpace(strings.Replace(value, addr, "", 1)), " <>()[],;-")
-	}
-	if email == "" || !evidence.ValidAddress(email) || casestore.NormalizeEmail(email) == casestore.NormalizeEmail(consumerEmail) ||
-		strings.HasSuffix(casestore.NormalizeEmail(email), "@"+strings.ToLower(e.domain)) {
-		return casestore.Party{}
-	}
-	return e.resolveTrader(tx, email, name)
 }
 
 // render builds the body of template name for party to, in that party's language.
@@ -201,11 +164,11 @@ func (e *Engine) queueAll(tx *casestore.Tx, c *casestore.Case, bodies map[route.
 		if !ok {
 			continue
 		}
-		o, err := e.queue(tx, c, role, b)
+		sent, err := e.queue(tx, c, role, b)
 		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, o.ID)
+		ids = append(ids, sent...)
 	}
 	return ids, nil
 }

@@ -67,7 +67,10 @@ type (
 		unclear   []unclearValue // asked back in the confirmation
 	}
 	// incomplete: the intake still lacks something; the consumer is asked.
-	incomplete struct{ unclear []unclearValue }
+	incomplete struct {
+		unclear []unclearValue
+		again   bool // a reply to the form: say what is still missing
+	}
 	// chose: the consumer chose by address or by a word in a reply.
 	chose struct{ choice route.Choice }
 	// answer: a party accepts or rejects the settlement proposal.

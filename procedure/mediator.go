@@ -76,6 +76,7 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 	}
 	cmds, rest := parseCommands(threading.StripQuoted(pm.Text))
 	if !registered {
+		party := e.speaksFor(c, msg.From) // outside the transaction: it reads the registry
 		msg.Flags = appendFlag(msg.Flags, casestore.FlagQuarantined)
 		msg.Note = "sender is not a registered mediator"
 		return e.finish(in, func(tx *casestore.Tx) ([]uint64, error) {
@@ -94,7 +95,6 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 			// A party of the case who wrote to the mediator's address learns,
 			// in its language and at its own case address, where to write; a
 			// stranger learns that only mediators act on cases.
-			party := partyOf(cc, msg.From)
 			switch {
 			case in.auto != "" || msg.MailFrom == "":
 			case party != "" && !e.toldRecently(tx, cc.ID, cc.PartyByRole(party).Email, kindWrongAddress):
@@ -103,11 +103,11 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 					return nil, err
 				}
 				b.kind = kindWrongAddress
-				o, err := e.queue(tx, cc, party, b)
+				sent, err := e.queue(tx, cc, party, b)
 				if err != nil {
 					return nil, err
 				}
-				ids = append(ids, o.ID)
+				ids = append(ids, sent...)
 			case party == "" && !e.toldRecently(tx, cc.ID, msg.MailFrom, templates.Quarantine):
 				lang := e.partyLang(in.parsed, e.loc.Default())
 				text, err := e.tmpl.Render(templates.Notice, lang, templates.Data{Intro: "CommandRefused", CaseID: cc.ID})
@@ -184,11 +184,11 @@ func (e *Engine) bodyMail(in *inbound, c *casestore.Case) error {
 		}
 		var ids []uint64
 		if b != nil && cc.Mediator.Email == c.Mediator.Email {
-			o, err := e.queue(tx, cc, route.Mediator, *b)
+			sent, err := e.queue(tx, cc, route.Mediator, *b)
 			if err != nil {
 				return nil, err
 			}
-			ids = append(ids, o.ID)
+			ids = append(ids, sent...)
 		}
 		return ids, tx.PutCase(cc)
 	})
@@ -318,13 +318,15 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 			return err
 		}
 		b.fromName = r.e.mediatorName(r.c, p.Lang)
-		o, err := r.e.queue(r.tx, r.c, role, b)
+		sent, err := r.e.queue(r.tx, r.c, role, b)
 		if err != nil {
 			return err
 		}
-		r.out = append(r.out, o.ID)
-		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: route.Mediator, Message: r.message, Out: o.ID}); err != nil {
-			return err
+		r.out = append(r.out, sent...)
+		for _, id := range sent {
+			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: route.Mediator, Message: r.message, Out: id}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -25,11 +25,11 @@ func (r *run) notify(role route.Role, name string, d templates.Data) error {
 	if err != nil {
 		return err
 	}
-	o, err := r.e.queue(r.tx, r.c, role, b)
+	sent, err := r.e.queue(r.tx, r.c, role, b)
 	if err != nil {
 		return err
 	}
-	r.out = append(r.out, o.ID)
+	r.out = append(r.out, sent...)
 	return nil
 }
 

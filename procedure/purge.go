@@ -64,7 +64,7 @@ func (r *run) purge() error {
 	for _, p := range []*casestore.Party{&c.Consumer, &c.Trader, &c.Mediator} {
 		p.Name, p.Email, p.Thread = "", "", nil
 	}
-	c.Title, c.Intake = "", ""
+	c.Title, c.Intake, c.TraderStaff = "", "", nil
 	c.Fields.Problem, c.Fields.OrderRef = "", ""
 	if c.Proposal != nil {
 		c.Proposal.Text = ""

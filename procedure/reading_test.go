@@ -248,3 +248,114 @@ func TestPassingMentionIsAMessage(t *testing.T) {
 	ev.consumerWrites(c, "It is resolved now, thank you.")
 	expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeResolved)
 }
+
+// Intake reads the shop, the wish and the date of the first complaint
+// from running text.
+func TestIntakeReadsRunningText(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, text        string
+		email, traderName, lang string
+		wants, complainedOn     string
+	}{
+		{"registered shop by address in running text", "kai@consumer.example",
+			"Ich habe bei Acme Shop (support@acme.example) einen Wasserkocher bestellt. Er kam kaputt an und ich möchte eine Rückerstattung.",
+			"support@acme.example", "Acme Shop", "nl", "refund", ""},
+		{"registered shop by name, inflected wish", "ola@consumer.example",
+			"Zamówiłam czajnik w sklepie Acme Shop i przyszedł uszkodzony. Chcę zwrotu pieniędzy.",
+			"support@acme.example", "Acme Shop", "nl", "refund", ""},
+		{"unregistered shop named as written, in its country's language", "jan@consumer.example",
+			"Ik heb bij Fietsenwinkel Jansen (info@jansen.nl) een fiets gekocht. Het frame is gebroken en ik wil mijn geld terug.",
+			"info@jansen.nl", "Fietsenwinkel Jansen", "nl", "refund", ""},
+		{"a negated wish and the first complaint in a sentence", "jan@consumer.example",
+			"My kettle from support@acme.example broke. I don't want a refund, I want a repair. I first complained to the shop on 2026-10-25.",
+			"support@acme.example", "Acme Shop", "nl", "repair", "2026-10-25"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := newEnv(t)
+			ev.deliver(tc.from, route.Complaints(), "From: "+tc.from+"\nSubject: Problem\n\n"+tc.text+"\n")
+			c := ev.onlyCase()
+			if c.Trader.Email != tc.email || c.Trader.Name != tc.traderName || c.Trader.Lang != tc.lang {
+				t.Errorf("trader %+v", c.Trader)
+			}
+			if c.Fields.Wants != tc.wants || c.Fields.ComplainedOn != tc.complainedOn {
+				t.Errorf("fields %+v", c.Fields)
+			}
+			if c.State != casestore.StateOpen {
+				t.Errorf("state %s", c.State)
+			}
+		})
+	}
+}
+
+// A free-text answer to the fill-in form is merged, and the next form
+// says what is still missing.
+func TestFormAnsweredInFreeText(t *testing.T) {
+	ev := newEnv(t)
+	ev.deliver("jan@consumer.example", route.Complaints(), "From: jan@consumer.example\nSubject: help\n\nMy order never came.\n")
+	c := ev.onlyCase()
+	first := ev.take()[0].env.Text
+	ev.consumerWrites(c, "I want my money back, please.")
+	out := ev.take()
+	if len(out) != 1 || out[0].env.Text == first || !strings.Contains(out[0].env.Text, "still missing") ||
+		strings.Contains(out[0].env.Text, "What I want:") || !strings.Contains(out[0].env.Text, "Trader:") {
+		t.Fatalf("second form:\n%s", out[0].env.Text)
+	}
+	ev.consumerWrites(c, "It was the shop Acme Shop.")
+	c = ev.caseNow(c.ID)
+	if c.State != casestore.StateOpen || c.Trader.Handle != "acme" || c.Fields.Wants != "refund" {
+		t.Fatalf("case %s %+v %+v", c.State, c.Trader, c.Fields)
+	}
+}
+
+// A shop's colleague may answer; from then on the colleague gets copies. A
+// stranger is quarantined and told, in the shop's language, what to do.
+func TestShopStaffAndStrangers(t *testing.T) {
+	ev := newEnv(t)
+	ev.store.Update(func(tx *casestore.Tx) error {
+		tr, _ := tx.Trader("acme")
+		tr.Staff = []casestore.Staff{{Email: "sanne@acme.example"}, {Email: "boss@acme.example", CC: true}}
+		tr.Domains = []string{"acme-shop.example"}
+		return tx.PutTrader(tr)
+	})
+	ev.deliver("jan@consumer.example", route.Intake("acme"), complaint)
+	c := ev.onlyCase()
+	out := ev.take()
+	if kinds(out) != "confirm>consumer trader_notice>trader trader_notice>trader" || out[2].o.To != "boss@acme.example" {
+		t.Fatalf("opened: %q", kinds(out))
+	}
+	m := ev.deliver("sanne@acme.example", route.Party(c.ID, route.Trader), "From: Sanne <sanne@acme.example>\nSubject: Re\n\nWe will send a new one today.\n")
+	if m.HasFlag(casestore.FlagQuarantined) || m.Role != route.Trader {
+		t.Fatalf("colleague quarantined: %+v", m)
+	}
+	if out := ev.take(); kinds(out) != "relay>consumer" {
+		t.Fatalf("colleague's answer: %q", kinds(out))
+	}
+	ev.consumerWrites(c, "Thank you, I am looking forward to it.")
+	out = ev.take()
+	var to []string
+	for _, s := range out {
+		to = append(to, s.o.To)
+	}
+	if strings.Join(to, " ") != "support@acme.example sanne@acme.example boss@acme.example" {
+		t.Fatalf("relay to the shop went to %v", to)
+	}
+	// Any address at a bound domain speaks for the shop.
+	if m := ev.traderWritesFrom(c, "piet@acme-shop.example", "Shipped."); m.HasFlag(casestore.FlagQuarantined) {
+		t.Fatal("an address at the shop's domain was quarantined")
+	}
+	ev.take()
+	// A stranger: quarantined, told in Dutch what to do, no case title.
+	m = ev.deliver("kees@elders.example", route.Party(c.ID, route.Trader), "From: kees@elders.example\nSubject: x\n\nGraag het geld naar deze rekening overmaken, dank u wel.\n")
+	if !m.HasFlag(casestore.FlagQuarantined) {
+		t.Fatal("a stranger spoke for the shop")
+	}
+	out = ev.take()
+	if kinds(out) != "quarantine>" || out[0].env.GetHeader("Content-Language") != "nl" || !strings.Contains(out[0].env.Text, "registreren") {
+		t.Fatalf("stranger's notice %q:\n%s", kinds(out), out[0].env.Text)
+	}
+}
+
+func (ev *env) traderWritesFrom(c *casestore.Case, from, body string) *casestore.Message {
+	ev.t.Helper()
+	return ev.deliver(from, route.Party(c.ID, route.Trader), "From: "+from+"\nSubject: Re\n\n"+body+"\n")
+}

@@ -3,6 +3,7 @@ package procedure
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,10 +30,12 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		return e.mediatorMail(in, c)
 	}
 	party := c.PartyByRole(role)
-	// Sender binding: only the party's own address speaks for the party.
-	if party.Email == "" || casestore.NormalizeEmail(msg.From) != casestore.NormalizeEmail(party.Email) || in.unauthenticated {
+	// Sender binding: only the party's own address speaks for the party,
+	// or for a registered shop any of its addresses and domains.
+	if e.speaksFor(c, msg.From) != role || in.unauthenticated {
 		return e.quarantine(in, c, role)
 	}
+	staff := role == route.Trader && casestore.NormalizeEmail(msg.From) != casestore.NormalizeEmail(party.Email)
 	if in.auto != "" {
 		msg.Flags = appendFlag(msg.Flags, casestore.FlagAutoReply)
 		msg.Note = "automatic reply (" + in.auto + "): kept, not relayed"
@@ -135,6 +138,10 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 			p := cc.PartyByRole(role)
 			p.Thread = appendThread(p.Thread, id)
 		}
+		// A shop's colleague who wrote gets copies of the shop's mail from now on.
+		if staff && !slices.ContainsFunc(cc.TraderStaff, func(a string) bool { return strings.EqualFold(a, msg.From) }) {
+			cc.TraderStaff = append(cc.TraderStaff, msg.From)
+		}
 		if err := e.partyWrote(tx, cc, role); err != nil {
 			return nil, err
 		}
@@ -160,6 +167,26 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		}
 		return ids, tx.PutCase(cc)
 	})
+}
+
+// speaksFor is the role of the consumer or trader an address speaks for in
+// case c: the party's own address, or for a registered shop one of its
+// staff addresses or an address at one of its domains.
+func (e *Engine) speaksFor(c *casestore.Case, addr string) route.Role {
+	if r := partyOf(c, addr); r != "" {
+		return r
+	}
+	if c.Trader.Handle == "" || addr == "" {
+		return ""
+	}
+	var tr casestore.Trader
+	if err := e.store.View(func(tx *casestore.Tx) (err error) { tr, err = tx.Trader(c.Trader.Handle); return err }); err != nil {
+		return ""
+	}
+	if tr.Speaks(addr) {
+		return route.Trader
+	}
+	return ""
 }
 
 // partyWrote updates the clocks a party's mail affects: the trader's word in
@@ -197,11 +224,11 @@ func (e *Engine) closedKept(caseID string, role route.Role, msg *casestore.Messa
 				return nil, err
 			}
 			b.kind = kindClosedKept
-			o, err := e.queue(tx, cc, role, b)
+			sent, err := e.queue(tx, cc, role, b)
 			if err != nil {
 				return nil, err
 			}
-			ids = append(ids, o.ID)
+			ids = append(ids, sent...)
 		}
 		return ids, tx.PutCase(cc)
 	}
@@ -267,7 +294,7 @@ func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error 
 	var atts []evidence.Attachment
 	err := e.store.View(func(tx *casestore.Tx) error {
 		if c.Trader.Email == "" {
-			trader = e.traderFrom(tx, traderValue, c.Consumer.Email)
+			trader = e.traderFrom(tx, traderValue, text, c.Consumer.Email, c.Consumer.Lang)
 		}
 		msgs, err := tx.CaseMessages(c.ID)
 		if err != nil {

@@ -38,11 +38,11 @@ func (r *run) notifyOpened() error {
 	if err != nil {
 		return err
 	}
-	o, err := r.e.queue(r.tx, r.c, route.Trader, b)
+	sent, err := r.e.queue(r.tx, r.c, route.Trader, b)
 	if err != nil {
 		return err
 	}
-	r.out = append(r.out, o.ID)
+	r.out = append(r.out, sent...)
 	return nil
 }
 
@@ -50,7 +50,11 @@ func (r *run) notifyOpened() error {
 // day the intake closes without them.
 func (r *run) askMissing() error {
 	t, _ := r.trigger.(incomplete)
-	return r.notify(route.Consumer, templates.NeedInfo, templates.Data{
+	intro := "NeedInfoIntro"
+	if t.again {
+		intro = "NeedInfoStill" // the form names only what is still missing
+	}
+	return r.notify(route.Consumer, templates.NeedInfo, templates.Data{Intro: intro,
 		Lines: r.e.missing(r.c, r.c.Consumer.Lang, t.unclear), Deadline: r.e.formatTime(r.due(cIntakeExpired))})
 }
 

@@ -27,13 +27,20 @@ func cmdTrader(args []string) error {
 	switch args[0] {
 	case "add":
 		var req control.TraderAdd
+		var emails, cc, domains listFlag
 		fs.StringVar(&req.Handle, "handle", "", "complaint address local part: HANDLE@DOMAIN")
 		fs.StringVar(&req.Name, "name", "", "the shop's name as parties see it")
-		fs.StringVar(&req.Email, "email", "", "the shop's own address, where notices go")
+		fs.Var(&emails, "email", "the shop's address; the first gets its notices, more speak for it too (repeatable)")
+		fs.Var(&cc, "cc", "a staff address that gets a copy of all the shop's mail (repeatable)")
+		fs.Var(&domains, "domain", "any address at this domain speaks for the shop (repeatable)")
 		fs.StringVar(&req.Lang, "lang", "en", "language of the trader's messages")
-		if err := fs.Parse(args[1:]); err != nil {
-			return usageError{}
+		if _, err := parseFlags(fs, args[1:], 0); err != nil {
+			return err
 		}
+		if len(emails) == 0 {
+			return fmt.Errorf("trader add: --email is required")
+		}
+		req.Email, req.Staff, req.CC, req.Domains = emails[0], emails[1:], cc, domains
 		ops, done, err := admin(&cf)
 		if err != nil {
 			return err
@@ -44,6 +51,63 @@ func cmdTrader(args []string) error {
 			return err
 		}
 		fmt.Printf("trader %s (%s, %s, %s) registered\n", tr.Handle, tr.Name, tr.Email, tr.Lang)
+		return nil
+	case "show":
+		asJSON := fs.Bool("json", false, "print JSON")
+		pos, err := parseFlags(fs, args[1:], 1)
+		if err != nil {
+			return err
+		}
+		ops, done, err := admin(&cf)
+		if err != nil {
+			return err
+		}
+		defer done()
+		tr, err := ops.Trader(pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(tr)
+		}
+		printTrader(tr)
+		return nil
+	case "address", "domain":
+		// trader address add|remove HANDLE EMAIL [--cc]; trader domain add|remove HANDLE DOMAIN
+		if len(args) < 2 || (args[1] != "add" && args[1] != "remove") {
+			return fmt.Errorf("trader %s: want add or remove, then HANDLE and the %s", args[0], args[0])
+		}
+		fs = flag.NewFlagSet("trader "+args[0]+" "+args[1], flag.ContinueOnError)
+		cf.register(fs)
+		ccFlag := false
+		if args[0] == "address" && args[1] == "add" {
+			fs.BoolVar(&ccFlag, "cc", false, "the address gets a copy of all the shop's mail, not only in cases it wrote in")
+		}
+		pos, err := parseFlags(fs, args[2:], 2)
+		if err != nil {
+			return err
+		}
+		req := control.TraderChange{Handle: pos[0], CC: ccFlag}
+		switch args[0] + " " + args[1] {
+		case "address add":
+			req.AddEmail = pos[1]
+		case "address remove":
+			req.RemoveEmail = pos[1]
+		case "domain add":
+			req.AddDomain = pos[1]
+		case "domain remove":
+			req.RemoveDomain = pos[1]
+		}
+		ops, done, err := admin(&cf)
+		if err != nil {
+			return err
+		}
+		defer done()
+		tr, err := ops.ChangeTrader(req)
+		if err != nil {
+			return err
+		}
+		printTrader(tr)
 		return nil
 	case "list":
 		return listCmd(args[1:], "trader list", (control.Interface).Traders, "HANDLE\tNAME\tEMAIL\tLANG",
@@ -383,4 +447,46 @@ func verifyExport(path string) error {
 	}
 	fmt.Println("compare with `parley case verify` on the server: it prints the same head, or a later one for a case file exported before its case's last events")
 	return nil
+}
+
+// listFlag collects a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// printTrader shows a trader's registration.
+func printTrader(tr casestore.Trader) {
+	fmt.Printf("Trader %s  %s  (language %s, since %s)\n", tr.Handle, tr.Name, tr.Lang, tr.Created.UTC().Format("2006-01-02"))
+	fmt.Printf("  notices to: %s\n", tr.Email)
+	for _, s := range tr.Staff {
+		how := "copies in the cases it writes in"
+		if s.CC {
+			how = "copies of all mail"
+		}
+		fmt.Printf("  staff:      %s (%s)\n", s.Email, how)
+	}
+	for _, d := range tr.Domains {
+		fmt.Printf("  domain:     any address at %s speaks for the shop\n", d)
+	}
+}
+
+// parseFlags parses flags given before, between or after the positional
+// arguments, and wants exactly n of those.
+func parseFlags(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != n {
+		return nil, fmt.Errorf("%s: want %d argument(s), got %d: %s", fs.Name(), n, len(pos), strings.Join(pos, " "))
+	}
+	return pos, nil
 }

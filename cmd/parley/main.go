@@ -28,6 +28,9 @@ commands:
   serve                run the daemon (SMTP, IMAP for mediators, submission, procedure, delivery)
   init                 write a commented sample config (parley.toml)
   trader add|list      register traders: HANDLE@DOMAIN becomes their complaint address
+  trader show H        a trader's addresses and domains
+  trader address add|remove H EMAIL [--cc]   a staff address that speaks for the shop
+  trader domain add|remove H DOMAIN          any address at DOMAIN speaks for the shop
   case list|show ID    show cases, parties and their timeline
   case verify ID       check the case's event chain (exit 0 when intact)
   case export ID -o F  write the case file (zip: .eml, evidence, events, manifest, summary)
