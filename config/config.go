@@ -35,6 +35,8 @@ type Config struct {
 	DefaultLang string `toml:"default_lang"`
 	// Hostname is announced in SMTP greetings and Message-IDs.
 	Hostname string `toml:"hostname"`
+	// Timezone is where the dates in mails are shown (an IANA name).
+	Timezone string `toml:"timezone"`
 
 	SMTP       SMTP       `toml:"smtp"`
 	IMAP       IMAP       `toml:"imap"`
@@ -231,6 +233,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir: must be set")
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
+		bad("timezone %q: want an IANA time zone such as Europe/Brussels", c.Timezone)
 	}
 	if _, _, err := net.SplitHostPort(c.SMTP.Listen); err != nil {
 		bad("smtp.listen %q: %v", c.SMTP.Listen, err)

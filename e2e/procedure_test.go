@@ -521,19 +521,19 @@ func TestProcedureReferralToBody(t *testing.T) {
 	briefing := e.toMediation(oc)
 
 	e.mediatorSays(briefing, "#refer")
-	why := e.mailTo(20*time.Second, "mediator's answer to #refer", oc.ID, mediatorEmail, "cannot be referred to arbitration now", "below 25.00 EUR")
+	why := e.mailTo(20*time.Second, "mediator's answer to #refer", oc.ID, mediatorEmail, "cannot be referred to arbitration now", "below €25.00")
 	if c := e.d.MustCase(oc.ID); c.State != "mediation" {
 		t.Fatalf("an ineligible #refer closed the case: %s", c.State)
 	}
 	e.mediatorSays(why, "#set amount 120 EUR\n#refer")
 	cn := e.mailTo(20*time.Second, "consumer's closing notice", oc.ID, consumer, closedText(oc.ID))
-	for _, want := range []string{"120.00 EUR", "DigiDispuut", "https://body.example/claim", "25.00 EUR", "reimburse"} {
+	for _, want := range []string{"€120.00", "DigiDispuut", "https://body.example/claim", "€25.00", "reimburse"} {
 		if !strings.Contains(cn.Text, want) {
 			t.Errorf("consumer's closing notice lacks %q:\n%s", want, cn.Text)
 		}
 	}
 	e.mailTo(20*time.Second, "trader's closing notice", oc.ID, traderEmail, closedText(oc.ID), "DigiDispuut")
-	letter := e.mailTo(20*time.Second, "cover letter to the body", oc.ID, "claims@body.example", "DigiDispuut", "120.00 EUR", consumer, traderEmail)
+	letter := e.mailTo(20*time.Second, "cover letter to the body", oc.ID, "claims@body.example", "DigiDispuut", "120,00", consumer, traderEmail)
 	if lang := letter.Get("Content-Language"); lang != "nl" {
 		t.Errorf("cover letter in %q, want arbitration_lang nl", lang)
 	}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"time"
 	"unicode"
 
 	"github.com/BurntSushi/toml"
@@ -31,6 +32,10 @@ type Bundle struct {
 	localizers map[string]*i18n.Localizer
 	stopwords  map[string]map[string]bool
 	fallback   string
+	// zone is where dates are shown (the operator's time zone).
+	zone       *time.Location
+	dateLayout map[string]*template.Template
+	dayLayout  map[string]*template.Template
 }
 
 // New loads the embedded locale files. fallback is used for unknown languages.
@@ -40,7 +45,9 @@ func New(fallback string) (*Bundle, error) {
 		localizers: map[string]*i18n.Localizer{},
 		stopwords:  map[string]map[string]bool{},
 		fallback:   fallback,
+		zone:       time.UTC,
 	}
+	raw := map[string]map[string]any{}
 	b.bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
 	names, err := fs.Glob(files, "active.*.toml")
 	if err != nil {
@@ -56,6 +63,11 @@ func New(fallback string) (*Bundle, error) {
 		}
 		lang := strings.TrimSuffix(strings.TrimPrefix(name, "active."), ".toml")
 		b.langs = append(b.langs, lang)
+		var m map[string]any
+		if _, err := toml.Decode(string(data), &m); err != nil {
+			return nil, fmt.Errorf("locale %s: %w", name, err)
+		}
+		raw[lang] = m
 	}
 	sort.Strings(b.langs)
 	for _, lang := range b.langs {
@@ -93,10 +105,20 @@ func New(fallback string) (*Bundle, error) {
 			}
 		}
 	}
+	if err := b.compileDateLayouts(raw); err != nil {
+		return nil, err
+	}
 	if !b.Supported(fallback) {
 		return nil, fmt.Errorf("default language %q has no locale file (have %s)", fallback, strings.Join(b.langs, " "))
 	}
 	return b, nil
+}
+
+// InZone returns the bundle showing dates in zone (the operator's time zone).
+func (b *Bundle) InZone(zone *time.Location) *Bundle {
+	c := *b
+	c.zone = zone
+	return &c
 }
 
 // Languages lists the supported language codes, sorted.
@@ -127,7 +149,9 @@ func (b *Bundle) Match(tag string) string {
 }
 
 // T renders message id in lang with data. Unknown languages use the fallback.
+// Time and Money values in data print as a reader of lang reads them.
 func (b *Bundle) T(lang, id string, data any) string {
+	data = b.localize(lang, data)
 	l, ok := b.localizers[lang]
 	if !ok {
 		l = b.localizers[b.fallback]
@@ -137,6 +161,27 @@ func (b *Bundle) T(lang, id string, data any) string {
 		return "[" + id + "]"
 	}
 	return s
+}
+
+// localize prints the Time and Money values of data for lang.
+func (b *Bundle) localize(lang string, data any) any {
+	switch d := data.(type) {
+	case Localizable:
+		return d.Localize(b, lang)
+	case map[string]any:
+		out := make(map[string]any, len(d))
+		for k, v := range d {
+			switch x := v.(type) {
+			case Time:
+				v = b.LocalTime(lang, x)
+			case Money:
+				v = b.LocalMoney(lang, x)
+			}
+			out[k] = v
+		}
+		return out
+	}
+	return data
 }
 
 // Has reports whether lang's own file defines id (no fallback).

@@ -40,6 +40,13 @@ type replyReading struct {
 // allowedIntents are the intents a role may state in the case's state.
 func allowedIntents(c *casestore.Case, role route.Role) []intent.Kind {
 	proposal := c.State == mediate && c.Proposal != nil && !c.Proposal.Answered()
+	if c.State == closed {
+		// Only a choice that closed the case can still be taken back.
+		if u := c.Undoable; u != nil && u.By == role {
+			return []intent.Kind{intent.Undo}
+		}
+		return nil
+	}
 	var ks []intent.Kind
 	switch role {
 	case route.Consumer:
@@ -153,7 +160,7 @@ func (r *run) actOnReply(k intent.Kind, more bool, text string, atts []evidence.
 	}
 	if !handled {
 		if r.c.State == open && (k == intent.Mediation || k == intent.Wait) {
-			if err := r.notify(r.by, templates.Notice, templates.Data{Intro: "NotYetMediation", Deadline: r.e.formatTime(r.due(cWindowEnd))}); err != nil {
+			if err := r.notify(r.by, templates.Notice, templates.Data{Intro: "NotYetMediation", Deadline: at(r.due(cWindowEnd))}); err != nil {
 				return err
 			}
 			if more {
@@ -203,7 +210,7 @@ func (r *run) actOnReply(k intent.Kind, more bool, text string, atts []evidence.
 
 // undoLine tells, in lang, how to take a choice back until when.
 func (e *Engine) undoLine(lang string, until time.Time) string {
-	return e.loc.T(lang, "UndoHow", templates.Data{Deadline: e.formatTime(until), Keywords: e.keyword(lang, "KeywordUndo")})
+	return e.loc.T(lang, "UndoHow", templates.Data{Deadline: at(until), Keywords: e.keyword(lang, "KeywordUndo")})
 }
 
 func containsRole(rs []route.Role, r route.Role) bool {
@@ -297,7 +304,7 @@ func (r *run) undo() error {
 	if u == nil || u.By != r.by || r.now.After(u.Until) || u.Moves != r.c.Moves || r.c.Purged {
 		return r.notify(r.by, templates.Notice, templates.Data{Intro: "UndoTooLate"})
 	}
-	date := r.e.formatTime(u.At)
+	date := at(u.At)
 	for _, role := range u.Told {
 		if err := r.notify(role, templates.Notice, templates.Data{Intro: "UndoToOthers", Date: date}); err != nil {
 			return err

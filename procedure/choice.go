@@ -34,8 +34,13 @@ func (e *Engine) choiceMail(in *inbound) error {
 	if isAnswer {
 		t = answer{by: role, accepted: ch == route.ChoiceAccept}
 	}
+	staff := role == route.Trader && casestore.NormalizeEmail(msg.From) != casestore.NormalizeEmail(c.Trader.Email)
 	err := e.finish(in, e.withRun(c.ID, c.State, msg.ID, role, func(r *run) error {
 		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvChoice, Role: role, Message: msg.ID, Text: string(ch)}); err != nil {
+			return err
+		}
+		e.wrote(r.c, role, msg.From, in.parsed.MessageID, staff)
+		if err := e.partyWrote(r.tx, r.c, role); err != nil {
 			return err
 		}
 		if handled, err := r.fire(t); err != nil || handled {

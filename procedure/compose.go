@@ -100,6 +100,7 @@ func (e *Engine) queue(tx *casestore.Tx, c *casestore.Case, role route.Role, b b
 		return nil, fmt.Errorf("case %s has no %s address", c.ID, role)
 	}
 	own := e.keys.PartyLocal(c.ID, role) + "@" + e.domain
+	thread := append([]string(nil), party.Thread...) // before this mail joins it
 	o, err := e.queueTo(tx, c, party, own, b)
 	if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func (e *Engine) queue(tx *casestore.Tx, c *casestore.Case, role route.Role, b b
 		return ids, nil
 	}
 	for _, addr := range e.traderCopies(tx, c) {
-		cp := casestore.Party{Role: route.Trader, Name: party.Name, Email: addr, Lang: party.Lang, Thread: append([]string(nil), party.Thread...)}
+		cp := casestore.Party{Role: route.Trader, Name: party.Name, Email: addr, Lang: party.Lang, Thread: thread}
 		o, err := e.queueTo(tx, c, &cp, own, b)
 		if err != nil {
 			return nil, err

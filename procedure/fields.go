@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 
 	"parley/casestore"
@@ -115,9 +116,25 @@ func (r *reader) withoutLabelled(text string) string {
 // ("1.500 EUR" from an English writer, "450 kr" from a Dutch one): it is
 // asked back, never guessed.
 type unclearValue struct {
-	label   string   // the field's label id
-	wrote   string   // as written
-	options []string // what it could mean, as Parley would record it
+	label   string // the field's label id
+	wrote   string // as written
+	options []any  // what it could mean: locales.Money or locales.Time values
+}
+
+// optionsIn prints an unclear value's readings for a reader of lang.
+func (e *Engine) optionsIn(lang string, u unclearValue) string {
+	var out []string
+	for _, o := range u.options {
+		switch v := o.(type) {
+		case locales.Money:
+			out = append(out, e.loc.FormatMoney(lang, v.Cents, v.Currency))
+		case locales.Time:
+			out = append(out, e.loc.FormatTime(lang, v.At, true))
+		default:
+			out = append(out, fmt.Sprint(v))
+		}
+	}
+	return strings.Join(out, " / ")
 }
 
 // amountFrom reads the claim's amount: from a labelled value (the currency
@@ -172,7 +189,7 @@ func dateFrom(label, s, lang string) (string, *unclearValue) {
 	case errors.As(err, &amb):
 		u := &unclearValue{label: label, wrote: amb.Readings[0].Text}
 		for _, r := range amb.Readings {
-			u.options = append(u.options, r.ISO())
+			u.options = append(u.options, onDay(time.Date(r.Year, r.Month, r.Day, 12, 0, 0, 0, time.UTC)))
 		}
 		return "", u
 	}
@@ -297,9 +314,10 @@ func (r *reader) yesNo(v string) string {
 
 // fieldValue is one complaint field as read from a labelled line or #set.
 type fieldValue struct {
-	name  string // as #set and the log name it: amount, order-date, ...
-	label string // its label id in the locales
-	shown string // the stored form
+	name  string         // as #set and the log name it: amount, order-date, ...
+	label string         // its label id in the locales
+	shown string         // the stored form
+	money *locales.Money // an amount, shown in each reader's notation
 	set   func(*casestore.Fields)
 	get   func(casestore.Fields) string
 }
@@ -314,6 +332,10 @@ func (fv fieldValue) apply(f *casestore.Fields) (was string, changed bool) {
 // display is the value as a reader of lang sees it.
 func (fv fieldValue) display(e *Engine, lang string) string {
 	switch {
+	case fv.money != nil:
+		return e.loc.FormatMoney(lang, fv.money.Cents, fv.money.Currency)
+	case fv.name == "order-date" || fv.name == "complained-on":
+		return e.dayShown(fv.shown, lang)
 	case fv.name == "wants":
 		return e.wantsShown(fv.shown, lang)
 	case fv.name == "contacted" && fv.shown == "yes":
@@ -365,7 +387,7 @@ func (r *reader) labelled(text, currency, lang string) ([]fieldValue, []unclearV
 type unclearError struct{ v unclearValue }
 
 func (e *unclearError) Error() string {
-	return fmt.Sprintf("%q could be %s", e.v.wrote, strings.Join(e.v.options, " or "))
+	return fmt.Sprintf("%q could be %v", e.v.wrote, e.v.options)
 }
 
 // parseField reads value as the field of label, written in lang.
@@ -401,14 +423,14 @@ func (r *reader) parseField(label, value, currency, lang string) (fieldValue, er
 		if cur == "" {
 			cur = currency
 		}
-		shown := money(cents, cur)
-		return fieldValue{name: "amount", label: label, shown: shown,
+		shown := canonical(cents, cur)
+		return fieldValue{name: "amount", label: label, shown: shown, money: &locales.Money{Cents: cents, Currency: cur},
 			set: func(f *casestore.Fields) { f.Amount, f.Currency = cents, cur },
 			get: func(f casestore.Fields) string {
 				if f.Amount == 0 {
 					return ""
 				}
-				return money(f.Amount, f.Currency)
+				return canonical(f.Amount, f.Currency)
 			}}, nil
 	case "LabelOrderDate":
 		return date("order-date", func(f *casestore.Fields) *string { return &f.OrderDate })
@@ -470,7 +492,7 @@ func (e *Engine) askLines(lang string, unclear []unclearValue) []string {
 	var lines []string
 	for _, u := range unclear {
 		l, _, _ := strings.Cut(e.loc.T(lang, u.label, nil), "|")
-		lines = append(lines, e.loc.T(lang, "AskUnclear", templates.Data{Text: u.wrote, Options: strings.Join(u.options, " / ")}), l+": ")
+		lines = append(lines, e.loc.T(lang, "AskUnclear", templates.Data{Text: u.wrote, Options: e.optionsIn(lang, u)}), l+": ")
 	}
 	return lines
 }
@@ -507,7 +529,7 @@ func (e *Engine) missing(c *casestore.Case, lang string, unclear []unclearValue)
 		line := first("LabelAmount") + ": "
 		for _, u := range unclear {
 			if u.label == "LabelAmount" {
-				line += "   (" + e.loc.T(lang, "UnclearHint", templates.Data{Text: u.wrote, Options: strings.Join(u.options, " / ")}) + ")"
+				line += "   (" + e.loc.T(lang, "UnclearHint", templates.Data{Text: u.wrote, Options: e.optionsIn(lang, u)}) + ")"
 			}
 		}
 		lines = append(lines, line)

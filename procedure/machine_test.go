@@ -172,7 +172,7 @@ func TestPathTraderSilentInMediation(t *testing.T) {
 		says                     []string
 	}{
 		{"eligible is referred", eligibleComplaint, casestore.OutcomeReferred, referralBody,
-			[]string{"referred to DigiDispuut", "25.00 EUR", "https://body.example/claim", "the shop must reimburse it"}},
+			[]string{"referred to DigiDispuut", "€25.00", "https://body.example/claim", "the shop must reimburse it"}},
 		{"amount unknown is refused", complaint, casestore.OutcomeRefused, referralBody,
 			[]string{"the amount of the claim is not known", "European Consumer Centres Network"}},
 		{"no body is refused", eligibleComplaint, casestore.OutcomeRefused, nil,
@@ -234,7 +234,7 @@ func TestPathIneligibleReferral(t *testing.T) {
 	ev.mediatorWrites(c, "mia@mediators.example", "#refer")
 	expectState(t, ev.caseNow(c.ID), casestore.StateMediation, "")
 	out := ev.take()
-	if kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "below 25.00 EUR") {
+	if kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "below €25.00") {
 		t.Fatalf("mediator not told why: %q\n%s", kinds(out), out[0].env.Text)
 	}
 	ev.mediatorWrites(c, "mia@mediators.example", "#close ineligible")
@@ -338,7 +338,7 @@ func TestMediatorCommands(t *testing.T) {
 	if !after.Due.Equal(before.Due.Add(7 * day)) {
 		t.Fatalf("#extend: mediation ends %v, want %v", after.Due, before.Due.Add(7*day))
 	}
-	if out := ev.take(); kinds(out) != "notice>consumer notice>trader notice>mediator" || !strings.Contains(out[0].env.Text, ev.e.formatTime(after.Due)) {
+	if out := ev.take(); kinds(out) != "notice>consumer notice>trader notice>mediator" || !strings.Contains(out[0].env.Text, ev.when(after.Due)) {
 		t.Fatalf("#extend not told to all with the new end: %q", kinds(out))
 	}
 	ev.mediatorWrites(c, med, "#extend 7d")

@@ -52,7 +52,7 @@ func (r *run) startMediation() error {
 // party's rights.
 func (r *run) mediationLines(role route.Role, lang string) []string {
 	p := r.e.cfg.Procedure
-	d := templates.Data{Name: r.c.Mediator.Name, Deadline: r.e.formatTime(r.due(cReplyDue)), End: r.e.formatTime(r.due(cMediationEnd)), Trader: r.c.Trader.Name}
+	d := templates.Data{Name: r.c.Mediator.Name, Deadline: at(r.due(cReplyDue)), End: at(r.due(cMediationEnd)), Trader: r.c.Trader.Name}
 	t := func(id string) string { return r.e.loc.T(lang, id, d) }
 	var lines []string
 	if r.c.Mediator.Email != "" {
@@ -111,7 +111,7 @@ func (r *run) briefMediator() error {
 	var kept []string
 	for _, ev := range evs {
 		if ev.Kind == casestore.EvNote && (ev.Role == route.Consumer || ev.Role == route.Trader) && ev.Text != "" {
-			kept = append(kept, "", r.e.partyName(r.c, ev.Role, lang)+", "+r.e.formatTime(ev.Time)+":", ev.Text)
+			kept = append(kept, "", r.e.partyName(r.c, ev.Role, lang)+", "+r.e.loc.FormatTime(lang, ev.Time, false)+":", ev.Text)
 		}
 	}
 	if len(kept) > 0 {
@@ -180,7 +180,7 @@ func (r *run) remindMediator() error {
 	since := r.trigger.(fired).due
 	// The idle clock fired at since = last activity + idle; go back by the same period.
 	last := since.Add(-(idle.From(since).Sub(since)))
-	d := templates.Data{Intro: "MediatorIdle", Since: r.e.formatTime(last), Deadline: r.e.formatTime(r.due(cMediationEnd))}
+	d := templates.Data{Intro: "MediatorIdle", Since: at(last), Deadline: at(r.due(cMediationEnd))}
 	if r.c.MediationExtended {
 		d.Intro = "MediatorIdleExtended"
 	}
@@ -214,7 +214,7 @@ func (r *run) extendMediation() error {
 
 // notifyMediationExtended tells both parties and the mediator the new end.
 func (r *run) notifyMediationExtended() error {
-	end := r.e.formatTime(r.due(cMediationEnd))
+	end := at(r.due(cMediationEnd))
 	return r.notifyAll(templates.Notice, func(role route.Role, _ string) templates.Data {
 		if role == route.Mediator {
 			return templates.Data{Intro: "ExtendDone", Deadline: end}
@@ -246,7 +246,7 @@ func (r *run) sendProposal() error {
 		if role == route.Consumer {
 			rights = append(rights, r.e.loc.T(lang, "RightWithdraw", nil))
 		}
-		d := templates.Data{Text: r.c.Proposal.Text, Deadline: r.e.formatTime(r.due(cProposalDue)), Lines: rights,
+		d := templates.Data{Text: r.c.Proposal.Text, Deadline: at(r.due(cProposalDue)), Lines: rights,
 			Keywords: r.e.keyword(lang, "KeywordAccept") + ", " + r.e.keyword(lang, "KeywordReject"),
 			Choices: []templates.Option{
 				{Label: r.e.loc.T(lang, "ProposalAccept", nil), Address: r.e.choiceAddress(r.c.ID, route.ChoiceAccept)},
@@ -309,10 +309,10 @@ func (r *run) notifyAnswer() error {
 	if a.accepted {
 		id = "ProposalAcceptedBy"
 	}
-	end := r.e.formatTime(r.due(cMediationEnd))
+	end := at(r.due(cMediationEnd))
 	{
 		lang := r.c.PartyByRole(a.by).Lang
-		d := templates.Data{Intro: "AnswerRejected", Name: r.e.partyName(r.c, a.by.Other(), lang), Deadline: r.e.formatTime(r.due(cProposalDue))}
+		d := templates.Data{Intro: "AnswerRejected", Name: r.e.partyName(r.c, a.by.Other(), lang), Deadline: at(r.due(cProposalDue))}
 		if a.accepted {
 			d.Intro = "AnswerAccepted"
 		}
@@ -362,11 +362,11 @@ func (r *run) lapseProposal() error {
 			}
 		}
 	}
-	end := r.e.formatTime(r.due(cMediationEnd))
+	end := at(r.due(cMediationEnd))
 	if err := r.e.touchMediation(r.tx, r.c); err != nil {
 		return err
 	}
 	return r.notifyAll(templates.Notice, func(_ route.Role, lang string) templates.Data {
-		return templates.Data{Intro: "ProposalLapsed", Deadline: r.e.formatTime(due), Lines: []string{r.e.loc.T(lang, "MediationContinues", templates.Data{Deadline: end})}}
+		return templates.Data{Intro: "ProposalLapsed", Deadline: at(due), Lines: []string{r.e.loc.T(lang, "MediationContinues", templates.Data{Deadline: end})}}
 	})
 }

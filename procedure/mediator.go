@@ -199,6 +199,10 @@ func (e *Engine) bodyMail(in *inbound, c *casestore.Case) error {
 func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest string, atts []evidence.Attachment) error {
 	relayTo := []route.Role{route.Consumer, route.Trader}
 	r.replyLang = langOr(med.Lang, r.e.loc.Default())
+	// The mediator wrote: the idle clock starts again before anything is reported.
+	if err := r.e.touchMediation(r.tx, r.c); err != nil {
+		return err
+	}
 	t := func(id string, d any) string { return r.e.loc.T(r.replyLang, id, d) }
 	bad := false
 	for _, cmd := range cmds {
@@ -234,7 +238,7 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 				r.replies = append(r.replies, t("ExtendOnlyInMediation", nil))
 				handled = true
 			case r.c.MediationExtended:
-				r.replies = append(r.replies, t("ExtendUsed", templates.Data{Deadline: r.e.formatTime(r.due(cMediationEnd))}))
+				r.replies = append(r.replies, t("ExtendUsed", templates.Data{Deadline: at(r.due(cMediationEnd))}))
 				handled = true
 			case perr == nil && d > 0 && d <= r.e.cfg.Procedure.MediationMax.From(r.now).Sub(r.now):
 				handled, err = r.fire(extend{d})
@@ -254,7 +258,7 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 			case perr == nil:
 				handled, err = true, r.recordFields([]fieldValue{fv})
 			case errors.As(perr, &u):
-				r.replies = append(r.replies, "? "+cmd.line, t("SetUnclear", templates.Data{Text: u.v.wrote, Options: strings.Join(u.v.options, " / ")}))
+				r.replies = append(r.replies, "? "+cmd.line, t("SetUnclear", templates.Data{Text: u.v.wrote, Options: r.e.optionsIn(r.replyLang, u.v)}))
 				handled = true
 			}
 		case "close":

@@ -6,6 +6,7 @@ import (
 
 	"parley/casestore"
 	"parley/config"
+	"parley/locales"
 	"parley/route"
 	"parley/templates"
 )
@@ -59,17 +60,20 @@ func (e *Engine) serviceName(caseID string) string {
 	return name + " [" + caseID + "]"
 }
 
-// formatTime prints a deadline the same way in every language (ISO date and
-// UTC time), from the timer that fires at it.
-func (e *Engine) formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02 15:04 MST")
+// at is a moment to show a reader: each reader sees it in their language's
+// layout and the operator's time zone (locales.Time).
+func at(t time.Time) locales.Time { return locales.Time{At: t} }
+
+// onDay is a day to show a reader, without the time of day.
+func onDay(t time.Time) locales.Time { return locales.Time{At: t, Day: true} }
+
+// money is an amount to show a reader in their notation.
+func money(cents int64, currency string) locales.Money {
+	return locales.Money{Cents: cents, Currency: currency}
 }
 
-// money prints an amount with its currency code.
-func money(cents int64, currency string) string {
+// canonical is an amount as the record and the log write it: "300.00 EUR".
+func canonical(cents int64, currency string) string {
 	return config.Amount(cents).String() + " " + currency
 }
 
@@ -84,13 +88,13 @@ func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
 			lines = append(lines, first(id)+": "+v)
 		}
 	}
-	add("LabelOrderDate", f.OrderDate)
+	add("LabelOrderDate", e.dayShown(f.OrderDate, lang))
 	add("LabelOrderRef", f.OrderRef)
 	if f.Amount > 0 {
-		add("LabelAmount", money(f.Amount, f.Currency))
+		add("LabelAmount", e.loc.FormatMoney(lang, f.Amount, f.Currency))
 	}
 	add("LabelWantsShown", e.wantsShown(f.Wants, lang))
-	add("LabelComplainedOnShown", f.ComplainedOn)
+	add("LabelComplainedOnShown", e.dayShown(f.ComplainedOn, lang))
 	switch f.Contacted {
 	case "yes":
 		add("LabelContacted", e.loc.T(lang, "WordYesShown", nil))
@@ -98,6 +102,15 @@ func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
 		add("LabelContacted", e.loc.T(lang, "WordNoShown", nil))
 	}
 	return lines
+}
+
+// dayShown is a stored day (YYYY-MM-DD) as a reader of lang reads it.
+func (e *Engine) dayShown(iso, lang string) string {
+	t, err := time.Parse("2006-01-02", iso)
+	if err != nil {
+		return iso
+	}
+	return e.loc.FormatTime(lang, t.Add(12*time.Hour), true)
 }
 
 // wantsShown is the consumer's wish in lang: refund, repair, replacement,
@@ -153,7 +166,7 @@ func (e *Engine) statusLines(c *casestore.Case, lang string) []string {
 	var ahead []string
 	for _, tm := range c.Timers { // in due order
 		if tm.Due.After(now) {
-			ahead = append(ahead, "  "+e.formatTime(tm.Due)+"  "+t("Clock_"+tm.Kind, nil))
+			ahead = append(ahead, "  "+e.loc.FormatTime(lang, tm.Due, false)+"  "+t("Clock_"+tm.Kind, nil))
 		}
 	}
 	if len(ahead) > 0 {

@@ -371,3 +371,12 @@ func TestMalformedMessageKeptAndRelayed(t *testing.T) {
 		t.Errorf("malformed message not flagged: %v %q", m.Flags, m.Note)
 	}
 }
+
+// when is t as an English reader of the tests' mails sees it.
+func (ev *env) when(t time.Time) string { return ev.e.loc.FormatTime("en", t, false) }
+
+// whenIn is t as a reader of lang sees it.
+func (ev *env) whenIn(lang string, t time.Time) string { return ev.e.loc.FormatTime(lang, t, false) }
+
+// eur is an amount as an English reader sees it.
+func (ev *env) eur(cents int64) string { return ev.e.loc.FormatMoney("en", cents, "EUR") }

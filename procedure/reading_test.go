@@ -44,10 +44,10 @@ func TestAmbiguousAmountAskedBack(t *testing.T) {
 	}
 	out := ev.take()
 	confirm := to(out, route.Consumer)[0].env.Text
-	if !strings.Contains(confirm, `"1.500 EUR"`) || !strings.Contains(confirm, "1500.00 EUR / 1.50 EUR") || !strings.Contains(confirm, "\nAmount: ") {
+	if !strings.Contains(confirm, `"1.500 EUR"`) || !strings.Contains(confirm, "€1,500.00 / €1.50") || !strings.Contains(confirm, "\nAmount: ") {
 		t.Fatalf("not asked which amount:\n%s", confirm)
 	}
-	if tn := to(out, route.Trader)[0].env.Text; strings.Contains(tn, "1.50 EUR") || strings.Contains(tn, "1500.00") {
+	if tn := to(out, route.Trader)[0].env.Text; strings.Contains(tn, "1,50") || strings.Contains(tn, "1.500,00") || strings.Contains(tn, "Bedrag:") {
 		t.Fatal("the trader was told a guessed amount")
 	}
 	ev.consumerWrites(c, "Amount: 1500 EUR")
@@ -55,13 +55,13 @@ func TestAmbiguousAmountAskedBack(t *testing.T) {
 		t.Fatalf("answer not recorded: %d", c.Fields.Amount)
 	}
 	out = ev.take()
-	if kinds(out) != "relay>trader notice>consumer" || !strings.Contains(out[1].env.Text, "Amount: 1500.00 EUR") {
+	if kinds(out) != "relay>trader notice>consumer" || !strings.Contains(out[1].env.Text, "Amount: €1,500.00") {
 		t.Fatalf("answer not confirmed: %q", kinds(out))
 	}
 	// The same question later in the case: asked again, nothing changes.
 	ev.consumerWrites(c, "Amount: 2.500 EUR")
 	out = ev.take()
-	if kinds(out) != "relay>trader notice>consumer" || !strings.Contains(out[1].env.Text, "2500.00 EUR / 2.50 EUR") {
+	if kinds(out) != "relay>trader notice>consumer" || !strings.Contains(out[1].env.Text, "€2,500.00 / €2.50") {
 		t.Fatalf("second unclear amount: %q\n%s", kinds(out), out[len(out)-1].env.Text)
 	}
 	if ev.caseNow(c.ID).Fields.Amount != 150000 {
@@ -74,7 +74,7 @@ func TestAmbiguousAmountInTheForm(t *testing.T) {
 	ev := newEnv(t)
 	ev.deliver("jan@consumer.example", route.Complaints(), "From: jan@consumer.example\nSubject: help\n\nI paid 1.500 EUR and it never came.\n")
 	form := ev.take()[0].env.Text
-	if !strings.Contains(form, `Amount:    (you wrote "1.500 EUR": 1500.00 EUR / 1.50 EUR?)`) {
+	if !strings.Contains(form, `Amount:    (you wrote "1.500 EUR": €1,500.00 / €1.50?)`) {
 		t.Fatalf("form:\n%s", form)
 	}
 }
@@ -85,7 +85,7 @@ func TestMediatorSetAmbiguousAmount(t *testing.T) {
 	c := ev.toMediation(complaint)
 	ev.mediatorWrites(c, "mia@mediators.example", "#set amount 1.500 EUR")
 	out := ev.take()
-	if kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "could mean 1500.00 EUR / 1.50 EUR") {
+	if kinds(out) != "notice>mediator" || !strings.Contains(out[0].env.Text, "could mean €1,500.00 / €1.50") {
 		t.Fatalf("sent %q", kinds(out))
 	}
 	if ev.caseNow(c.ID).Fields.Amount != 0 {
@@ -129,7 +129,7 @@ func TestChoiceInASentence(t *testing.T) {
 		t.Fatalf("sent %q", got)
 	}
 	understood := out[3].env.Text
-	for _, want := range []string{"Ik wil bemiddeling", "ONGEDAAN", ev.e.formatTime(ev.now.Add(24 * time.Hour))} {
+	for _, want := range []string{"Ik wil bemiddeling", "ONGEDAAN", ev.whenIn("nl", ev.now.Add(24*time.Hour))} {
 		if !strings.Contains(strings.ToLower(understood), strings.ToLower(want)) {
 			t.Errorf("confirmation lacks %q:\n%s", want, understood)
 		}
@@ -195,7 +195,7 @@ func TestMediationBeforeItOpens(t *testing.T) {
 	c := openCase(t, ev)
 	ev.consumerWrites(c, "MEDIATION")
 	out := ev.take()
-	if kinds(out) != "notice>consumer" || !strings.Contains(out[0].env.Text, ev.e.formatTime(c.Deadline)) {
+	if kinds(out) != "notice>consumer" || !strings.Contains(out[0].env.Text, ev.when(c.Deadline)) {
 		t.Fatalf("sent %q", kinds(out))
 	}
 	expectState(t, ev.caseNow(c.ID), casestore.StateOpen, "")
@@ -358,4 +358,52 @@ func TestShopStaffAndStrangers(t *testing.T) {
 func (ev *env) traderWritesFrom(c *casestore.Case, from, body string) *casestore.Message {
 	ev.t.Helper()
 	return ev.deliver(from, route.Party(c.ID, route.Trader), "From: "+from+"\nSubject: Re\n\n"+body+"\n")
+}
+
+// A choice that closed the case can be taken back within the day; an
+// answer to a proposal counts as the shop's word in mediation, also from a
+// colleague, who gets the shop's mail from then on.
+func TestUndoAfterClosingAndAnswersAsWords(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	ev.traderWrites(c, "We sent the refund.")
+	ev.take()
+	ev.consumerWrites(c, "It is resolved now, thank you.")
+	expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeResolved)
+	ev.take()
+	ev.consumerWrites(c, "UNDO")
+	c = ev.caseNow(c.ID)
+	expectState(t, c, casestore.StateOpen, "")
+	if out := ev.take(); kinds(out) != "notice>trader notice>consumer" {
+		t.Fatalf("undo of a closing: %q", kinds(out))
+	}
+	if tm, ok := c.Timer(string(cWindowEnd)); !ok || !tm.Due.After(ev.now) {
+		t.Fatalf("window clock not back: %+v", c.Timers)
+	}
+
+	ev = newEnv(t)
+	ev.store.Update(func(tx *casestore.Tx) error {
+		tr, _ := tx.Trader("acme")
+		tr.Staff = []casestore.Staff{{Email: "sanne@acme.example"}}
+		return tx.PutTrader(tr)
+	})
+	ev.addMediator("mia@mediators.example", "Mia")
+	c = ev.toMediation(eligibleComplaint)
+	ev.mediatorWrites(c, "mia@mediators.example", "#propose\nA new kettle.")
+	ev.take()
+	ev.traderWritesFrom(c, "sanne@acme.example", "Akkoord.")
+	c = ev.caseNow(c.ID)
+	if _, ok := c.Timer(string(cReplyDue)); ok || !c.TraderAnswered {
+		t.Fatal("the shop's acceptance did not count as its answer in mediation")
+	}
+	if len(c.TraderStaff) != 1 {
+		t.Fatalf("colleague not kept: %v", c.TraderStaff)
+	}
+	var toSanne bool
+	for _, s := range ev.take() {
+		toSanne = toSanne || (s.o.To == "sanne@acme.example" && strings.Contains(s.env.Text, "ONGEDAAN"))
+	}
+	if !toSanne {
+		t.Fatal("the colleague's confirmation did not reach her")
+	}
 }

@@ -124,10 +124,10 @@ func (r *run) coverLines(lang string) []string {
 		t("CoverCase") + ": " + r.c.ID + " (" + r.c.Title + ")",
 		t("StatusConsumer") + ": " + who(r.c.Consumer),
 		t("StatusTrader") + ": " + who(r.c.Trader),
-		t("CoverOpened") + ": " + r.e.formatTime(r.c.Created),
+		t("CoverOpened") + ": " + r.e.loc.FormatTime(lang, r.c.Created, false),
 	}
 	if !r.c.Completed.IsZero() {
-		lines = append(lines, t("CoverCompleted")+": "+r.e.formatTime(r.c.Completed))
+		lines = append(lines, t("CoverCompleted")+": "+r.e.loc.FormatTime(lang, r.c.Completed, false))
 	}
 	if r.c.Mediator.Email != "" {
 		lines = append(lines, t("StatusMediator")+": "+who(r.c.Mediator))
@@ -144,7 +144,7 @@ func (r *run) coverLines(lang string) []string {
 			}
 			return r.e.loc.T(lang, "Answer_"+a, nil)
 		}
-		lines = append(lines, "", r.e.loc.T(lang, "CoverProposal", templates.Data{Date: p.Created.UTC().Format("2006-01-02"), Answer: answer(p.Consumer), Outcome: answer(p.Trader)})+":", p.Text)
+		lines = append(lines, "", r.e.loc.T(lang, "CoverProposal", templates.Data{Date: onDay(p.Created), Answer: answer(p.Consumer), Outcome: answer(p.Trader)})+":", p.Text)
 	}
 	if f := r.c.Fields.Problem; f != "" {
 		lines = append(lines, "", t("LabelProblem")+":", f)

@@ -46,7 +46,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	// A reply is read for what it means: a choice or an answer acts (and is
 	// confirmed), an unclear answer is asked again, anything else is a
 	// message for the others.
-	if c.State != casestore.StateClosed {
+	{
 		rr := e.readReply(c, role, text, pm.InReplyTo)
 		var fn func(r *run) error
 		switch rr.action {
@@ -67,6 +67,16 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 			fn = func(r *run) error { return r.undo() }
 		}
 		if fn != nil {
+			// The writer wrote: the same as for a relayed message (thread,
+			// a colleague's copies, the clocks a word stops), then the act.
+			act := fn
+			fn = func(r *run) error {
+				e.wrote(r.c, role, msg.From, pm.MessageID, staff)
+				if err := e.partyWrote(r.tx, r.c, role); err != nil {
+					return err
+				}
+				return act(r)
+			}
 			err := e.finish(in, e.withRun(caseID, c.State, msg.ID, role, fn))
 			in.step.barrier = true
 			return err
@@ -132,16 +142,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID}); err != nil {
 			return nil, err
 		}
-		// The writer's own Message-ID joins their thread, so Parley's next
-		// message to them nests under what they sent.
-		if id := pm.MessageID; id != "" {
-			p := cc.PartyByRole(role)
-			p.Thread = appendThread(p.Thread, id)
-		}
-		// A shop's colleague who wrote gets copies of the shop's mail from now on.
-		if staff && !slices.ContainsFunc(cc.TraderStaff, func(a string) bool { return strings.EqualFold(a, msg.From) }) {
-			cc.TraderStaff = append(cc.TraderStaff, msg.From)
-		}
+		e.wrote(cc, role, msg.From, pm.MessageID, staff)
 		if err := e.partyWrote(tx, cc, role); err != nil {
 			return nil, err
 		}
@@ -167,6 +168,19 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		}
 		return ids, tx.PutCase(cc)
 	})
+}
+
+// wrote records that a party wrote: its Message-ID joins its thread, so
+// Parley's next message nests under it, and a shop's colleague who wrote gets
+// copies of the shop's mail from now on.
+func (e *Engine) wrote(c *casestore.Case, role route.Role, from, messageID string, staff bool) {
+	if messageID != "" {
+		p := c.PartyByRole(role)
+		p.Thread = appendThread(p.Thread, messageID)
+	}
+	if staff && !slices.ContainsFunc(c.TraderStaff, func(a string) bool { return strings.EqualFold(a, from) }) {
+		c.TraderStaff = append(c.TraderStaff, from)
+	}
 }
 
 // speaksFor is the role of the consumer or trader an address speaks for in

@@ -128,7 +128,7 @@ func (r *run) recordSilence() error {
 	if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRefused, Role: route.Trader, Text: "no answer within mediation_reply"}); err != nil {
 		return err
 	}
-	d := map[string]any{"Deadline": r.e.formatTime(r.trigger.(fired).due), "Trader": r.c.Trader.Name}
+	d := map[string]any{"Deadline": at(r.trigger.(fired).due), "Trader": r.c.Trader.Name}
 	r.closing = append(r.closing, explanation{id: "SilenceRecorded", data: d, not: route.Trader},
 		explanation{id: "SilenceRecordedTrader", data: d, only: route.Trader})
 	return r.decideReferral()
@@ -136,8 +136,8 @@ func (r *run) recordSilence() error {
 
 // recordMediationEnd: the mediation's overall limit came without agreement.
 func (r *run) recordMediationEnd() error {
-	at := r.trigger.(fired).due
-	r.closing = append(r.closing, explanation{id: "MediationEnded", data: map[string]any{"Deadline": r.e.formatTime(at)}})
+	due := r.trigger.(fired).due
+	r.closing = append(r.closing, explanation{id: "MediationEnded", data: map[string]any{"Deadline": at(due)}})
 	return r.decideReferral()
 }
 

@@ -65,19 +65,19 @@ func TestReferralSendsCaseFileToBody(t *testing.T) {
 		t.Fatalf("sent %q", got)
 	}
 	cons, trad, letter := out[0].env.Text, out[1].env.Text, out[3]
-	for _, want := range []string{"49.95 EUR", "DigiDispuut", "https://body.example/claim", "25.00 EUR", "the shop must reimburse it"} {
+	for _, want := range []string{"€49.95", "DigiDispuut", "https://body.example/claim", "€25.00", "the shop must reimburse it"} {
 		if !strings.Contains(cons, want) {
 			t.Errorf("consumer's notice lacks %q:\n%s", want, cons)
 		}
 	}
-	if !strings.Contains(trad, "DigiDispuut") || strings.Contains(trad, "25.00 EUR") { // the fee is the consumer's
+	if !strings.Contains(trad, "DigiDispuut") || strings.Contains(trad, "25,00") { // the fee is the consumer's
 		t.Errorf("trader's notice:\n%s", trad)
 	}
 	if letter.o.To != "claims@body.example" || !strings.Contains(letter.env.GetHeader("From"), "Parley ["+c.ID+"]") {
 		t.Fatalf("cover letter to %s from %s", letter.o.To, letter.env.GetHeader("From"))
 	}
 	for _, want := range []string{"did not answer by the deadline set for its answer", "jan@consumer.example", "support@acme.example",
-		"Amount: 49.95 EUR", "Order date: 2026-10-20", "https://body.example/claim", "25.00 EUR", "Mediator: Mia"} {
+		"Amount: €49.95", "Order date: 20 October 2026", "https://body.example/claim", "€25.00", "Mediator: Mia"} {
 		if !strings.Contains(letter.env.Text, want) {
 			t.Errorf("cover letter lacks %q:\n%s", want, letter.env.Text)
 		}
@@ -164,7 +164,7 @@ func TestComplaintAgeCountsFromTheComplaint(t *testing.T) {
 	ev.advance(7 * day)
 	out := ev.take()
 	choice := to(out, route.Consumer)[0].env.Text
-	if strings.Contains(choice, ev.keys.ChoiceLocal(c.ID, route.ChoiceMediation)) || !strings.Contains(choice, "dates from 2025-09-01") {
+	if strings.Contains(choice, ev.keys.ChoiceLocal(c.ID, route.ChoiceMediation)) || !strings.Contains(choice, "dates from 1 September 2025") {
 		t.Fatalf("a complaint 14 months old is offered mediation:\n%s", choice)
 	}
 	ev.choose(c, "jan@consumer.example", route.ChoiceMediation)
@@ -216,7 +216,7 @@ func TestUnknownFieldsAskedForAndCompletedLater(t *testing.T) {
 	}
 	ev.consumerWrites(c, "Amount: 300 EUR\nThat is what I paid.")
 	out = ev.take()
-	if kinds(out) != "relay>trader relay>mediator notice>consumer" || !strings.Contains(out[2].env.Text, "Amount: 300.00 EUR") {
+	if kinds(out) != "relay>trader relay>mediator notice>consumer" || !strings.Contains(out[2].env.Text, "Amount: €300.00") {
 		t.Fatalf("amount not confirmed: %q", kinds(out))
 	}
 	c = ev.caseNow(c.ID)
@@ -245,7 +245,7 @@ func TestMediatorSetsFields(t *testing.T) {
 	if kinds(out) != "notice>consumer notice>mediator" {
 		t.Fatalf("sent %q", kinds(out))
 	}
-	for _, want := range []string{"Amount: 300.00 EUR", "Order date: 2026-10-03", "Order number: A-77", "First complained to the shop on: 2026-10-05"} {
+	for _, want := range []string{"Amount: €300.00", "Order date: 3 October 2026", "Order number: A-77", "First complained to the shop on: 5 October 2026"} {
 		if !strings.Contains(out[1].env.Text, want) {
 			t.Errorf("reply lacks %q:\n%s", want, out[1].env.Text)
 		}
@@ -380,15 +380,26 @@ func TestNoticesFromTheService(t *testing.T) {
 	}
 }
 
-// dateRe finds the deadlines Parley prints.
-var dateRe = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC`)
+// clockTime is a time of day as dates in mails show it.
+var clockTime = regexp.MustCompile(`\b\d{1,2}:\d{2}\b`)
+
+// unexplained removes from text every moment in known, as a reader of lang
+// reads it, and returns what still shows a time of day.
+func (ev *env) unexplained(text, lang string, known []time.Time) []string {
+	for _, t := range known {
+		text = strings.ReplaceAll(text, ev.e.loc.FormatTime(lang, t, false), "")
+	}
+	return clockTime.FindAllString(text, -1)
+}
 
 // Every deadline in every mail is a timer that is pending when the mail is
-// sent, and fires at that moment.
+// sent, and fires at that moment; every other moment a mail names is one
+// that passed (a timer that fired, a message's time).
 func TestDeadlinesInMailsAreTimers(t *testing.T) {
 	ev := newEnvWith(t, func(p *config.Procedure) { referralBody(p); p.MaxExtensions = 1 })
 	ev.addMediator("mia@mediators.example", "Mia")
 	var c *casestore.Case
+	var past []time.Time
 	check := func(step string) {
 		t.Helper()
 		out := ev.take()
@@ -396,18 +407,22 @@ func TestDeadlinesInMailsAreTimers(t *testing.T) {
 			c = ev.onlyCase()
 		}
 		cc := ev.caseNow(c.ID)
-		due := map[string]bool{}
+		var pending []time.Time
 		for _, tm := range cc.Timers {
-			due[ev.e.formatTime(tm.Due)] = true
+			pending = append(pending, tm.Due)
 		}
 		for _, s := range out {
-			for _, d := range dateRe.FindAllString(s.env.Text, -1) {
-				at, _ := time.Parse("2006-01-02 15:04 MST", d)
-				if at.After(ev.now) && !due[d] {
-					t.Errorf("%s: %s to %s states %s, no timer fires then (timers %v)", step, s.o.Kind, s.o.Role, d, cc.Timers)
-				}
+			lang := s.env.GetHeader("Content-Language")
+			// Pending timers first: a future moment must be one of them.
+			text := s.env.Text
+			for _, d := range pending {
+				text = strings.ReplaceAll(text, ev.e.loc.FormatTime(lang, d, false), "")
+			}
+			if left := ev.unexplained(text, lang, past); len(left) > 0 {
+				t.Errorf("%s: %s to %s names a moment (%v) that is no pending timer and not past:\n%s", step, s.o.Kind, s.o.Role, left, s.env.Text)
 			}
 		}
+		past = append(append(past, pending...), ev.now)
 	}
 	ev.deliver("jan@consumer.example", route.Complaints(), "From: jan@consumer.example\nSubject: help\n\nMy order never came.\n")
 	check("need info")
@@ -458,10 +473,10 @@ func TestRefusedWaitKeepsTheDeadline(t *testing.T) {
 	ev.advance(10 * day)
 	ev.consumerWrites(c, "WAIT")
 	out := ev.take()
-	if kinds(out) != "choice>consumer" || !strings.Contains(out[0].env.Text, ev.e.formatTime(tm.Due)) {
-		t.Fatalf("refused WAIT does not keep the deadline %s:\n%s", ev.e.formatTime(tm.Due), out[0].env.Text)
+	if kinds(out) != "choice>consumer" || !strings.Contains(out[0].env.Text, ev.when(tm.Due)) {
+		t.Fatalf("refused WAIT does not keep the deadline %s:\n%s", ev.when(tm.Due), out[0].env.Text)
 	}
-	if !strings.Contains(to(first, route.Consumer)[0].env.Text, ev.e.formatTime(tm.Due)) {
+	if !strings.Contains(to(first, route.Consumer)[0].env.Text, ev.when(tm.Due)) {
 		t.Fatal("first choice mail states another deadline")
 	}
 	ev.advance(4*day + time.Minute)
@@ -511,10 +526,14 @@ func TestMediationAlwaysHasAClock(t *testing.T) {
 	ev.advance(2 * day)
 	ev.mediatorWrites(c, "mia@mediators.example", "#status")
 	status := ev.take()[0].env.Text
-	for _, d := range dateRe.FindAllString(status, -1) {
-		if at, _ := time.Parse("2006-01-02 15:04 MST", d); !at.After(ev.now) {
-			t.Errorf("#status shows a deadline in the past: %s\n%s", d, status)
+	var ahead []time.Time
+	for _, tm := range ev.caseNow(c.ID).Timers {
+		if tm.Due.After(ev.now) {
+			ahead = append(ahead, tm.Due)
 		}
+	}
+	if left := ev.unexplained(status, "en", ahead); len(left) > 0 {
+		t.Errorf("#status shows moments that are no deadline ahead: %v\n%s", left, status)
 	}
 	if !strings.Contains(status, "the mediation ends") {
 		t.Errorf("#status lacks the mediation's end:\n%s", status)
@@ -529,7 +548,7 @@ func TestMediationAlwaysHasAClock(t *testing.T) {
 			closing = append(closing, s)
 		}
 	}
-	if len(closing) != 3 || !strings.Contains(closing[0].env.Text, "ended on "+ev.e.formatTime(end.Due)+" without an agreement") {
+	if len(closing) != 3 || !strings.Contains(closing[0].env.Text, "ended on "+ev.when(end.Due)+" without an agreement") {
 		t.Errorf("closing notices %d:\n%s", len(closing), closing[0].env.Text)
 	}
 	if len(c.Timers) != 1 || c.Timers[0].Kind != string(cRetention) {
@@ -547,7 +566,7 @@ func TestProposalLapses(t *testing.T) {
 	out := ev.take()
 	due, _ := ev.caseNow(c.ID).Timer(string(cProposalDue))
 	for _, s := range out {
-		if !strings.Contains(s.env.Text, ev.e.formatTime(due.Due)) {
+		if !strings.Contains(s.env.Text, ev.whenIn(s.env.GetHeader("Content-Language"), due.Due)) {
 			t.Errorf("proposal to %s lacks its deadline", s.o.Role)
 		}
 	}

@@ -102,7 +102,7 @@ func (r *run) notifyClosed() error {
 		// The fingerprint of the record so far goes into every party's
 		// mailbox, where nobody at Parley can change it: a case file must
 		// chain up to it.
-		d := templates.Data{Outcome: r.e.loc.T(p.Lang, "Outcome_"+r.c.Outcome, nil), Deadline: r.e.formatTime(r.due(cRetention)),
+		d := templates.Data{Outcome: r.e.loc.T(p.Lang, "Outcome_"+r.c.Outcome, nil), Deadline: at(r.due(cRetention)),
 			Lines: r.closingLines(role, p.Lang), Seq: seq, Hash: hash}
 		if err := r.notify(role, templates.Closed, d); err != nil {
 			return err

@@ -24,7 +24,7 @@ func (r *run) notifyOpened() error {
 	if !ok {
 		return nil
 	}
-	d := templates.Data{Deadline: r.e.formatTime(r.due(cWindowEnd)), Trader: r.c.Trader.Name,
+	d := templates.Data{Deadline: at(r.due(cWindowEnd)), Trader: r.c.Trader.Name,
 		Lines: r.e.askLines(r.c.Consumer.Lang, t.unclear)}
 	if err := r.notify(route.Consumer, templates.Confirm, d); err != nil {
 		return err
@@ -55,7 +55,7 @@ func (r *run) askMissing() error {
 		intro = "NeedInfoStill" // the form names only what is still missing
 	}
 	return r.notify(route.Consumer, templates.NeedInfo, templates.Data{Intro: intro,
-		Lines: r.e.missing(r.c, r.c.Consumer.Lang, t.unclear), Deadline: r.e.formatTime(r.due(cIntakeExpired))})
+		Lines: r.e.missing(r.c, r.c.Consumer.Lang, t.unclear), Deadline: at(r.due(cIntakeExpired))})
 }
 
 // askUnclear asks the consumer which of its readings a value they wrote
@@ -79,7 +79,7 @@ func (r *run) traderSilentInWindow() bool {
 }
 
 func (r *run) remindTrader() error {
-	return r.notify(route.Trader, templates.Reminder, templates.Data{Deadline: r.e.formatTime(r.due(cWindowEnd))})
+	return r.notify(route.Trader, templates.Reminder, templates.Data{Deadline: at(r.due(cWindowEnd))})
 }
 
 // windowRan: the trader had its window, so the trader was contacted first,
@@ -100,7 +100,7 @@ func (r *run) countExtension() error {
 }
 
 func (r *run) notifyExtended() error {
-	end := r.e.formatTime(r.due(cWindowEnd))
+	end := at(r.due(cWindowEnd))
 	if err := r.notify(route.Consumer, templates.Extended, templates.Data{Intro: "ExtendedConsumer", Deadline: end}); err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (r *run) sendChoices(intro string, choice ...string) error {
 	}
 	opts = append(opts, option{route.ChoiceWithdraw, "ChoiceWithdraw", "KeywordWithdraw"})
 	date, days := r.complaintDate()
-	d := templates.Data{Intro: intro, Deadline: r.e.formatTime(r.due(cChoiceExpired)), Date: date.Format("2006-01-02"), Days: days}
+	d := templates.Data{Intro: intro, Deadline: at(r.due(cChoiceExpired)), Date: onDay(date), Days: days}
 	if len(choice) > 0 {
 		d.Choice = choice[0]
 	}

@@ -58,14 +58,14 @@ type Attachment struct {
 // Data is everything a template may print.
 type Data struct {
 	CaseID      string
-	Trader      string // trader's display name
-	Name        string // the writing party's display name (relays)
-	Deadline    string // the deadline the pending timer fires at
-	End         string // the mediation's end
-	Since       string // last activity (the mediator's reminder)
-	Date        string // a day, e.g. when the consumer first complained
-	From        string // offending sender (quarantine)
-	Text        string // the party's own words, unchanged
+	Trader      string       // trader's display name
+	Name        string       // the writing party's display name (relays)
+	Deadline    locales.Time // the deadline the pending timer fires at
+	End         locales.Time // the mediation's end
+	Since       locales.Time // last activity (the mediator's reminder)
+	Date        locales.Time // a day or moment, e.g. when the consumer first complained
+	From        string       // offending sender (quarantine)
+	Text        string       // the party's own words, unchanged
 	Attachments []Attachment
 	Title       string
 	Intro       string   // message id of the opening sentence (generic templates)
@@ -73,10 +73,9 @@ type Data struct {
 	Choices     []Option
 	Keywords    string
 	Outcome     string
-	Fee         string
-	Amount      string
-	OrderDate   string
-	Min, Max    string
+	Fee         locales.Money
+	Amount      locales.Money
+	Min, Max    locales.Money
 	Currency    string
 	Days        int
 	Answer      string
@@ -93,6 +92,20 @@ type Data struct {
 	Closed      bool   // the case is closed: replies are not passed on
 	Seq         uint64 // event number and hash of the record's head (closing notice)
 	Hash        string
+}
+
+// Localize returns d with its times and amounts as a reader of lang reads
+// them (locales.Localizable).
+func (d Data) Localize(b *locales.Bundle, lang string) any {
+	for _, t := range []*locales.Time{&d.Deadline, &d.End, &d.Since, &d.Date} {
+		*t = b.LocalTime(lang, *t)
+	}
+	for _, m := range []*locales.Money{&d.Fee, &d.Amount, &d.Min, &d.Max} {
+		if m.Currency != "" {
+			*m = b.LocalMoney(lang, *m)
+		}
+	}
+	return d
 }
 
 // Set is the parsed templates plus the locale bundle.
@@ -120,6 +133,7 @@ func (s *Set) Render(name, lang string, d Data) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	d = d.Localize(s.locales, lang).(Data)
 	t.Funcs(template.FuncMap{"t": func(id string) string { return s.locales.T(lang, id, d) }})
 	var sb strings.Builder
 	if err := t.ExecuteTemplate(&sb, name+".txt", d); err != nil {

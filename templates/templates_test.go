@@ -3,6 +3,7 @@ package templates
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"parley/locales"
 )
@@ -16,7 +17,10 @@ func TestEveryTemplateRendersInEveryLanguage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Data{CaseID: "K7Q-4M2P", Trader: "Acme Shop", Name: "Jan", Deadline: "2026-11-28 10:00 UTC", From: "x@example.org",
+	due := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	d := Data{CaseID: "K7Q-4M2P", Trader: "Acme Shop", Name: "Jan", Deadline: locales.Time{At: due}, End: locales.Time{At: due.Add(48 * time.Hour)},
+		Since: locales.Time{At: due.Add(-48 * time.Hour)}, Date: locales.Time{At: due, Day: true}, From: "x@example.org",
+		Amount: locales.Money{Cents: 4995, Currency: "EUR"}, Fee: locales.Money{Cents: 2500, Currency: "EUR"},
 		Text:        "{{.CaseID}} is not a template here",
 		Attachments: []Attachment{{Name: "photo.jpg", Size: 2048, SHA256: strings.Repeat("ab", 32)}},
 		Intro:       "ClosedIntro", Lines: []string{"a line"}, Choices: []Option{{Label: "Choose", Address: "x@d.test"}}}

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	_ "time/tzdata" // time zones even on a machine without a zoneinfo database
 )
 
 const usage = `usage: parley COMMAND [flags]

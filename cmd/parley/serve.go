@@ -94,6 +94,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	loc, err := locales.New(cfg.DefaultLang)
+	if err == nil {
+		var zone *time.Location
+		if zone, err = time.LoadLocation(cfg.Timezone); err == nil {
+			loc = loc.InZone(zone)
+		}
+	}
 	if err != nil {
 		return err
 	}
