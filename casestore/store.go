@@ -43,9 +43,11 @@ var (
 	bTimers     = []byte("timers")
 	// bParkedTimers lists "CASE/KIND" of timers taken out of the schedule.
 	bParkedTimers = []byte("timers_parked")
+	// bTranslations caches machine translations by engine, pair and text digest.
+	bTranslations = []byte("translations")
 	bEvidence     = []byte("evidence")
 	bMediators    = []byte("mediators")
-	allBuckets    = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bMediators, bEvidence}, append(mailBuckets, personalBuckets...)...)
+	allBuckets    = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bTranslations, bMediators, bEvidence}, append(mailBuckets, personalBuckets...)...)
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

@@ -38,13 +38,24 @@ type Config struct {
 	// Timezone is where the dates in mails are shown (an IANA name).
 	Timezone string `toml:"timezone"`
 
-	SMTP       SMTP       `toml:"smtp"`
-	IMAP       IMAP       `toml:"imap"`
-	Submission Submission `toml:"submission"`
-	Outbound   Outbound   `toml:"outbound"`
-	Procedure  Procedure  `toml:"procedure"`
-	Evidence   Evidence   `toml:"evidence"`
-	Auth       Auth       `toml:"auth"`
+	SMTP        SMTP        `toml:"smtp"`
+	IMAP        IMAP        `toml:"imap"`
+	Submission  Submission  `toml:"submission"`
+	Outbound    Outbound    `toml:"outbound"`
+	Procedure   Procedure   `toml:"procedure"`
+	Evidence    Evidence    `toml:"evidence"`
+	Auth        Auth        `toml:"auth"`
+	Translation Translation `toml:"translation"`
+}
+
+// Translation configures machine translation between the parties.
+type Translation struct {
+	// Engine is "" (off), "apertium" (apertium-apy's HTTP API),
+	// "libretranslate" or "deepl".
+	Engine  string   `toml:"engine"`
+	URL     string   `toml:"url"`
+	APIKey  string   `toml:"api_key"`
+	Timeout Duration `toml:"timeout"`
 }
 
 // SMTP configures the inbound listener.
@@ -165,6 +176,10 @@ type Procedure struct {
 	ArbitrationURL     string `toml:"arbitration_url"`
 	// ArbitrationLang is the language of the cover letter; "" is default_lang.
 	ArbitrationLang string `toml:"arbitration_lang"`
+	// ArbitrationKind is what the body gives: "arbitration" (an arbitral
+	// award) or "binding_advice" (bindend advies, as DigiDispuut and the
+	// Dutch Geschillencommissie do); the parties are told the one it is.
+	ArbitrationKind string `toml:"arbitration_kind"`
 	// MaxComplaintAge is the most a complaint may have aged, counted from
 	// when the consumer first complained to the trader, for mediation.
 	MaxComplaintAge Duration `toml:"max_complaint_age"`
@@ -287,6 +302,22 @@ func (c *Config) Validate() error {
 	default:
 		bad("auth.dmarc %q: want enforce, record or off", c.Auth.DMARC)
 	}
+	switch t := c.Translation; t.Engine {
+	case "":
+	case "apertium", "libretranslate":
+		if !strings.HasPrefix(t.URL, "http://") && !strings.HasPrefix(t.URL, "https://") {
+			bad("translation.url %q: %s needs the server's http(s) URL", t.URL, t.Engine)
+		}
+	case "deepl":
+		if t.APIKey == "" {
+			bad("translation: deepl needs api_key")
+		}
+	default:
+		bad("translation.engine %q: want apertium, libretranslate, deepl or empty", t.Engine)
+	}
+	if c.Translation.Timeout <= 0 {
+		bad("translation.timeout: must be positive")
+	}
 	p := c.Procedure
 	for name, clk := range map[string]Clock{"trader_window": p.TraderWindow, "choice_window": p.ChoiceWindow,
 		"mediation_reply": p.MediationReply, "mediation_max": p.MediationMax, "mediator_idle": p.MediatorIdle,
@@ -314,6 +345,9 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(p.ArbitrationBody) == "" || !strings.HasPrefix(p.ArbitrationURL, "https://") && !strings.HasPrefix(p.ArbitrationURL, "http://") {
 			bad("procedure: with arbitration_address set, arbitration_body (its name) and arbitration_url (where the consumer files the claim, http(s)://) are needed too")
 		}
+	}
+	if p.ArbitrationKind != "" && p.ArbitrationKind != "arbitration" && p.ArbitrationKind != "binding_advice" {
+		bad("procedure.arbitration_kind %q: want arbitration or binding_advice", p.ArbitrationKind)
 	}
 	if p.ArbitrationLang != "" && (len(p.ArbitrationLang) != 2 || strings.ToLower(p.ArbitrationLang) != p.ArbitrationLang) {
 		bad("procedure.arbitration_lang %q: want a two-letter language code like nl", p.ArbitrationLang)

@@ -613,6 +613,7 @@ type partyJSON struct {
 	Role        string `json:"role"`
 	Name        string `json:"name"`
 	Email       string `json:"email"`
+	Lang        string `json:"lang"`
 	CaseAddress string `json:"case_address"`
 }
 

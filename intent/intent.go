@@ -121,7 +121,7 @@ const (
 	openingBytes   = 400
 	// negationReach is how many words before or after a match a negation
 	// still applies to it.
-	negationReach = 3
+	negationReach = 4
 	// courtesy is the most words a clause without intent may have and still
 	// count as greeting or thanks rather than a message.
 	courtesy = 3
@@ -149,7 +149,7 @@ func (r *Reader) Read(text, lang string) Reading {
 	}
 	seen := map[Kind]bool{}
 	words := 0
-	for i, c := range clauses(text) {
+	for i, c := range clauses(text, lang) {
 		toks := tokens(c.text)
 		if len(toks) == 0 {
 			continue
@@ -195,7 +195,7 @@ func match(toks []string, vocabs []*vocab) []Kind {
 					if !phraseAt(toks, i, p) {
 						continue
 					}
-					negated := negatedAt(toks, i, i+len(p), vocabs)
+					negated := negatedAt(toks, i, i+len(p), v, vocabs[0])
 					switch {
 					case !negated:
 						add(kd.Kind)
@@ -227,18 +227,12 @@ func phraseAt(toks []string, i int, p []string) bool {
 }
 
 // negatedAt: a negation within reach before the phrase [i, end), or just
-// after it ("erledigt ist es nicht"), in the same clause.
-func negatedAt(toks []string, i, end int, vocabs []*vocab) bool {
+// after it ("erledigt ist es nicht"), in the same clause, in the phrase's
+// language or the writer's: English "no" must not negate Portuguese "no
+// site", but Danish "ikke" negates English "accept" in "accepterer ikke".
+func negatedAt(toks []string, i, end int, v, writer *vocab) bool {
 	isNeg := func(t string) bool {
-		if strings.HasSuffix(t, "n't") {
-			return true
-		}
-		for _, v := range vocabs {
-			if v != nil && v.neg[t] {
-				return true
-			}
-		}
-		return false
+		return strings.HasSuffix(t, "n't") || v.neg[t] || (writer != nil && writer.neg[t])
 	}
 	// A phrase that contains its own negation ("not acceptable" listed as a
 	// rejection) is not negated by it.
@@ -261,15 +255,17 @@ type clause struct {
 	question bool // ends in a question mark
 }
 
-// clauses splits text at sentence ends, commas, semicolons and lines.
-func clauses(text string) []clause {
+// clauses splits text at sentence ends, commas, semicolons and lines. Greek
+// ends a question with ';' (or U+037E).
+func clauses(text, lang string) []clause {
 	var out []clause
 	start := 0
 	for i, r := range text {
 		switch r {
-		case '.', '!', '?', ';', ',', '\n', ':', '(', ')', '¿', '¡':
+		case '.', '!', '?', ';', ',', '\n', ':', '(', ')', '¿', '¡', '\u037e':
 			if strings.TrimSpace(text[start:i]) != "" {
-				out = append(out, clause{text: text[start:i], start: start, question: r == '?'})
+				q := r == '?' || r == '\u037e' || (r == ';' && lang == "el")
+				out = append(out, clause{text: text[start:i], start: start, question: q})
 			}
 			start = i + len(string(r))
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bojanz/currency"
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
 )
 
 // Values a reader sees in their own notation: a moment (Time) in the
@@ -116,7 +118,14 @@ func (b *Bundle) FormatMoney(lang string, cents int64, code string) string {
 	if l, ok := cldrLocale[lang]; ok {
 		loc = l
 	}
-	amt, err := currency.NewAmountFromInt64(cents, code)
+	// Parley keeps every amount in hundredths; the currency's own minor unit
+	// may differ (ISK and HUF print no decimals), so the amount goes in as a
+	// decimal and CLDR decides how it is shown.
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	amt, err := currency.NewAmount(fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100), code)
 	if err != nil {
 		return fmt.Sprintf("%d.%02d %s", cents/100, cents%100, code)
 	}
@@ -149,4 +158,44 @@ func (b *Bundle) compileDateLayouts(raw map[string]map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// LanguageName is the name of language lang as a reader of reader calls it
+// ("Spaans" for a Dutch reader of Spanish), from CLDR through x/text.
+func (b *Bundle) LanguageName(reader, lang string) string {
+	n := display.Tags(language.Make(reader)).Name(language.Make(lang))
+	if n == "" {
+		return lang
+	}
+	return n
+}
+
+// FormatSize prints a byte count for a reader of lang with the unit symbols
+// every language reads (B, kB, MB) and the language's decimal separator.
+func (b *Bundle) FormatSize(lang string, n int64) string {
+	sep := "."
+	if b.decimalComma(lang) {
+		sep = ","
+	}
+	return FormatSizeIn(sep, n)
+}
+
+// FormatSizeIn prints a byte count with sep as the decimal separator.
+func FormatSizeIn(sep string, n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strings.Replace(fmt.Sprintf("%.1f MB", float64(n)/(1<<20)), ".", sep, 1)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// decimalComma reports whether lang writes decimals after a comma (CLDR).
+func (b *Bundle) decimalComma(lang string) bool {
+	switch lang {
+	case "en", "ga", "mt":
+		return false
+	}
+	return true
 }

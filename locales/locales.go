@@ -31,21 +31,35 @@ type Bundle struct {
 	langs      []string
 	localizers map[string]*i18n.Localizer
 	stopwords  map[string]map[string]bool
-	fallback   string
+	// commonWords are each language's common words, shared ones included.
+	commonWords map[string]map[string]bool
+	fallback    string
 	// zone is where dates are shown (the operator's time zone).
 	zone       *time.Location
 	dateLayout map[string]*template.Template
 	dayLayout  map[string]*template.Template
+	// variant picks message id+"_"+variant over id where it exists.
+	variant string
+	// counted are the ids with plural forms (a table of CLDR categories in
+	// the English file); they are rendered with the data's PluralCount.
+	counted map[string]bool
+}
+
+// Counted is data whose count picks a message's plural form, by the CLDR
+// plural rules of the reader's language ("1 day", Polish "2 dni", "5 dni").
+type Counted interface {
+	PluralCount() int
 }
 
 // New loads the embedded locale files. fallback is used for unknown languages.
 func New(fallback string) (*Bundle, error) {
 	b := &Bundle{
-		bundle:     i18n.NewBundle(language.English),
-		localizers: map[string]*i18n.Localizer{},
-		stopwords:  map[string]map[string]bool{},
-		fallback:   fallback,
-		zone:       time.UTC,
+		bundle:      i18n.NewBundle(language.English),
+		localizers:  map[string]*i18n.Localizer{},
+		stopwords:   map[string]map[string]bool{},
+		commonWords: map[string]map[string]bool{},
+		fallback:    fallback,
+		zone:        time.UTC,
 	}
 	raw := map[string]map[string]any{}
 	b.bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
@@ -70,6 +84,12 @@ func New(fallback string) (*Bundle, error) {
 		raw[lang] = m
 	}
 	sort.Strings(b.langs)
+	b.counted = map[string]bool{}
+	for id, v := range raw["en"] {
+		if _, ok := v.(map[string]any); ok {
+			b.counted[id] = true
+		}
+	}
 	for _, lang := range b.langs {
 		// A message missing from a file (the tests forbid it) falls back to
 		// the default language rather than showing its id.
@@ -93,6 +113,10 @@ func New(fallback string) (*Bundle, error) {
 				owners[w] = map[string]bool{}
 			}
 			owners[w][lang] = true
+			if b.commonWords[lang] == nil {
+				b.commonWords[lang] = map[string]bool{}
+			}
+			b.commonWords[lang][w] = true
 		}
 	}
 	for _, lang := range b.langs {
@@ -118,6 +142,15 @@ func New(fallback string) (*Bundle, error) {
 func (b *Bundle) InZone(zone *time.Location) *Bundle {
 	c := *b
 	c.zone = zone
+	return &c
+}
+
+// ForBindingAdvice returns the bundle telling parties that the referral body
+// gives binding advice rather than an arbitral award: every message that
+// names the procedure has an id+"_advice" form that says so.
+func (b *Bundle) ForBindingAdvice() *Bundle {
+	c := *b
+	c.variant = "advice"
 	return &c
 }
 
@@ -151,12 +184,21 @@ func (b *Bundle) Match(tag string) string {
 // T renders message id in lang with data. Unknown languages use the fallback.
 // Time and Money values in data print as a reader of lang reads them.
 func (b *Bundle) T(lang, id string, data any) string {
+	var count any
+	if c, ok := data.(Counted); ok && b.counted[id] {
+		count = c.PluralCount()
+	}
 	data = b.localize(lang, data)
 	l, ok := b.localizers[lang]
 	if !ok {
 		l = b.localizers[b.fallback]
 	}
-	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, Funcs: template.FuncMap{}})
+	if b.variant != "" {
+		if s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id + "_" + b.variant, TemplateData: data, PluralCount: count, Funcs: template.FuncMap{}}); err == nil {
+			return s
+		}
+	}
+	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, PluralCount: count, Funcs: template.FuncMap{}})
 	if err != nil {
 		return "[" + id + "]"
 	}
@@ -225,9 +267,9 @@ func (b *Bundle) Labels(id string) []string {
 	return out
 }
 
-// Detect guesses the language of text by counting common words; it returns ""
-// when the text is too short or no language stands out.
-func (b *Bundle) Detect(text string) string {
+// detectByWords guesses the language of text by counting common words; it
+// returns "" when the text is too short or no language stands out.
+func (b *Bundle) detectByWords(text string) string {
 	counts := map[string]int{}
 	n := 0
 	for _, w := range strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && r != '\'' }) {

@@ -274,8 +274,8 @@ func (r *run) relayWords(text string, atts []evidence.Attachment) error {
 		if rp.Email == "" {
 			continue
 		}
-		b, err := r.e.render(r.c, reader, templates.Relay, templates.Data{CaseID: r.c.ID, Name: r.e.partyName(r.c, r.by, rp.Lang), Text: text,
-			Attachments: list, ForMediator: reader == route.Mediator, InMediation: r.c.State == mediate && reader != route.Mediator}, fwd, false)
+		b, err := r.e.render(r.c, reader, templates.Relay, r.translated.data(templates.Data{CaseID: r.c.ID, Name: r.e.partyName(r.c, r.by, rp.Lang), Text: text,
+			Attachments: list, ForMediator: reader == route.Mediator, InMediation: r.c.State == mediate && reader != route.Mediator}, r.e, rp.Lang), fwd, false)
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,7 @@ import (
 	"parley/route"
 	"parley/templates"
 	"parley/threading"
+	"parley/translate"
 )
 
 // Config is what the engine needs from the configuration.
@@ -37,6 +38,9 @@ type Config struct {
 	Auth      config.Auth
 	// Resolver is the DNS for sender authentication; nil means the system's.
 	Resolver mailauth.Resolver
+	// Translator translates between parties of different languages; nil is off.
+	Translator       translate.Engine
+	TranslateTimeout time.Duration
 }
 
 // Engine processes ingest jobs.
@@ -64,6 +68,9 @@ type Engine struct {
 	timerRetry retryPolicy
 	// held are the timers waiting for their case's queued mail.
 	held holds
+	// translator is the machine translation engine (nil: off).
+	translator       translate.Engine
+	translateTimeout time.Duration
 	// beforeFire, when set (tests only), runs before each timer's action;
 	// an error fails the timer.
 	beforeFire func(casestore.DueTimer) error
@@ -82,6 +89,10 @@ func NewEngine(store *casestore.Store, keys *threading.Keys, tmpl *templates.Set
 		domain: cfg.Domain, hostname: cfg.Hostname, cfg: cfg, now: store.Now, log: log, queued: queued,
 		timersChanged: make(chan struct{}, 1), large: make(chan struct{}, 1),
 		timerRetry: retryPolicy{attempts: 8, first: time.Minute, most: time.Hour},
+		translator: cfg.Translator, translateTimeout: cfg.TranslateTimeout,
+	}
+	if e.translateTimeout <= 0 {
+		e.translateTimeout = 10 * time.Second
 	}
 	if cfg.Auth.DMARC == "enforce" || cfg.Auth.DMARC == "record" {
 		e.auth = mailauth.New(cfg.Resolver)
@@ -322,6 +333,7 @@ func appendFlag(flags []string, f string) []string {
 
 // partyLang picks the language of someone writing to Parley: Content-Language,
 // then the text, then fallback.
+// A language Parley recognises but does not speak gets English.
 func (e *Engine) partyLang(pm *evidence.Message, fallback string) string {
 	for _, tag := range strings.Split(pm.ContentLanguage, ",") {
 		if l := e.loc.Match(tag); l != "" {
@@ -329,6 +341,9 @@ func (e *Engine) partyLang(pm *evidence.Message, fallback string) string {
 		}
 	}
 	if l := e.loc.Detect(pm.Text); l != "" {
+		if _, unsupported := locales.Unsupported[l]; unsupported {
+			return "en"
+		}
 		return l
 	}
 	if fallback != "" {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"parley/casestore"
 	"parley/locales"
@@ -27,13 +28,23 @@ type reader struct {
 	// complainedWord is what a date of the first complaint may follow in
 	// running text ("I first complained to the shop on 2026-11-25").
 	complainedWord *regexp.Regexp
-	negation       *regexp.Regexp
+	negation       map[string]*regexp.Regexp // by language
+	yes, no        map[string]*regexp.Regexp // by language, with English
 }
 
 func newReader(loc *locales.Bundle) *reader {
 	r := &reader{labels: map[string]*regexp.Regexp{}, words: map[string]*regexp.Regexp{}}
 	for _, id := range fieldLabels {
 		r.labels[id] = regexp.MustCompile(`(?im)^[ \t>*]*(?:` + alternation(loc.Labels(id)) + `)[ \t*]*:[ \t]*(.*?)[ \t]*$`)
+	}
+	// Yes and no in the writer's language and English only: Maltese "le"
+	// (no) is a French article, Croatian "da" (yes) an Italian preposition.
+	r.yes, r.no = map[string]*regexp.Regexp{}, map[string]*regexp.Regexp{}
+	for _, lang := range loc.Languages() {
+		for id, m := range map[string]map[string]*regexp.Regexp{"WordYes": r.yes, "WordNo": r.no} {
+			words := strings.Split(loc.T(lang, id, nil)+"|"+loc.T("en", id, nil), "|")
+			m[lang] = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(words) + `)(?:[^\pL]|$)`)
+		}
 	}
 	for _, id := range []string{"WordYes", "WordNo"} {
 		r.words[id] = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels(id)) + `)(?:[^\pL]|$)`)
@@ -44,10 +55,17 @@ func newReader(loc *locales.Bundle) *reader {
 	for _, id := range []string{"WantRefund", "WantRepair", "WantReplacement"} {
 		r.words[id] = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels(id)) + `)\pL*`)
 	}
-	r.negation = regexp.MustCompile(`(?i)(?:^|[^\pL'])(?:` + alternation(loc.Labels("Negation")) + `)(?:[^\pL]|$)|n't`)
+	// Each language's negations, so English "no" does not negate Portuguese
+	// "no site".
+	r.negation = map[string]*regexp.Regexp{}
+	for _, lang := range loc.Languages() {
+		if loc.Has(lang, "Negation") {
+			r.negation[lang] = regexp.MustCompile(`(?i)(?:^|[^\pL'])(?:` + alternation(strings.Split(loc.T(lang, "Negation", nil), "|")) + `)(?:[^\pL]|$)|n't`)
+		}
+	}
 	r.complainedWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelComplainedOn")) + `)`)
 	orderWords := alternation(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...))
-	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|number|nummer|numéro|numero|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`)
+	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|n\.º|nº|č\.|number|nummer|numéro|numero|número|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`)
 	r.orderWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + orderWords + `)`)
 	return r
 }
@@ -196,12 +214,13 @@ func dateFrom(label, s, lang string) (string, *unclearValue) {
 	return "", nil
 }
 
-// wants is the first wish in s not negated just before it.
-func (r *reader) wants(s string) string {
+// wants is the first wish in s not negated just before it (in the writer's
+// language lang).
+func (r *reader) wants(s, lang string) string {
 	best, at := "", len(s)+1
 	for _, w := range []struct{ id, want string }{{"WantRefund", "refund"}, {"WantReplacement", "replacement"}, {"WantRepair", "repair"}} {
 		for _, m := range r.words[w.id].FindAllStringIndex(s, 10) {
-			if m[0] < at && !r.negatedBefore(s, m[0]) {
+			if m[0] < at && !r.negatedBefore(s, m[0], lang) {
 				best, at = w.want, m[0]
 				break
 			}
@@ -212,16 +231,30 @@ func (r *reader) wants(s string) string {
 
 // negatedBefore reports a negation in the few words before i, within the
 // same clause.
-func (r *reader) negatedBefore(s string, i int) bool {
+func (r *reader) negatedBefore(s string, i int, lang string) bool {
+	neg := r.negation[lang]
+	if neg == nil {
+		return false
+	}
 	start := max(0, i-30)
 	for start > 0 && start < len(s) && s[start]&0xC0 == 0x80 {
 		start--
 	}
 	before := s[start:i]
+	if start > 0 {
+		// Never read the tail of a cut word ("kett|le" is not Maltese "le").
+		if r, _ := utf8.DecodeLastRuneInString(s[:start]); unicode.IsLetter(r) {
+			if j := strings.IndexFunc(before, func(r rune) bool { return !unicode.IsLetter(r) }); j >= 0 {
+				before = before[j:]
+			} else {
+				before = ""
+			}
+		}
+	}
 	if j := strings.LastIndexAny(before, ".,;:!?\n"); j >= 0 {
 		before = before[j+1:]
 	}
-	return r.negation.MatchString(before)
+	return neg.MatchString(before)
 }
 
 // read extracts the trader line and the complaint fields from a message
@@ -276,14 +309,14 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 		f.Problem = clip(r.labels["LabelProblem"].ReplaceAllString(free, ""), 4000)
 	}
 	if v := r.value("LabelWants", text); v != "" {
-		if f.Wants = r.wants(v); f.Wants == "" {
+		if f.Wants = r.wants(v, lang); f.Wants == "" {
 			f.Wants = "other: " + clip(v, 200)
 		}
 	} else {
-		f.Wants = r.wants(free)
+		f.Wants = r.wants(free, lang)
 	}
 	if v := r.value("LabelContacted", text); v != "" {
-		f.Contacted = r.yesNo(v)
+		f.Contacted = r.yesNo(v, lang)
 	}
 	if v := r.value("LabelComplainedOn", text); v != "" {
 		var u *unclearValue
@@ -302,11 +335,17 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 	return traderValue, f, unclear
 }
 
-func (r *reader) yesNo(v string) string {
+// yesNo reads a yes or a no in lang (or English); with lang unknown, in any
+// language.
+func (r *reader) yesNo(v, lang string) string {
+	yes, no := r.yes[lang], r.no[lang]
+	if yes == nil {
+		yes, no = r.words["WordYes"], r.words["WordNo"]
+	}
 	switch {
-	case r.words["WordYes"].MatchString(v):
+	case yes.MatchString(v):
 		return "yes"
-	case r.words["WordNo"].MatchString(v):
+	case no.MatchString(v):
 		return "no"
 	}
 	return ""
@@ -439,13 +478,13 @@ func (r *reader) parseField(label, value, currency, lang string) (fieldValue, er
 	case "LabelOrderRef":
 		return text("order-ref", clip(value, 100), func(f *casestore.Fields) *string { return &f.OrderRef })
 	case "LabelContacted":
-		yn := r.yesNo(value)
+		yn := r.yesNo(value, lang)
 		if yn == "" {
 			return fieldValue{}, fmt.Errorf("contacted %q: want yes or no", value)
 		}
 		return text("contacted", yn, func(f *casestore.Fields) *string { return &f.Contacted })
 	case "LabelWants":
-		w := r.wants(value)
+		w := r.wants(value, lang)
 		if w == "" {
 			w = "other: " + clip(value, 200)
 		}

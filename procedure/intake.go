@@ -7,6 +7,7 @@ import (
 
 	"parley/casestore"
 	"parley/evidence"
+	"parley/locales"
 	"parley/route"
 	"parley/templates"
 	"parley/threading"
@@ -38,7 +39,18 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 		msg.Note = "no usable sender address: kept, no case opened"
 		return e.finish(in, nil)
 	}
-	consumer := casestore.Party{Role: route.Consumer, Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: e.partyLang(pm, "")}
+	// The consumer's language: the one the complaint address chose, else
+	// Content-Language, else the text's, else the default. A language Parley
+	// does not speak gets English, with a line in theirs saying so.
+	lang := e.partyLang(pm, "")
+	if l := msg.Target.Lang; l != "" && e.loc.Supported(l) {
+		lang = l
+	}
+	var note string
+	if l := e.loc.Detect(pm.Text); msg.Target.Lang == "" && pm.ContentLanguage == "" {
+		note = locales.Unsupported[l]
+	}
+	consumer := casestore.Party{Role: route.Consumer, Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: lang}
 	if pm.MessageID != "" {
 		// The confirmation answers the complaint in the consumer's own client.
 		consumer.Thread = appendThread(nil, pm.MessageID)
@@ -62,6 +74,11 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 		return err
 	}
 
+	// The complaint in the trader's language, made before the transaction.
+	var tr translated
+	if trader.Email != "" && fields.Problem != "" && fields.Wants != "" {
+		tr = e.translateFor(ctx, &casestore.Case{Trader: trader}, e.reader.dropUnfilled(pm.Text), consumer.Lang, []route.Role{route.Trader})
+	}
 	now := e.now()
 	c := &casestore.Case{
 		ID: threading.NewCaseID(), Created: now, Intake: msg.Rcpt, Consumer: consumer, Trader: trader,
@@ -88,8 +105,8 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 			return nil, err
 		}
 		r := e.newRun(tx, &cc)
-		r.by, r.message = route.Consumer, msg.ID
-		if err := r.completeOrAsk(pm.Text, pm.Attachments, unclear); err != nil {
+		r.by, r.message, r.note = route.Consumer, msg.ID, note
+		if err := r.completeOrAsk(pm.Text, pm.Attachments, unclear, tr); err != nil {
 			return nil, err
 		}
 		return r.out, tx.PutCase(&cc)
@@ -98,10 +115,10 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 
 // completeOrAsk opens a complete intake (the trader gets the complaint) or
 // asks the consumer for what is missing.
-func (r *run) completeOrAsk(complaint string, atts []evidence.Attachment, unclear []unclearValue) error {
+func (r *run) completeOrAsk(complaint string, atts []evidence.Attachment, unclear []unclearValue, tr translated) error {
 	var t trigger = incomplete{unclear: unclear, again: r.c.State == intake && r.c.Moves > 0}
 	if hasRequired(r.c) {
-		t = complete{complaint: complaint, atts: atts, unclear: unclear}
+		t = complete{complaint: complaint, atts: atts, unclear: unclear, translated: tr}
 	}
 	_, err := r.fire(t)
 	return err

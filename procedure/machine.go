@@ -65,6 +65,9 @@ type (
 		complaint string
 		atts      []evidence.Attachment
 		unclear   []unclearValue // asked back in the confirmation
+		// translated is the complaint in the trader's language, made before
+		// the transaction (when the trader reads another language).
+		translated translated
 	}
 	// incomplete: the intake still lacks something; the consumer is asked.
 	incomplete struct {
@@ -224,6 +227,11 @@ type run struct {
 	undoUntil time.Time
 	// recorded are fields a mediator set in this run, told to the consumer once.
 	recorded []fieldValue
+	// note is a line for the consumer in a language Parley does not speak.
+	note string
+	// translated are machine translations of the words this run may relay,
+	// made before the transaction.
+	translated translated
 }
 
 // explanation is a message id and its data, rendered in each reader's language.

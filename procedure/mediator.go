@@ -1,6 +1,7 @@
 package procedure
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,7 +58,7 @@ func parseCommands(text string) ([]command, string) {
 
 // mediatorMail handles mail to a case's mediator address: commands first,
 // then the rest is relayed to both parties (or kept, or sent to one).
-func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
+func (e *Engine) mediatorMail(ctx context.Context, in *inbound, c *casestore.Case) error {
 	msg, pm := in.msg, in.parsed
 	var med casestore.Mediator
 	var registered bool
@@ -129,7 +130,13 @@ func (e *Engine) mediatorMail(in *inbound, c *casestore.Case) error {
 		})
 	}
 	msg.Role = route.Mediator
+	// The mediator's words, translated for the parties before the transaction.
+	var tr translated
+	if rest != "" && !slices.ContainsFunc(cmds, func(c command) bool { return c.name == "note" || c.name == "propose" }) {
+		tr = e.translateFor(ctx, c, rest, langOr(med.Lang, e.loc.Default()), []route.Role{route.Consumer, route.Trader})
+	}
 	err := e.finish(in, e.withRun(c.ID, c.State, msg.ID, route.Mediator, func(r *run) error {
+		r.translated = tr
 		return r.mediatorCommands(med, cmds, rest, pm.Attachments)
 	}))
 	in.step.barrier = len(cmds) > 0
@@ -317,7 +324,8 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 		if p.Email == "" {
 			continue
 		}
-		b, err := r.e.render(r.c, role, templates.Relay, templates.Data{CaseID: r.c.ID, Name: r.e.loc.T(p.Lang, "TheMediator", nil), Text: rest, Attachments: attachmentList(atts)}, atts, false)
+		b, err := r.e.render(r.c, role, templates.Relay, r.translated.data(templates.Data{CaseID: r.c.ID, Name: r.e.loc.T(p.Lang, "TheMediator", nil), Text: rest,
+			Attachments: attachmentList(atts), InMediation: r.c.State == mediate}, r.e, p.Lang), atts, false)
 		if err != nil {
 			return err
 		}

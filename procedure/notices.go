@@ -22,6 +22,9 @@ func (r *run) notify(role route.Role, name string, d templates.Data) error {
 	if d.Trader == "" {
 		d.Trader = r.c.Trader.Name
 	}
+	if role == route.Consumer && r.note != "" {
+		d.Note, r.note = r.note, "" // once, on the first mail
+	}
 	b, err := r.e.render(r.c, role, name, d, nil, true)
 	if err != nil {
 		return err

@@ -48,17 +48,20 @@ func newEnvWith(t *testing.T, set func(*config.Procedure)) *env {
 	}
 	t.Cleanup(func() { ev.store.Close() })
 	ev.keys, _ = threading.NewKeys('a', map[byte][]byte{'a': bytes.Repeat([]byte{7}, 32)})
+	proc := config.Default().Procedure
+	if set != nil {
+		set(&proc)
+	}
 	loc, err := locales.New("en")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if proc.ArbitrationKind == "binding_advice" {
+		loc = loc.ForBindingAdvice()
+	}
 	tmpl, err := templates.New(loc)
 	if err != nil {
 		t.Fatal(err)
-	}
-	proc := config.Default().Procedure
-	if set != nil {
-		set(&proc)
 	}
 	ev.e = NewEngine(ev.store, ev.keys, tmpl, loc, Config{Domain: "d.test", Procedure: proc},
 		slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), func(ids ...uint64) { ev.mu.Lock(); ev.queued = append(ev.queued, ids...); ev.mu.Unlock() })

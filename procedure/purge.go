@@ -116,6 +116,10 @@ func (r *run) dropRaw(sum string) error {
 // messages go with the case's purge.
 func (e *Engine) SweepCaseless() (int, error) {
 	cutoff := e.now().Add(-e.cfg.Procedure.Retention.From(e.now()).Sub(e.now()))
+	// Machine translations hold what parties wrote: they go with the same period.
+	if err := e.store.Update(func(tx *casestore.Tx) error { _, err := tx.SweepTranslations(cutoff, 10000); return err }); err != nil {
+		return 0, err
+	}
 	var msgs []casestore.Message
 	if err := e.store.View(func(tx *casestore.Tx) (err error) { msgs, err = tx.CaselessMessages(cutoff, 1000); return err }); err != nil {
 		return 0, err

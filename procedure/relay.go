@@ -27,7 +27,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	}
 	msg.CaseID, msg.Role = c.ID, role
 	if role == route.Mediator {
-		return e.mediatorMail(in, c)
+		return e.mediatorMail(ctx, in, c)
 	}
 	party := c.PartyByRole(role)
 	// Sender binding: only the party's own address speaks for the party,
@@ -43,11 +43,31 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	}
 	text := threading.StripQuoted(pm.Text)
 
+	// "LANGUAGE es" (in any language's word) chooses the language Parley
+	// writes to this party in.
+	if lang, ok := e.languageChoice(text); ok && c.Open() {
+		err := e.finish(in, e.withRun(caseID, c.State, msg.ID, role, func(r *run) error {
+			r.c.PartyByRole(role).Lang = lang
+			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvFieldSet, Role: role, Message: msg.ID, Text: "language = " + lang}); err != nil {
+				return err
+			}
+			return r.notify(role, templates.Notice, templates.Data{Intro: "LanguageChanged"})
+		}))
+		in.step.barrier = true
+		return err
+	}
+
 	// A reply is read for what it means: a choice or an answer acts (and is
 	// confirmed), an unclear answer is asked again, anything else is a
 	// message for the others.
 	{
 		rr := e.readReply(c, role, text, pm.InReplyTo)
+		var tr translated
+		if rr.action == actOn && rr.more {
+			// The words beyond the choice may be relayed: translate them now,
+			// outside the transaction, for whoever may read them.
+			tr = e.translateFor(ctx, c, text, party.Lang, []route.Role{route.Consumer, route.Trader, route.Mediator})
+		}
 		var fn func(r *run) error
 		switch rr.action {
 		case unavailable:
@@ -55,7 +75,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 				return r.notify(role, templates.Notice, templates.Data{Intro: "ChoiceUnavailable"})
 			}
 		case actOn:
-			fn = func(r *run) error { return r.actOnReply(rr.kind, rr.more, text, pm.Attachments) }
+			fn = func(r *run) error { r.translated = tr; return r.actOnReply(rr.kind, rr.more, text, pm.Attachments) }
 		case askBack:
 			var given []fieldValue
 			var unclear []unclearValue
@@ -88,7 +108,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		if role != route.Consumer {
 			return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID}))
 		}
-		return e.intakeReply(in, c, text)
+		return e.intakeReply(ctx, in, c, text)
 	case casestore.StateClosed:
 		msg.Note = "case closed: kept, not relayed"
 		return e.finish(in, e.closedKept(caseID, role, msg, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID, Text: "after closing"}))
@@ -105,6 +125,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	for _, a := range fwd {
 		in.forwarded[a.SHA256] = true
 	}
+	tr := e.translateFor(ctx, c, text, party.Lang, readers(c.State, role))
 	bodies := map[route.Role]body{}
 	for _, reader := range readers(c.State, role) {
 		rp := c.PartyByRole(reader)
@@ -116,10 +137,10 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 			// The mediator gets what could not be parsed as it arrived.
 			atts = append(append([]evidence.Attachment(nil), fwd...), evidence.Attachment{Name: "original.eml", Declared: "message/rfc822", Data: in.raw})
 		}
-		b, err := e.render(c, reader, templates.Relay, templates.Data{
+		b, err := e.render(c, reader, templates.Relay, tr.data(templates.Data{
 			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: list, ForMediator: reader == route.Mediator,
 			InMediation: c.State == mediate && reader != route.Mediator,
-		}, atts, false)
+		}, e, rp.Lang), atts, false)
 		if err != nil {
 			return err
 		}
@@ -168,6 +189,31 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		}
 		return ids, tx.PutCase(cc)
 	})
+}
+
+// languageChoice reads a first line "LANGUAGE es" (or "TAAL Nederlands",
+// "JĘZYK polski"): the keyword of any language, then a supported language's
+// code or name.
+func (e *Engine) languageChoice(text string) (string, bool) {
+	first, _, _ := strings.Cut(strings.TrimSpace(text), "\n")
+	f := strings.Fields(strings.Trim(first, ".!*\"' "))
+	if len(f) != 2 {
+		return "", false
+	}
+	isKeyword := false
+	for _, k := range e.loc.Labels("KeywordLanguage") {
+		isKeyword = isKeyword || strings.EqualFold(k, f[0])
+	}
+	if !isKeyword {
+		return "", false
+	}
+	want := strings.ToLower(strings.Trim(f[1], ".,;:"))
+	for _, lang := range e.loc.Languages() {
+		if want == lang || want == strings.ToLower(e.loc.T(lang, "LanguageName", nil)) || want == strings.ToLower(e.loc.LanguageName("en", lang)) {
+			return lang, true
+		}
+	}
+	return "", false
 }
 
 // wrote records that a party wrote: its Message-ID joins its thread, so
@@ -301,7 +347,7 @@ func (e *Engine) withRun(caseID, state string, msgID uint64, by route.Role, fn f
 
 // intakeReply merges what the consumer adds to an incomplete complaint; once
 // complete, the trader gets everything the consumer wrote so far.
-func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error {
+func (e *Engine) intakeReply(ctx context.Context, in *inbound, c *casestore.Case, text string) error {
 	traderValue, more, unclear := e.reader.read(text, c.Consumer.Lang)
 	var trader casestore.Party
 	var earlier []string
@@ -335,12 +381,22 @@ func (e *Engine) intakeReply(in *inbound, c *casestore.Case, text string) error 
 	}
 	complaint := strings.Join(append(earlier, text), "\n\n")
 	atts = append(atts, in.parsed.Attachments...)
+	// When this reply completes the complaint, the trader gets it in its
+	// language: translated now, outside the transaction.
+	var tr translated
+	tp := trader
+	if tp.Email == "" {
+		tp = c.Trader
+	}
+	if merged := merge(c.Fields, more); tp.Email != "" && merged.Problem != "" && merged.Wants != "" {
+		tr = e.translateFor(ctx, &casestore.Case{Trader: tp}, e.reader.dropUnfilled(complaint), c.Consumer.Lang, []route.Role{route.Trader})
+	}
 	err = e.finish(in, e.withRun(c.ID, c.State, in.msg.ID, route.Consumer, func(r *run) error {
 		if r.c.Trader.Email == "" {
 			r.c.Trader = trader
 		}
 		r.c.Fields = merge(r.c.Fields, more)
-		return r.completeOrAsk(complaint, atts, unclear)
+		return r.completeOrAsk(complaint, atts, unclear, tr)
 	}))
 	in.step.barrier = true
 	return err

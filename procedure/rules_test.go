@@ -125,6 +125,40 @@ func TestReferralSendsCaseFileToBody(t *testing.T) {
 	}
 }
 
+// A body that gives binding advice (bindend advies) is never called an
+// arbitration: not to the consumer, the Dutch shop, the mediator or the body.
+func TestBindingAdviceIsNamed(t *testing.T) {
+	ev := newEnvWith(t, func(p *config.Procedure) {
+		referralBody(p)
+		p.ArbitrationKind = "binding_advice"
+		p.ArbitrationLang = "nl"
+	})
+	ev.addMediator("mia@mediators.example", "Mia")
+	c := ev.toMediation(eligibleComplaint)
+	ev.advance(29 * day)
+	expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeReferred)
+	out := ev.take()
+	if got := kinds(out); got != "closed>consumer closed>trader closed>mediator referral>" {
+		t.Fatalf("sent %q", got)
+	}
+	for _, s := range out {
+		text := strings.ToLower(s.env.Text + " " + s.env.GetHeader("Subject"))
+		if strings.Contains(text, "arbitra") || strings.Contains(text, "arbiter") {
+			t.Errorf("%s to %s names an arbitration:\n%s", s.o.Kind, s.o.Role, s.env.Text)
+		}
+	}
+	if !strings.Contains(out[0].env.Text, "is referred to DigiDispuut for binding advice") ||
+		!strings.Contains(out[0].env.Text, "if DigiDispuut finds you in the right, the shop must reimburse it") {
+		t.Errorf("consumer's notice:\n%s", out[0].env.Text)
+	}
+	if !strings.Contains(out[1].env.Text, "voor bindend advies doorverwezen naar DigiDispuut") {
+		t.Errorf("the Dutch shop's notice:\n%s", out[1].env.Text)
+	}
+	if !strings.Contains(out[3].env.GetHeader("Subject"), "Doorverwijzing voor bindend advies") {
+		t.Errorf("cover letter subject %q", out[3].env.GetHeader("Subject"))
+	}
+}
+
 // Without a body, nothing is referred and nobody is told about arbitration.
 func TestNoBodyNoReferral(t *testing.T) {
 	ev := newEnv(t)
@@ -720,5 +754,71 @@ func TestTimerFailuresAreIsolated(t *testing.T) {
 	}
 	if errs < 3 {
 		t.Fatalf("the failing case records %d failures", errs)
+	}
+}
+
+// arbitrationWords are each language's stems for arbitration, arbitrator and
+// arbitral: with a body that gives binding advice none may reach a reader.
+var arbitrationWords = map[string][]string{
+	"bg": {"арбитр"}, "cs": {"rozhodčí", "rozhodce"}, "da": {"voldgift"}, "de": {"schiedsverfahren", "schiedsrichter", "schiedsstelle"},
+	"el": {"διαιτησ", "διαιτητ"}, "en": {"arbitra"}, "es": {"arbitra", "árbitro"}, "et": {"vahekoh"}, "fi": {"välimie"},
+	"fr": {"arbitra", "arbitre"}, "ga": {"eadrá"}, "hr": {"arbitra"}, "hu": {"választottbír"}, "is": {"gerðardóm"},
+	"it": {"arbitr"}, "lt": {"arbitra"}, "lv": {"šķīrējties"}, "mt": {"arbitra"}, "nb": {"voldgift"}, "nl": {"arbitra", "arbiter"},
+	"pl": {"arbitra", "arbiter"}, "pt": {"arbitra", "árbitro"}, "ro": {"arbitra", "arbitru"}, "sk": {"rozhodcov", "rozhodca"},
+	"sl": {"arbitra", "arbiter"}, "sv": {"skilje"},
+}
+
+// Every mail of a case referred to a body giving binding advice, in every
+// language, with the mediator's reminder and #status on the way.
+func TestBindingAdviceInEveryLanguage(t *testing.T) {
+	for _, lang := range newEnv(t).e.loc.Languages() {
+		t.Run(lang, func(t *testing.T) {
+			words, ok := arbitrationWords[lang]
+			if !ok {
+				t.Fatalf("no arbitration words for %s", lang)
+			}
+			ev := newEnvWith(t, func(p *config.Procedure) {
+				referralBody(p)
+				p.ArbitrationKind = "binding_advice"
+				p.ArbitrationLang = lang
+			})
+			ev.store.Update(func(tx *casestore.Tx) error {
+				tr, _ := tx.Trader("acme")
+				tr.Lang = lang
+				if err := tx.PutTrader(tr); err != nil {
+					return err
+				}
+				return tx.PutMediator(casestore.Mediator{Email: "mia@mediators.example", Name: "Mia", Lang: lang})
+			})
+			ev.deliver("jan@consumer.example", route.Intake("acme"), strings.Replace(eligibleComplaint, "Subject:", "Content-Language: "+lang+"\nSubject:", 1))
+			c := ev.onlyCase()
+			ev.advance(7 * day)
+			ev.choose(c, "jan@consumer.example", route.ChoiceMediation)
+			ev.traderWrites(c, "ok")
+			ev.advance(8 * day)
+			ev.mediatorWrites(c, "mia@mediators.example", "#status")
+			ev.mediatorWrites(c, "mia@mediators.example", "#refer")
+			ev.advance(day) // the case file goes out on its own clock
+			expectState(t, ev.caseNow(c.ID), casestore.StateClosed, casestore.OutcomeReferred)
+			out := ev.take()
+			read := map[string]bool{}
+			for _, s := range out {
+				read[s.o.Kind] = true
+				if got := s.env.GetHeader("Content-Language"); got != lang {
+					t.Errorf("%s to %s in %q", s.o.Kind, s.o.Role, got)
+				}
+				text := strings.ToLower(s.env.Text + "\n" + s.env.GetHeader("Subject"))
+				for _, w := range words {
+					if strings.Contains(text, w) {
+						t.Errorf("%s to %s says %q:\n%s", s.o.Kind, s.o.Role, w, s.env.Text)
+					}
+				}
+			}
+			for _, kind := range []string{"referral", "closed", "notice"} {
+				if !read[kind] {
+					t.Errorf("no %s mail among %s", kind, kinds(out))
+				}
+			}
+		})
 	}
 }

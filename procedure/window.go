@@ -31,6 +31,7 @@ func (r *run) notifyOpened() error {
 	}
 	d.Lines = nil
 	d.Text = r.e.reader.dropUnfilled(t.complaint)
+	d = t.translated.data(d, r.e, r.c.Trader.Lang)
 	d.Attachments = attachmentList(t.atts)
 	d.Lines = r.e.fieldLines(r.c, r.c.Trader.Lang)
 	d.CaseID, d.Title = r.c.ID, r.c.Title

@@ -103,6 +103,7 @@ const (
 type Target struct {
 	Kind     Kind
 	Handle   string // KindIntake: the trader's handle; "" is the generic complaint address
+	Lang     string // KindIntake: the language chosen by the address (acme.es@), or ""
 	Case     string // KindParty, KindChoice
 	Role     Role   // KindParty
 	Choice   Choice // KindChoice
@@ -115,6 +116,14 @@ func Complaints() Target { return Target{Kind: KindIntake} }
 // Intake is a registered trader's complaint address.
 func Intake(handle string) Target {
 	return Target{Kind: KindIntake, Handle: strings.ToLower(handle)}
+}
+
+// IntakeIn is a complaint address that also chooses the language
+// (acme.es@DOMAIN, complaints.es@DOMAIN).
+func IntakeIn(handle, lang string) Target {
+	t := Intake(handle)
+	t.Lang = strings.ToLower(lang)
+	return t
 }
 
 // Party is a party's reply address of a case.
@@ -137,10 +146,14 @@ func Postmaster() Target { return Target{Kind: KindPostmaster} }
 func (t Target) String() string {
 	switch t.Kind {
 	case KindIntake:
-		if t.Handle == "" {
-			return "intake:complaints"
+		h := t.Handle
+		if h == "" {
+			h = "complaints"
 		}
-		return "intake:" + t.Handle
+		if t.Lang != "" {
+			h += "." + t.Lang
+		}
+		return "intake:" + h
 	case KindParty:
 		return "party:" + t.Case + ":" + t.Role.Letter()
 	case KindChoice:
@@ -169,10 +182,11 @@ func Parse(s string) (Target, error) {
 		if rest == "" || strings.Contains(rest, ":") {
 			return bad()
 		}
-		if rest == "complaints" {
-			return Complaints(), nil
+		h, lang, _ := strings.Cut(rest, ".")
+		if h == "complaints" {
+			h = ""
 		}
-		return Intake(rest), nil
+		return IntakeIn(h, lang), nil
 	case "bounce":
 		n, err := strconv.ParseUint(rest, 10, 64)
 		if err != nil {

@@ -12,6 +12,8 @@ func TestTextFormRoundTrip(t *testing.T) {
 	}{
 		{Complaints(), "intake:complaints"},
 		{Intake("Acme"), "intake:acme"},
+		{IntakeIn("acme", "es"), "intake:acme.es"},
+		{IntakeIn("", "pl"), "intake:complaints.pl"},
 		{Party("K7Q-4M2P", Consumer), "party:K7Q-4M2P:c"},
 		{Party("K7Q-4M2P", Mediator), "party:K7Q-4M2P:m"},
 		{ChoiceOf("K7Q-4M2P", ChoiceWithdraw), "choice:K7Q-4M2P:withdraw"},

@@ -114,6 +114,13 @@ func (s *session) addRcpt(to string, target route.Target) {
 }
 
 func (s *session) resolve(local string) (route.Target, error) {
+	// A complaint address may choose the language: acme.es@, complaints.pl@.
+	if base, lang, ok := strings.Cut(local, "."); ok && len(lang) == 2 && lang == strings.ToLower(lang) {
+		switch t, err := s.resolve(base); {
+		case err == nil && t.Kind == route.KindIntake:
+			return route.IntakeIn(t.Handle, lang), nil
+		}
+	}
 	switch local {
 	case "complaints":
 		return route.Complaints(), nil

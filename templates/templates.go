@@ -87,12 +87,25 @@ type Data struct {
 	Size        string
 	Options     string // the readings of an unclear value
 	Choice      string // a choice as offered, e.g. "I want mediation by an independent mediator"
-	ForMediator bool   // the reader is the mediator (relay footer)
-	InMediation bool   // the mediator reads along (relay footer)
-	Closed      bool   // the case is closed: replies are not passed on
-	Seq         uint64 // event number and hash of the record's head (closing notice)
-	Hash        string
+	// Translation is a machine translation of Text into the reader's
+	// language, from TranslationFrom; TranslationFailed: none could be made.
+	// Note is a line above a mail in a language Parley does not speak.
+	Note              string
+	Translation       string
+	TranslationFrom   string
+	TranslationFailed bool
+	ForMediator       bool   // the reader is the mediator (relay footer)
+	InMediation       bool   // the mediator reads along (relay footer)
+	Closed            bool   // the case is closed: replies are not passed on
+	Seq               uint64 // event number and hash of the record's head (closing notice)
+	Hash              string
 }
+
+// PluralCount picks the plural form of a counted message ("365 days"): Days
+// is the one count a message shows.
+func (d Data) PluralCount() int { return d.Days }
+
+var _ locales.Counted = Data{}
 
 // Localize returns d with its times and amounts as a reader of lang reads
 // them (locales.Localizable).
@@ -118,7 +131,7 @@ type Set struct {
 func New(b *locales.Bundle) (*Set, error) {
 	base := template.New("").Funcs(template.FuncMap{
 		"t":    func(string) string { return "" },
-		"size": Size,
+		"size": Size, // replaced per language in Render
 	})
 	base, err := base.ParseFS(files, "text/*.txt")
 	if err != nil {
@@ -134,7 +147,8 @@ func (s *Set) Render(name, lang string, d Data) (string, error) {
 		return "", err
 	}
 	d = d.Localize(s.locales, lang).(Data)
-	t.Funcs(template.FuncMap{"t": func(id string) string { return s.locales.T(lang, id, d) }})
+	t.Funcs(template.FuncMap{"t": func(id string) string { return s.locales.T(lang, id, d) },
+		"size": func(n int64) string { return s.locales.FormatSize(lang, n) }})
 	var sb strings.Builder
 	if err := t.ExecuteTemplate(&sb, name+".txt", d); err != nil {
 		return "", fmt.Errorf("render %s/%s: %w", name, lang, err)
@@ -146,13 +160,7 @@ func (s *Set) Render(name, lang string, d Data) (string, error) {
 // T exposes the locale bundle for headers (display names, titles).
 func (s *Set) T(lang, id string, data any) string { return s.locales.T(lang, id, data) }
 
-// Size prints a byte count for people.
-func Size(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
+// Size prints a byte count for people, with unit symbols every language
+// reads ("442 B", "2 kB", "1.5 MB"); templates print it in the reader's
+// notation (locales.FormatSize).
+func Size(n int64) string { return locales.FormatSizeIn(".", n) }

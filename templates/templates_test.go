@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -8,11 +9,18 @@ import (
 	"parley/locales"
 )
 
+var iso = regexp.MustCompile(`\d{4}-\d{2}-\d{2}`)
+
 func TestEveryTemplateRendersInEveryLanguage(t *testing.T) {
 	b, err := locales.New("en")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Run("arbitration", func(t *testing.T) { renderEveryLanguage(t, b) })
+	t.Run("binding advice", func(t *testing.T) { renderEveryLanguage(t, b.ForBindingAdvice()) })
+}
+
+func renderEveryLanguage(t *testing.T, b *locales.Bundle) {
 	s, err := New(b)
 	if err != nil {
 		t.Fatal(err)
@@ -24,6 +32,20 @@ func TestEveryTemplateRendersInEveryLanguage(t *testing.T) {
 		Text:        "{{.CaseID}} is not a template here",
 		Attachments: []Attachment{{Name: "photo.jpg", Size: 2048, SHA256: strings.Repeat("ab", 32)}},
 		Intro:       "ClosedIntro", Lines: []string{"a line"}, Choices: []Option{{Label: "Choose", Address: "x@d.test"}}}
+	english := map[string]map[string]bool{} // template -> its English sentences
+	for _, name := range All {
+		out, err := s.Render(name, "en", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		english[name] = map[string]bool{}
+		for _, line := range strings.Split(out, "\n") {
+			// The parties' words and the data are the same in every language.
+			if len(strings.Fields(line)) >= 4 && !strings.ContainsAny(line, "{}@") && !strings.Contains(line, "SHA-256") {
+				english[name][strings.TrimSpace(line)] = true
+			}
+		}
+	}
 	for _, lang := range b.Languages() {
 		for _, name := range All {
 			out, err := s.Render(name, lang, d)
@@ -41,12 +63,23 @@ func TestEveryTemplateRendersInEveryLanguage(t *testing.T) {
 				if !strings.Contains(out, "{{.CaseID}} is not a template here") {
 					t.Errorf("%s/%s changed the party's words:\n%s", name, lang, out)
 				}
-				if !strings.Contains(out, "photo.jpg (2 KB, SHA-256 abab") {
+				if !strings.Contains(out, "photo.jpg (2 kB, SHA-256 abab") {
 					t.Errorf("%s/%s lacks the attachment list:\n%s", name, lang, out)
 				}
 			}
 			if !strings.Contains(out, "K7Q-4M2P") {
 				t.Errorf("%s/%s does not name the case", name, lang)
+			}
+			if lang != "en" {
+				for _, line := range strings.Split(out, "\n") {
+					if english[name][strings.TrimSpace(line)] {
+						t.Errorf("%s/%s has an English sentence: %q", name, lang, line)
+					}
+				}
+			}
+			// No machine timestamps or amounts in a localised mail.
+			if iso.MatchString(out) || strings.Contains(out, "49.95 EUR") {
+				t.Errorf("%s/%s shows an ISO date or a raw amount:\n%s", name, lang, out)
 			}
 		}
 	}

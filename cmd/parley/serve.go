@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"parley/smtpd"
 	"parley/templates"
 	"parley/threading"
+	"parley/translate"
 )
 
 func cmdServe(args []string) error {
@@ -93,13 +95,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	loc, err := locales.New(cfg.DefaultLang)
-	if err == nil {
-		var zone *time.Location
-		if zone, err = time.LoadLocation(cfg.Timezone); err == nil {
-			loc = loc.InZone(zone)
-		}
-	}
+	loc, err := loadLocales(cfg)
 	if err != nil {
 		return err
 	}
@@ -127,8 +123,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MinBackoff: cfg.Outbound.MinBackoff.D(), MaxBackoff: cfg.Outbound.MaxBackoff.D(),
 		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname, DKIM: dk,
 	}, log.With("part", "outbound"))
+	tr := cfg.Translation
+	translator, err := translate.New(translate.Config{Engine: tr.Engine, URL: tr.URL, APIKey: tr.APIKey, Timeout: tr.Timeout.D()},
+		&http.Client{Timeout: tr.Timeout.D()})
+	if err != nil {
+		return err
+	}
 	engine := procedure.NewEngine(store, keys, tmpl, loc, procedure.Config{
 		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure, Evidence: cfg.Evidence, Auth: cfg.Auth,
+		Translator: translator, TranslateTimeout: tr.Timeout.D(),
 	}, log.With("part", "procedure"), queue.Add)
 	runner := procedure.NewRunner(engine, cfg.Procedure.Workers)
 	if err := queue.Start(workCtx); err != nil {
@@ -229,4 +232,22 @@ func cmdInit(args []string) error {
 	}
 	fmt.Printf("wrote %s; every value in it is a default, edit what you need and run: parley serve --config %s\n", *path, *path)
 	return nil
+}
+
+// loadLocales loads the locales as the configuration wants them shown: dates
+// in the operator's zone, the referral body's procedure by its name.
+func loadLocales(cfg config.Config) (*locales.Bundle, error) {
+	loc, err := locales.New(cfg.DefaultLang)
+	if err != nil {
+		return nil, err
+	}
+	zone, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("timezone %q: %w", cfg.Timezone, err)
+	}
+	loc = loc.InZone(zone)
+	if cfg.Procedure.ArbitrationKind == "binding_advice" {
+		loc = loc.ForBindingAdvice()
+	}
+	return loc, nil
 }

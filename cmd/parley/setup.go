@@ -9,7 +9,6 @@ import (
 	"parley/casestore"
 	"parley/config"
 	"parley/control"
-	"parley/locales"
 	"parley/threading"
 )
 
@@ -63,7 +62,7 @@ func admin(cf *commonFlags) (ops control.Interface, closeFn func(), err error) {
 		store.Close()
 		return nil, nil, err
 	}
-	loc, err := locales.New(cfg.DefaultLang)
+	loc, err := loadLocales(cfg)
 	if err != nil {
 		store.Close()
 		return nil, nil, err
