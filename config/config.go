@@ -73,6 +73,12 @@ type SMTP struct {
 	// DataTimeout bounds the whole DATA transfer, against clients trickling bytes.
 	DataTimeout    Duration `toml:"data_timeout"`
 	MaxConnections int      `toml:"max_connections"`
+	// MaxSession is a session's whole lifetime, against clients that keep
+	// one alive a byte or a NOOP at a time.
+	MaxSession Duration `toml:"max_session"`
+	// MaxIdleCommands bounds the commands without a delivered message
+	// (NOOP, RSET, VRFY, refused MAIL ...), beyond one transaction's worth.
+	MaxIdleCommands int `toml:"max_idle_commands"`
 }
 
 // IMAP configures the mediators' shared mailbox.
@@ -268,6 +274,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength <= 0 || c.SMTP.MaxHeaderSize <= 0 || c.SMTP.MaxConnections <= 0 {
 		bad("smtp: max_message_size, max_recipients, max_line_length, max_header_size and max_connections must be positive")
+	}
+	if c.SMTP.MaxSession <= 0 || c.SMTP.MaxIdleCommands <= 0 {
+		bad("smtp: max_session and max_idle_commands must be positive")
 	}
 	if c.SMTP.ReadTimeout <= 0 || c.SMTP.WriteTimeout <= 0 || c.SMTP.DataTimeout <= 0 {
 		bad("smtp: read_timeout, write_timeout and data_timeout must be positive")

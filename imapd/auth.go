@@ -14,6 +14,7 @@ import (
 
 	"parley/casestore"
 	"parley/password"
+	"parley/peer"
 )
 
 // AuthConfig bounds login attempts. Zero values take the defaults.
@@ -96,8 +97,8 @@ func NewAuthenticator(store *casestore.Store, cfg AuthConfig, log *slog.Logger) 
 // The password is never logged.
 func (a *Authenticator) Login(ctx context.Context, remote net.Addr, username, pw string) (string, error) {
 	user := casestore.NormalizeEmail(username)
-	ak, uk := addrKey(remote), "user:"+user
-	if isLoopback(remote) {
+	ak, uk := peer.Key(remote), "user:"+user
+	if peer.IsLoopback(remote) {
 		// Every local client (a webmail, a proxy, the mediators' own machine)
 		// shares 127.0.0.1: counting it as one address would let one
 		// mistyped password lock out every mediator.

@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"net"
 	"sync"
 	"time"
 )
@@ -84,34 +83,4 @@ func (l *limiter) prune() {
 	if len(l.fail) >= maxLimiterKeys {
 		clear(l.fail)
 	}
-}
-
-// addrKey is the rate-limit key of a remote address: the IP, or its /64 for
-// IPv6, since one host usually owns a whole /64.
-func addrKey(addr net.Addr) string {
-	host := addr.String()
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
-	}
-	if ip4 := ip.To4(); ip4 != nil {
-		return ip4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
-
-// isLoopback reports whether addr is a loopback address.
-func isLoopback(addr net.Addr) bool {
-	if tcp, ok := addr.(*net.TCPAddr); ok {
-		return tcp.IP.IsLoopback()
-	}
-	host, _, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

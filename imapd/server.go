@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"parley/casestore"
+	"parley/peer"
 	"parley/threading"
 )
 
@@ -226,7 +227,7 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 		switch {
 		case implicitTLS:
 			s.strictL.push(tls.Server(conn, s.cfg.TLS))
-		case isLoopback(c.RemoteAddr()):
+		case peer.IsLoopback(c.RemoteAddr()):
 			s.loopbackL.push(conn)
 		default:
 			s.strictL.push(conn)
@@ -389,12 +390,9 @@ func (l slogPrintf) Printf(format string, args ...any) {
 	// Routine disconnects, and client syntax errors that go-imap reports as
 	// server errors (bad number sets, bad base64, bad UTF-7 names, oversized
 	// literals): the client's fault, not the operator's, so not at error level.
-	for _, routine := range []string{"connection reset by peer", "broken pipe", "i/o timeout", "EOF", "use of closed network connection",
-		"bad number set", "illegal base64", "utf7:", "imapwire:", "max size exceeded"} {
-		if strings.Contains(msg, routine) && !strings.Contains(msg, "panic") {
-			l.log.Info(msg)
-			return
-		}
+	if peer.Routine(msg, "bad number set", "illegal base64", "utf7:", "imapwire:", "max size exceeded") {
+		l.log.Info(msg)
+		return
 	}
 	l.log.Error(msg)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"parley/casestore"
+	"parley/peer"
 	"parley/threading"
 )
 
@@ -38,9 +39,20 @@ type Config struct {
 	MaxConnections int
 	// LMTP serves RFC 2033 LMTP instead of SMTP, for delivery from a local MTA.
 	LMTP bool
-	// MaxPerIP bounds one client address's concurrent connections, so one
-	// host cannot take every slot; zero means MaxConnections/10, at least 10.
+	// MaxPerIP bounds one client's concurrent connections (per IPv4
+	// address or IPv6 /64), so one host cannot take every slot; zero means
+	// MaxConnections/10, at least 10.
 	MaxPerIP int
+	// MaxSession is a session's whole lifetime, however busy it keeps; zero
+	// is none.
+	MaxSession time.Duration
+	// MaxIdleCommands bounds the commands a client may send without
+	// delivering a message (NOOP, RSET, VRFY, refused MAIL...), on top of
+	// one transaction's worth (MaxRecipients RCPTs and a few more); zero is
+	// none.
+	MaxIdleCommands int
+	// Now is the clock of session lifetimes; nil is time.Now.
+	Now func() time.Time
 
 	// Submission switches the listener to submission mode (submission.go):
 	// AUTH required, mail only to case addresses.
@@ -93,6 +105,9 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, jobs Submitte
 // NewSession starts a session with its own connection id for the logs.
 func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	id := s.connID.Add(1)
+	if cc := countedOf(c.Conn()); cc != nil {
+		cc.attach(c)
+	}
 	sess := &session{
 		srv: s, conn: c, helo: c.Hostname(), remote: c.Conn().RemoteAddr().String(),
 		log: s.log.With("conn", id, "remote", c.Conn().RemoteAddr().String()),
@@ -109,7 +124,16 @@ func (s *Server) Serve(l net.Listener) error {
 	if perIP <= 0 {
 		perIP = max(s.cfg.MaxConnections/10, 10)
 	}
-	return s.srv.Serve(&limitListener{Listener: l, max: s.cfg.MaxConnections, perIP: perIP, byIP: map[string]int{}, log: s.log})
+	now := s.cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	commands := 0
+	if s.cfg.MaxIdleCommands > 0 {
+		commands = s.cfg.MaxIdleCommands + s.cfg.MaxRecipients + 5 // EHLO, MAIL, DATA, a RSET and QUIT
+	}
+	return s.srv.Serve(&limitListener{Listener: l, max: s.cfg.MaxConnections, perIP: perIP, byIP: map[string]int{},
+		lifetime: s.cfg.MaxSession, commands: commands, now: now, log: s.log})
 }
 
 // Shutdown stops accepting and waits for sessions to end (or ctx).
@@ -120,6 +144,9 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 type limitListener struct {
 	net.Listener
 	max, perIP int
+	lifetime   time.Duration // of a session; 0: none
+	commands   int           // between accepted messages; 0: no limit
+	now        func() time.Time
 	log        *slog.Logger
 
 	mu      sync.Mutex
@@ -128,21 +155,13 @@ type limitListener struct {
 	refused int // since the last log line, so a flood does not flood the log
 }
 
-func remoteIP(c net.Conn) string {
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
-	if err != nil {
-		return c.RemoteAddr().String()
-	}
-	return host
-}
-
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(c)
+		ip := peer.Key(c.RemoteAddr())
 		l.mu.Lock()
 		over := l.active >= l.max || l.byIP[ip] >= l.perIP
 		if !over {
@@ -162,7 +181,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}
 			continue
 		}
-		return &countedConn{Conn: c, l: l, ip: ip}, nil
+		cc := &countedConn{Conn: c, l: l, ip: ip, commandLimit: int64(l.commands)}
+		if l.lifetime > 0 {
+			cc.end = l.now().Add(l.lifetime)
+		}
+		return cc, nil
 	}
 }
 
@@ -182,15 +205,81 @@ func (l *limitListener) release(ip string) {
 // an LF not preceded by CR. go-smtp's DATA reader swallows the CR of "\r\n.\r"
 // while unstuffing dots, so the strict reader above it cannot see every bare
 // CR; the session asks this flag at the end of DATA.
+//
+// It also ends sessions that last too long or only talk: go-smtp sets a read
+// deadline before reading each command line (and nowhere else but DATA), so
+// SetReadDeadline counts commands and sees the clock.
 type countedConn struct {
 	net.Conn
 	l    *limitListener
 	ip   string
 	once sync.Once
+	// end is when the session must be over (zero: never); commandLimit is
+	// how many commands may come between accepted messages (0: any).
+	end          time.Time
+	commandLimit int64
+	commands     atomic.Int64
 
 	mu       sync.Mutex
 	prev     byte
 	bareSeen bool
+	smtp     *smtp.Conn // for replies, through TLS once it is on
+}
+
+// countedOf finds the countedConn under c, also beneath STARTTLS.
+func countedOf(c net.Conn) *countedConn {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	cc, _ := c.(*countedConn)
+	return cc
+}
+
+func (c *countedConn) attach(s *smtp.Conn) {
+	c.mu.Lock()
+	c.smtp = s
+	c.mu.Unlock()
+}
+
+// messageAccepted starts the count of commands afresh.
+func (c *countedConn) messageAccepted() { c.commands.Store(0) }
+
+// errSessionOver ends go-smtp's command loop without a reply of its own
+// (it treats a closed connection as a normal end): ours went out first.
+var errSessionOver = fmt.Errorf("smtp session ended by a limit: %w", net.ErrClosed)
+
+func (c *countedConn) SetReadDeadline(t time.Time) error {
+	n := c.commands.Add(1)
+	if c.commandLimit > 0 && n > c.commandLimit {
+		return c.end421("4.7.0", "Too many commands without a message, closing connection", "commands", n-1)
+	}
+	if !c.end.IsZero() {
+		now := c.l.now()
+		if !now.Before(c.end) {
+			return c.end421("4.4.2", "Session too long, closing connection", "limit", c.l.lifetime.String())
+		}
+		if left := c.end.Sub(now); t.IsZero() || time.Until(t) > left {
+			t = time.Now().Add(left) // a client trickling a line still stops at the end
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// end421 answers 421 (RFC 5321 section 3.8) and ends the session. The reply
+// goes through TLS when the session is under STARTTLS (a client learns of
+// STARTTLS from EHLO, which attaches the session first).
+func (c *countedConn) end421(code, text string, args ...any) error {
+	c.mu.Lock()
+	s := c.smtp
+	c.mu.Unlock()
+	var w net.Conn = c
+	if s != nil {
+		w = s.Conn()
+	}
+	w.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(w, "421 %s %s\r\n", code, text)
+	c.l.log.Info("session ended: "+strings.ToLower(strings.TrimSuffix(text, ", closing connection")), append([]any{"remote", c.RemoteAddr().String()}, args...)...)
+	return errSessionOver
 }
 
 func (c *countedConn) Read(p []byte) (int, error) {
@@ -229,11 +318,9 @@ func (l slogLogger) Printf(format string, v ...any) { l.print(fmt.Sprintf(format
 func (l slogLogger) Println(v ...any)               { l.print(fmt.Sprint(v...)) }
 
 func (l slogLogger) print(msg string) {
-	for _, routine := range []string{"connection reset by peer", "broken pipe", "i/o timeout", "EOF", "use of closed network connection"} {
-		if strings.Contains(msg, routine) && !strings.Contains(msg, "panic") {
-			l.log.Info(strings.TrimSpace(msg))
-			return
-		}
+	if peer.Routine(msg) {
+		l.log.Info(strings.TrimSpace(msg))
+		return
 	}
 	l.log.Error(strings.TrimSpace(msg))
 }

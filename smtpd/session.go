@@ -174,7 +174,11 @@ func splitAddress(addr string) (local, domain string, ok bool) {
 // Data stores the message durably and commits its rows and jobs before 250.
 func (s *session) Data(r io.Reader) error {
 	start := time.Now()
-	s.conn.Conn().SetReadDeadline(start.Add(s.srv.cfg.DataTimeout))
+	if cc := countedOf(s.conn.Conn()); cc != nil {
+		cc.Conn.SetReadDeadline(start.Add(s.srv.cfg.DataTimeout)) // not a command: not counted
+	} else {
+		s.conn.Conn().SetReadDeadline(start.Add(s.srv.cfg.DataTimeout))
+	}
 	// Under STARTTLS the connection is a *tls.Conn over ours and the watcher
 	// sees ciphertext, so only the strict reader applies there.
 	raw, watched := s.conn.Conn().(*countedConn)
@@ -312,6 +316,9 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.log.Info("message accepted", "from", s.mailFrom, "rcpts", len(s.rcpts), "size", size, "ids", strings.Join(queued, ","),
 		"duplicate", len(jobs) < len(ids), "ms", time.Since(start).Milliseconds())
+	if cc := countedOf(s.conn.Conn()); cc != nil {
+		cc.messageAccepted()
+	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + strings.Join(queued, ",")}
 }
 

@@ -411,3 +411,57 @@ func TestLMTP(t *testing.T) {
 		t.Fatalf("%d messages stored, want one per recipient", n)
 	}
 }
+
+// A client that only talks (NOOP, RSET, VRFY ...) is shown the door after
+// MaxIdleCommands beyond one transaction's worth; each delivered message
+// starts the count afresh, so a busy honest client never meets the limit.
+func TestCommandsWithoutMessageEnd(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxIdleCommands = 4 // + 5 recipients + 5: 14 commands between messages
+	h := start(t, cfg)
+	c := h.dial() // EHLO: 1
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 6; i++ {
+			c.cmd("NOOP", "250")
+		}
+		c.cmd("MAIL FROM:<jan@consumer.example>", "250")
+		for i := 0; i < 5; i++ {
+			c.cmd("RCPT TO:<complaints@disputes.test>", "250")
+		}
+		c.cmd("DATA", "354")
+		c.raw("From: jan@consumer.example\r\nSubject: x\r\n\r\nbody\r\n.\r\n")
+		c.expect("250")
+	}
+	for i := 0; i < 14; i++ {
+		c.cmd("NOOP", "250")
+	}
+	fmt.Fprintf(c.conn, "NOOP\r\n")
+	c.expect("421 4.7.0")
+	if _, err := c.r.ReadString('\n'); err == nil {
+		t.Fatal("the connection stays open after 421")
+	}
+	if !strings.Contains(h.log.String(), "session ended: too many commands without a message") {
+		t.Errorf("not logged:\n%s", h.log.String())
+	}
+}
+
+// A session has a whole lifetime, however busy the client keeps it.
+func TestSessionLifetime(t *testing.T) {
+	cfg := testConfig()
+	var mu sync.Mutex
+	now := time.Now()
+	cfg.MaxSession = 30 * time.Minute
+	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := start(t, cfg)
+	c := h.dial()
+	c.cmd("NOOP", "250")
+	mu.Lock()
+	now = now.Add(31 * time.Minute)
+	mu.Unlock()
+	// The server was already waiting for this command when the time ran
+	// out: it answers it, then ends the session instead of reading more.
+	c.cmd("NOOP", "250")
+	c.expect("421 4.4.2")
+	// A new session starts a new lifetime.
+	h.dial().cmd("NOOP", "250")
+}

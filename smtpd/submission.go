@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"parley/peer"
 	"parley/route"
 )
 
@@ -62,7 +63,7 @@ func (s *submissionSession) authAllowed() bool {
 	if _, isTLS := s.conn.TLSConnectionState(); isTLS {
 		return true
 	}
-	return isLoopbackAddr(s.conn.Conn().RemoteAddr())
+	return peer.IsLoopback(s.conn.Conn().RemoteAddr())
 }
 
 // AuthMechanisms offers PLAIN only where the password cannot be sniffed.
@@ -135,16 +136,4 @@ func (s *submissionSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	s.addRcpt(to, target)
 	return nil
-}
-
-func isLoopbackAddr(addr net.Addr) bool {
-	if tcp, ok := addr.(*net.TCPAddr); ok {
-		return tcp.IP.IsLoopback()
-	}
-	host, _, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

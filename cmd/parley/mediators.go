@@ -83,6 +83,7 @@ func startMediators(cfg config.Config, store *casestore.Store, keys *threading.K
 			MaxLineLength: cfg.SMTP.MaxLineLength, MaxHeaderSize: int(cfg.SMTP.MaxHeaderSize),
 			ReadTimeout: cfg.SMTP.ReadTimeout.D(), WriteTimeout: cfg.SMTP.WriteTimeout.D(),
 			DataTimeout: cfg.SMTP.DataTimeout.D(), MaxConnections: cfg.SMTP.MaxConnections,
+			MaxSession: cfg.SMTP.MaxSession.D(), MaxIdleCommands: cfg.SMTP.MaxIdleCommands,
 			Submission: true, Authenticate: submissionAuth(auth), TLSConfig: tlsCfg,
 		}, store, keys, jobs, log.With("part", "submission"))
 		go func() { m.errs <- m.sub.Serve(subL) }()

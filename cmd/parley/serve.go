@@ -149,6 +149,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxLineLength: cfg.SMTP.MaxLineLength, MaxHeaderSize: int(cfg.SMTP.MaxHeaderSize),
 		ReadTimeout: cfg.SMTP.ReadTimeout.D(), WriteTimeout: cfg.SMTP.WriteTimeout.D(),
 		DataTimeout: cfg.SMTP.DataTimeout.D(), MaxConnections: cfg.SMTP.MaxConnections,
+		MaxSession: cfg.SMTP.MaxSession.D(), MaxIdleCommands: cfg.SMTP.MaxIdleCommands,
 	}
 	smtpSrv := smtpd.New(smtpCfg, store, keys, runner, log.With("part", "smtp"))
 	l, err := net.Listen("tcp", cfg.SMTP.Listen)
