@@ -417,8 +417,9 @@ func (t *Tx) Jobs() ([]Job, error) {
 	return out, err
 }
 
-// AddOutbound queues a message for delivery. Raw content up to InlineMax is
-// stored inline; larger content must already be in the blob folder under o.SHA256.
+// AddOutbound queues a message for delivery. Raw content (up to InlineMax)
+// is stored inline; with raw nil, the content must already be in the blob
+// folder under o.SHA256, written and fsynced before the transaction.
 func (t *Tx) AddOutbound(o *Outbound, raw []byte) error {
 	id, err := t.tx.Bucket(bOutbound).NextSequence()
 	if err != nil {
@@ -429,17 +430,16 @@ func (t *Tx) AddOutbound(o *Outbound, raw []byte) error {
 		sum := sha256.Sum256(raw)
 		o.SHA256 = hex.EncodeToString(sum[:])
 		o.Size = int64(len(raw))
-		if len(raw) <= InlineMax {
-			if err := t.PutRawInline(o.SHA256, raw); err != nil {
-				return err
-			}
-		} else if !t.s.Blobs.Has(o.SHA256) {
-			// A large relay (attachments): written once, fsynced, before the
-			// row naming it commits.
-			if _, _, err := t.s.Blobs.Put(bytes.NewReader(raw)); err != nil {
-				return fmt.Errorf("store outbound %d: %w", id, err)
-			}
+		if len(raw) > InlineMax {
+			// A file write and fsync here would hold every commit of the
+			// batch behind it: large content is stored first, by the caller.
+			return fmt.Errorf("outbound %d: %d bytes must be in the blob folder before the transaction", id, len(raw))
 		}
+		if err := t.PutRawInline(o.SHA256, raw); err != nil {
+			return err
+		}
+	} else if !t.s.Blobs.Has(o.SHA256) {
+		return fmt.Errorf("outbound %d: content %s is not in the blob folder", id, o.SHA256)
 	}
 	if _, err := t.RefRaw(o.SHA256, 1); err != nil {
 		return err
@@ -547,6 +547,9 @@ func VerifyEvents(c *Case, evs []Event) (uint64, string) {
 
 // PutEvent overwrites a stored event (retention purge of its text only).
 func (t *Tx) PutEvent(ev Event) error { return t.put(bEvents, eventKey(ev.Case, ev.Seq), ev) }
+
+// RawRefs is how many rows name the raw content sum.
+func (t *Tx) RawRefs(sum string) int64 { return int64(btoi(t.tx.Bucket(bRawRefs).Get([]byte(sum)))) }
 
 // RefRaw changes the reference count of raw content sum by delta and reports
 // whether nothing references it any more.

@@ -2,12 +2,12 @@ package procedure
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
 	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
-	"github.com/emersion/go-message/textproto"
 
 	"parley/casestore"
 	"parley/evidence"
@@ -28,6 +28,19 @@ type body struct {
 	// subject replaces the case subject (notices to non-parties, who must not
 	// learn the case's title).
 	subject string
+	// sum is the SHA-256 of a large entity, taken where it was rendered
+	// (outside the transaction for relays); nil: taken when needed.
+	sum []byte
+}
+
+// withSum notes the digest of a large entity, so the transaction that
+// queues it need not read it all again.
+func (b body) withSum() body {
+	if len(b.entity) >= largeBody && b.sum == nil {
+		s := sha256.Sum256(b.entity)
+		b.sum = s[:]
+	}
+	return b
 }
 
 // renderBody builds a text/plain entity, or multipart/mixed with attachments.
@@ -51,7 +64,7 @@ func renderBody(text string, atts []evidence.Attachment) ([]byte, error) {
 		}
 		return buf.Bytes(), nil
 	}
-	h.SetContentType("multipart/mixed", nil)
+	h.SetContentType("multipart/mixed", map[string]string{"boundary": boundaryFor(text, atts)})
 	mw, err := message.CreateWriter(&buf, h)
 	if err != nil {
 		return nil, err
@@ -83,6 +96,25 @@ func renderBody(text string, atts []evidence.Attachment) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// boundaryFor is a multipart boundary made from the content, so the same
+// text and attachments always render to the same bytes: a large message
+// rendered again in its transaction must be the one stored before it
+// (largemail.go). It cannot occur in the parts: base64 lines have no "-",
+// and the text would have to contain its own digest.
+func boundaryFor(text string, atts []evidence.Attachment) string {
+	h := sha256.New()
+	h.Write([]byte(text))
+	for _, a := range atts {
+		sum := a.SHA256
+		if sum == "" {
+			s := sha256.Sum256(a.Data)
+			sum = hex.EncodeToString(s[:])
+		}
+		h.Write([]byte("\x00" + a.Name + "\x00" + a.Declared + "\x00" + sum))
+	}
+	return "parley-" + hex.EncodeToString(h.Sum(nil))[:32]
 }
 
 // maxThread bounds the Message-IDs remembered per party.
@@ -149,52 +181,35 @@ func (e *Engine) traderCopies(tx *casestore.Tx, c *casestore.Case) []string {
 // queueTo is queue for an arbitrary recipient (a party, or the sender of a
 // quarantined message, in which case party.Role is empty and no thread is kept).
 func (e *Engine) queueTo(tx *casestore.Tx, c *casestore.Case, party *casestore.Party, fromAddr string, b body) (*casestore.Outbound, error) {
-	now := e.now()
-	msgID := threading.NewMessageID(c.ID, e.hostname)
-	// go-message writes fields in the reverse order of adding them, so they
-	// are added last-first to come out in the usual order.
-	var h mail.Header
-	if b.auto {
-		// Ask Exchange and Outlook not to send out-of-office replies to notices.
-		h.Set("X-Auto-Response-Suppress", "All")
-		h.Set("Auto-Submitted", "auto-generated")
-	}
-	h.Set("X-Parley-Case", c.ID)
-	h.Set("Content-Language", b.lang)
-	if n := len(party.Thread); n > 0 {
-		refs := threading.References(party.Thread)
-		ids := make([]string, len(refs))
-		for i, r := range refs {
-			ids[i] = strings.Trim(r, "<>")
-		}
-		h.SetMsgIDList("References", ids)
-		h.SetMsgIDList("In-Reply-To", []string{strings.Trim(party.Thread[n-1], "<>")})
-	}
-	h.SetMessageID(strings.Trim(msgID, "<>"))
-	h.SetDate(now)
+	env := envelope{caseID: c.ID, lang: b.lang, auto: b.auto, thread: party.Thread, msgID: threading.NewMessageID(c.ID, e.hostname),
+		date: e.now(), toName: party.Name, to: party.Email, fromName: b.fromName, fromAddr: fromAddr}
 	if b.subject != "" {
-		h.SetSubject(threading.SanitizeHeader(b.subject))
+		env.subject = threading.SanitizeHeader(b.subject)
 	} else {
-		h.SetSubject(threading.CaseSubject(c.ID, c.Title, len(party.Thread) > 0))
+		env.subject = threading.CaseSubject(c.ID, c.Title, len(party.Thread) > 0)
 	}
-	h.SetAddressList("To", []*mail.Address{{Name: threading.SanitizeHeader(party.Name), Address: party.Email}})
-	h.SetAddressList("Reply-To", []*mail.Address{{Address: fromAddr}})
-	from := &mail.Address{Name: threading.SanitizeHeader(b.fromName), Address: fromAddr}
-	h.SetAddressList("From", []*mail.Address{from})
-	var buf bytes.Buffer
-	if err := textproto.WriteHeader(&buf, h.Header.Header); err != nil {
-		return nil, fmt.Errorf("write header: %w", err)
-	}
-	// WriteHeader ends with the blank line; the entity brings its own
-	// Content-* lines, so the blank line goes after them.
-	raw := append(bytes.TrimSuffix(buf.Bytes(), []byte("\r\n")), b.entity...)
-
 	id := tx.NextOutboundID()
 	o := &casestore.Outbound{
 		CaseID: c.ID, Role: party.Role, Kind: b.kind, To: party.Email,
-		MailFrom:  e.keys.BounceLocal(id) + "@" + e.domain,
-		MessageID: msgID, Created: now, Next: now,
+		MailFrom: e.keys.BounceLocal(id) + "@" + e.domain, Created: env.date, Next: env.date,
 	}
+	var raw []byte
+	if len(b.entity) >= largeBody {
+		key := env.key(b.withSum().sum)
+		s, ok := e.blobs.take(key)
+		if !ok {
+			return nil, &errNeedsBlob{key: key, env: env, entity: b.entity}
+		}
+		env.msgID, o.SHA256, o.Size = s.msgID, s.sum, s.size
+	} else {
+		head, err := env.header()
+		if err != nil {
+			return nil, err
+		}
+		raw = append(head, b.entity...)
+	}
+	msgID := env.msgID
+	o.MessageID = msgID
 	if err := tx.AddOutbound(o, raw); err != nil {
 		return nil, fmt.Errorf("queue %s to %s: %w", b.kind, party.Role, err)
 	}

@@ -71,6 +71,9 @@ type Engine struct {
 	// translator is the machine translation engine (nil: off).
 	translator       translate.Engine
 	translateTimeout time.Duration
+	// blobs are large outbound messages stored for the transaction that
+	// queues them (largemail.go).
+	blobs blobsReady
 	// beforeFire, when set (tests only), runs before each timer's action;
 	// an error fails the timer.
 	beforeFire func(casestore.DueTimer) error
@@ -281,7 +284,7 @@ func releaseAll(steps []*step) {
 // the lot), then hands new outbound rows to the queue.
 func (e *Engine) commit(steps []*step) error {
 	var out []uint64
-	err := e.store.Update(func(tx *casestore.Tx) error {
+	err := e.update(func(tx *casestore.Tx) error {
 		out = out[:0]
 		for _, st := range steps {
 			in := st.in

@@ -141,7 +141,7 @@ func (e *Engine) render(c *casestore.Case, to route.Role, name string, data temp
 	if !auto {
 		from = e.otherName(c, to, lang)
 	}
-	return body{entity: ent, lang: lang, kind: name, auto: auto, fromName: from}, nil
+	return body{entity: ent, lang: lang, kind: name, auto: auto, fromName: from}.withSum(), nil
 }
 
 // otherName is the display name of the party a reader corresponds with:

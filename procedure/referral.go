@@ -67,7 +67,7 @@ func (r *run) sendReferral() error {
 		Fee: money(int64(p.ArbitrationFee), p.Currency), File: name, Size: templates.Size(int64(len(cf.data))), Hash: cf.sum, Lines: r.coverLines(lang)}
 	var atts []evidence.Attachment
 	if int64(len(cf.data)) <= int64(r.e.cfg.Evidence.MaxRelaySize) {
-		atts = []evidence.Attachment{{Name: name, Declared: "application/zip", Data: cf.data}}
+		atts = []evidence.Attachment{{Name: name, Declared: "application/zip", Data: cf.data, SHA256: cf.sum}}
 		d.Attachments = []templates.Attachment{{Name: name, Size: int64(len(cf.data)), SHA256: cf.sum}}
 	}
 	text, err := r.e.tmpl.Render(templates.Referral, lang, d)

@@ -135,7 +135,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		atts := fwd
 		if reader == route.Mediator && pm.Malformed() {
 			// The mediator gets what could not be parsed as it arrived.
-			atts = append(append([]evidence.Attachment(nil), fwd...), evidence.Attachment{Name: "original.eml", Declared: "message/rfc822", Data: in.raw})
+			atts = append(append([]evidence.Attachment(nil), fwd...), evidence.Attachment{Name: "original.eml", Declared: "message/rfc822", Data: in.raw, SHA256: in.msg.SHA256})
 		}
 		b, err := e.render(c, reader, templates.Relay, tr.data(templates.Data{
 			CaseID: c.ID, Name: e.partyName(c, role, rp.Lang), Text: text, Attachments: list, ForMediator: reader == route.Mediator,

@@ -144,7 +144,7 @@ func (e *Engine) fireTimer(d casestore.DueTimer) error {
 		prepared = cf
 	}
 	var r *run
-	err := e.store.Update(func(tx *casestore.Tx) error {
+	err := e.update(func(tx *casestore.Tx) error {
 		r = nil
 		c, err := tx.Case(d.Case)
 		if errors.Is(err, casestore.ErrNotFound) {
