@@ -79,6 +79,10 @@ type SMTP struct {
 	// MaxIdleCommands bounds the commands without a delivered message
 	// (NOOP, RSET, VRFY, refused MAIL ...), beyond one transaction's worth.
 	MaxIdleCommands int `toml:"max_idle_commands"`
+	// MinFreeSpace is the room the data folder keeps: below it a new
+	// transaction gets 452 4.3.1, so every accepted message has room for
+	// its relays; 0 means four times max_message_size.
+	MinFreeSpace Size `toml:"min_free_space"`
 }
 
 // IMAP configures the mediators' shared mailbox.

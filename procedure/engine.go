@@ -74,6 +74,9 @@ type Engine struct {
 	// blobs are large outbound messages stored for the transaction that
 	// queues them (largemail.go).
 	blobs blobsReady
+	// beforeJob, when set (tests only), runs before each job is prepared;
+	// an error fails the job.
+	beforeJob func(casestore.Job) error
 	// beforeFire, when set (tests only), runs before each timer's action;
 	// an error fails the timer.
 	beforeFire func(casestore.DueTimer) error
@@ -136,6 +139,11 @@ var errStale = errors.New("case changed since the message was prepared")
 // prepare does everything for job that needs no transaction. It returns nil
 // when the job is already done.
 func (e *Engine) prepare(ctx context.Context, job casestore.Job) (*step, error) {
+	if e.beforeJob != nil {
+		if err := e.beforeJob(job); err != nil {
+			return nil, err
+		}
+	}
 	var msg *casestore.Message
 	if err := e.store.View(func(tx *casestore.Tx) error {
 		if !tx.JobExists(job.ID) {

@@ -1,8 +1,13 @@
 package procedure
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"runtime/debug"
+	"syscall"
 	"time"
 )
 
@@ -10,7 +15,10 @@ import (
 // timer (a clock come due) both run under protect, so a panic becomes an
 // error of that one item, and both are retried on a doubling backoff and
 // parked after a number of attempts, with a log line at error level. Parked
-// jobs and timers are tried again at the next start.
+// jobs and timers are tried again at the next start. A job failing for a
+// transient cause (transient) is not parked: it is retried for as long as
+// the cause lasts, and the later jobs of its shard wait behind it, so a
+// case's mail keeps its order through a full disk.
 
 // retryPolicy says how soon and how often failed work is tried again.
 type retryPolicy struct {
@@ -24,11 +32,29 @@ func (p retryPolicy) next(n int) (time.Duration, bool) {
 	if n >= p.attempts {
 		return 0, false
 	}
+	return p.backoff(n), true
+}
+
+// backoff is the doubling wait after failure number n, at most p.most.
+func (p retryPolicy) backoff(n int) time.Duration {
 	d := p.first
 	for i := 1; i < n && d < p.most; i++ {
 		d *= 2
 	}
-	return min(d, p.most), true
+	return min(d, p.most)
+}
+
+// transient reports a failure that goes away by itself or by the operator's
+// hand without any change to the work: a full or failing disk, a timeout.
+// Such work is retried for as long as the cause lasts, never parked.
+func transient(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EROFS, syscall.EAGAIN, syscall.ENOMEM} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // protect runs fn; a panic in it comes back as an error.

@@ -158,7 +158,9 @@ func (r *Runner) safePrepare(ctx context.Context, job casestore.Job) (st *step, 
 
 // run processes a job, retrying failures on the shared backoff. A job that
 // keeps failing is parked: it stays in the store and is tried again at the
-// next start, and its case's later mail is not held up behind it.
+// next start, and its case's later mail is not held up behind it. A
+// transient failure (a full disk) is retried until it passes, with the
+// shard's later jobs, its case's included, waiting in order.
 func (r *Runner) run(ctx context.Context, job casestore.Job) {
 	for attempt := 1; ; attempt++ {
 		err := protect(func() error { return r.e.Process(ctx, job) })
@@ -166,6 +168,9 @@ func (r *Runner) run(ctx context.Context, job casestore.Job) {
 			return
 		}
 		wait, again := r.retry.next(attempt)
+		if transient(err) {
+			wait, again = r.retry.backoff(attempt), true
+		}
 		attrs := []any{"job", job.ID, "message", job.Message, "attempt", attempt, "err", err}
 		var pe *panicError
 		if errors.As(err, &pe) {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,5 +162,50 @@ func TestRunnerFailingJobDoesNotBlockCase(t *testing.T) {
 	ev.store.View(func(tx *casestore.Tx) error { stillThere = tx.JobExists(bad.ID); return nil })
 	if !stillThere {
 		t.Error("the failing job must stay in the store for the next start")
+	}
+}
+
+// A job failing for a transient cause (a full disk) is retried for as long
+// as the cause lasts, past the attempts that would park it, and the case's
+// later mail waits behind it: the shop gets both messages, in order.
+func TestRunnerTransientFailureKeepsOrder(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	target := route.Party(c.ID, route.Trader)
+	first := ev.queueMessage("support@acme.example", target, "From: support@acme.example\n\nfirst\n")
+	second := ev.queueMessage("support@acme.example", target, "From: support@acme.example\n\nsecond\n")
+	var mu sync.Mutex
+	failures := 0
+	ev.e.beforeJob = func(j casestore.Job) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if j.ID == first.ID && failures < 6 {
+			failures++
+			return fmt.Errorf("store evidence: write /data/blobs/x: %w", syscall.ENOSPC)
+		}
+		return nil
+	}
+	r := NewRunner(ev.e, 1)
+	r.retry = retryPolicy{attempts: 2, first: time.Millisecond, most: time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); r.Wait() }()
+	r.Start(ctx)
+	r.Submit(first, second)
+	deadline := time.Now().Add(10 * time.Second)
+	for ev.pendingJobs() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs left; the transient failure was given up on", ev.pendingJobs())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	var texts []string
+	for _, s := range ev.take() {
+		texts = append(texts, strings.TrimSpace(s.env.Text))
+	}
+	if len(texts) != 2 || !strings.Contains(texts[0], "first") || !strings.Contains(texts[1], "second") {
+		t.Fatalf("relays out of order or missing: %q", texts)
+	}
+	if failures != 6 {
+		t.Errorf("%d failures", failures)
 	}
 }

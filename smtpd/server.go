@@ -53,6 +53,12 @@ type Config struct {
 	MaxIdleCommands int
 	// Now is the clock of session lifetimes; nil is time.Now.
 	Now func() time.Time
+	// MinFreeSpace is the room the data folder must have for a transaction
+	// to start (452 4.3.1 below it); zero is no check.
+	MinFreeSpace int64
+	// FreeSpace reports the data folder's free bytes; nil: statfs of the
+	// store's folder.
+	FreeSpace func() (int64, error)
 
 	// Submission switches the listener to submission mode (submission.go):
 	// AUTH required, mail only to case addresses.
@@ -100,6 +106,13 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, jobs Submitte
 		s.setupSubmission()
 	}
 	return s
+}
+
+func (s *Server) freeSpace() (int64, error) {
+	if s.cfg.FreeSpace != nil {
+		return s.cfg.FreeSpace()
+	}
+	return freeSpace(s.store.Dir())
 }
 
 // NewSession starts a session with its own connection id for the logs.

@@ -56,6 +56,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 		s.log.Info("sender refused", "from", fmt.Sprintf("%q", from))
 		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
 	}
+	if err := s.roomForMail(); err != nil {
+		return err
+	}
 	s.mailFrom = from
 	return nil
 }

@@ -465,3 +465,34 @@ func TestSessionLifetime(t *testing.T) {
 	// A new session starts a new lifetime.
 	h.dial().cmd("NOOP", "250")
 }
+
+// With the data folder under its margin, a transaction is refused before
+// DATA with 452 4.3.1 (the sender keeps the mail); once there is room
+// again, mail is accepted.
+func TestNoRoomDefersMail(t *testing.T) {
+	cfg := testConfig()
+	var mu sync.Mutex
+	free := int64(1 << 20)
+	cfg.MinFreeSpace = 4 << 20
+	cfg.FreeSpace = func() (int64, error) { mu.Lock(); defer mu.Unlock(); return free, nil }
+	h := start(t, cfg)
+	c := h.dial()
+	c.cmd("MAIL FROM:<jan@consumer.example>", "452 4.3.1")
+	if len(h.messages()) != 0 {
+		t.Fatal("a message was stored")
+	}
+	mu.Lock()
+	free = 1 << 30
+	mu.Unlock()
+	if got := sendMessage(t, h, "complaints@disputes.test", "From: jan@consumer.example\r\nSubject: x\r\n\r\nbody\r\n"); !strings.HasPrefix(got, "250") {
+		t.Fatalf("with room again: %s", got)
+	}
+}
+
+// The real statfs of the store's folder answers.
+func TestFreeSpaceOfDataFolder(t *testing.T) {
+	n, err := freeSpace(t.TempDir())
+	if err != nil || n <= 0 {
+		t.Fatalf("freeSpace = %d, %v", n, err)
+	}
+}

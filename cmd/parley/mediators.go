@@ -77,15 +77,9 @@ func startMediators(cfg config.Config, store *casestore.Store, keys *threading.K
 		}
 	}
 	if subL != nil {
-		m.sub = smtpd.New(smtpd.Config{
-			Domain: cfg.Domain, Hostname: cfg.Hostname,
-			MaxMessageSize: int64(cfg.SMTP.MaxMessageSize), MaxRecipients: cfg.SMTP.MaxRecipients,
-			MaxLineLength: cfg.SMTP.MaxLineLength, MaxHeaderSize: int(cfg.SMTP.MaxHeaderSize),
-			ReadTimeout: cfg.SMTP.ReadTimeout.D(), WriteTimeout: cfg.SMTP.WriteTimeout.D(),
-			DataTimeout: cfg.SMTP.DataTimeout.D(), MaxConnections: cfg.SMTP.MaxConnections,
-			MaxSession: cfg.SMTP.MaxSession.D(), MaxIdleCommands: cfg.SMTP.MaxIdleCommands,
-			Submission: true, Authenticate: submissionAuth(auth), TLSConfig: tlsCfg,
-		}, store, keys, jobs, log.With("part", "submission"))
+		subCfg := smtpConfig(cfg)
+		subCfg.Submission, subCfg.Authenticate, subCfg.TLSConfig = true, submissionAuth(auth), tlsCfg
+		m.sub = smtpd.New(subCfg, store, keys, jobs, log.With("part", "submission"))
 		go func() { m.errs <- m.sub.Serve(subL) }()
 		addrs = append(addrs, "submission", subL.Addr().String())
 	}

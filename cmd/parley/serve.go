@@ -143,14 +143,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	timersDone := make(chan struct{})
 	go func() { defer close(timersDone); engine.RunTimers(workCtx) }()
 
-	smtpCfg := smtpd.Config{
-		Domain: cfg.Domain, Hostname: cfg.Hostname,
-		MaxMessageSize: int64(cfg.SMTP.MaxMessageSize), MaxRecipients: cfg.SMTP.MaxRecipients,
-		MaxLineLength: cfg.SMTP.MaxLineLength, MaxHeaderSize: int(cfg.SMTP.MaxHeaderSize),
-		ReadTimeout: cfg.SMTP.ReadTimeout.D(), WriteTimeout: cfg.SMTP.WriteTimeout.D(),
-		DataTimeout: cfg.SMTP.DataTimeout.D(), MaxConnections: cfg.SMTP.MaxConnections,
-		MaxSession: cfg.SMTP.MaxSession.D(), MaxIdleCommands: cfg.SMTP.MaxIdleCommands,
-	}
+	smtpCfg := smtpConfig(cfg)
 	smtpSrv := smtpd.New(smtpCfg, store, keys, runner, log.With("part", "smtp"))
 	l, err := net.Listen("tcp", cfg.SMTP.Listen)
 	if err != nil {
@@ -251,4 +244,21 @@ func loadLocales(cfg config.Config) (*locales.Bundle, error) {
 		loc = loc.ForBindingAdvice()
 	}
 	return loc, nil
+}
+
+// smtpConfig is the [smtp] section as the listeners (SMTP, LMTP, submission)
+// take it.
+func smtpConfig(cfg config.Config) smtpd.Config {
+	minFree := int64(cfg.SMTP.MinFreeSpace)
+	if minFree == 0 {
+		minFree = 4 * int64(cfg.SMTP.MaxMessageSize)
+	}
+	return smtpd.Config{
+		Domain: cfg.Domain, Hostname: cfg.Hostname,
+		MaxMessageSize: int64(cfg.SMTP.MaxMessageSize), MaxRecipients: cfg.SMTP.MaxRecipients,
+		MaxLineLength: cfg.SMTP.MaxLineLength, MaxHeaderSize: int(cfg.SMTP.MaxHeaderSize),
+		ReadTimeout: cfg.SMTP.ReadTimeout.D(), WriteTimeout: cfg.SMTP.WriteTimeout.D(),
+		DataTimeout: cfg.SMTP.DataTimeout.D(), MaxConnections: cfg.SMTP.MaxConnections,
+		MaxSession: cfg.SMTP.MaxSession.D(), MaxIdleCommands: cfg.SMTP.MaxIdleCommands, MinFreeSpace: minFree,
+	}
 }
