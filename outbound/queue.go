@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,10 @@ type Queue struct {
 	log   *slog.Logger
 	now   func() time.Time
 	newT  func() Transport
+
+	// sent makes a delivery durable as soon as the next hop took it
+	// (sentlog.go); nil until Start.
+	sent *sentLog
 
 	mu        sync.Mutex
 	due       dueHeap
@@ -105,6 +110,14 @@ func (q *Queue) poke() {
 
 // Start loads undelivered rows left by a previous run and starts the workers.
 func (q *Queue) Start(ctx context.Context) error {
+	sent, delivered, err := openSentLog(filepath.Join(q.store.Dir(), "delivered.log"))
+	if err != nil {
+		return err
+	}
+	q.sent = sent
+	if err := q.recordLogged(delivered); err != nil {
+		return err
+	}
 	rows, err := q.pending()
 	if err != nil {
 		return err
@@ -136,7 +149,31 @@ func (q *Queue) pending() ([]casestore.Outbound, error) {
 }
 
 // Wait blocks until the workers stopped (after ctx is done).
-func (q *Queue) Wait() { q.wg.Wait() }
+func (q *Queue) Wait() {
+	q.wg.Wait()
+	if q.sent != nil {
+		q.sent.close()
+	}
+}
+
+// recordLogged records as delivered the rows the delivery log names and the
+// store still has queued: their next hop took them just before a crash.
+func (q *Queue) recordLogged(ids []uint64) error {
+	n := 0
+	for _, id := range ids {
+		var o *casestore.Outbound
+		if err := q.store.View(func(tx *casestore.Tx) (err error) { o, err = tx.Outbound(id); return err }); err != nil || o.State != casestore.OutQueued {
+			continue
+		}
+		q.record(o, nil)
+		n++
+	}
+	if n > 0 {
+		q.log.Info("deliveries recorded from the delivery log, not sent again", "rows", n)
+	}
+	q.sent.clear()
+	return nil
+}
 
 // Len is the number of rows scheduled or in flight.
 func (q *Queue) Len() int {
@@ -224,6 +261,11 @@ func (q *Queue) deliver(ctx context.Context, t Transport, id uint64) {
 		q.forget(id)
 		return
 	}
+	if err == nil {
+		if lerr := q.sent.mark(o.ID); lerr != nil {
+			q.log.Warn("delivery log", "outbound", o.ID, "err", lerr)
+		}
+	}
 	q.record(o, err)
 }
 
@@ -267,6 +309,8 @@ func (q *Queue) record(o *casestore.Outbound, derr error) {
 	if err != nil {
 		q.log.Error("record delivery", "outbound", o.ID, "err", err)
 		o.Next = now.Add(q.cfg.MinBackoff) // retry from the stored state later
+	} else if derr == nil && q.sent != nil {
+		q.sent.recorded(o.ID)
 	}
 	switch {
 	case err == nil && o.State != casestore.OutQueued:
