@@ -5,7 +5,8 @@ package casestore
 // item is and which folder holds it; this file only stores, per folder, its
 // fixed UIDVALIDITY, its next UID and the item behind every UID, plus the
 // flags of each item (shared by every folder that shows it), the keywords ever
-// used, and what the index last saw of each case.
+// used, what the index last saw of each case, and the folders each mediator
+// unsubscribed.
 
 import (
 	"bytes"
@@ -24,7 +25,8 @@ var (
 	bMailFlags   = []byte("mail_flags")    // item -> flags, space separated
 	bMailCases   = []byte("mail_cases")    // case id -> MailCase (JSON)
 	bMailWords   = []byte("mail_keywords") // lower-cased keyword -> keyword as first stored
-	mailBuckets  = [][]byte{bMailFolders, bMailUIDs, bMailItems, bMailFlags, bMailCases, bMailWords}
+	bMailUnsubs  = []byte("mail_unsubs")   // lower-cased owner, 0, folder -> "" (folders the owner unsubscribed)
+	mailBuckets  = [][]byte{bMailFolders, bMailUIDs, bMailItems, bMailFlags, bMailCases, bMailWords, bMailUnsubs}
 )
 
 // MailFolder is the fixed identity of one IMAP folder.
@@ -32,6 +34,11 @@ type MailFolder struct {
 	Key         string `json:"key"`
 	UIDValidity uint32 `json:"uid_validity"`
 	UIDNext     uint32 `json:"uid_next"`
+	// RecentUID is the first UID no read-write session has been told of yet:
+	// messages from it on are \Recent to the next session that selects the
+	// folder (RFC 3501 section 2.3.2). Zero (a folder from before this field)
+	// makes every message recent once.
+	RecentUID uint32 `json:"recent_uid,omitempty"`
 }
 
 // MailEntry is one message of a folder: its UID and the item it shows.
@@ -159,6 +166,20 @@ func (t *Tx) EnsureMailFolder(key string) (MailFolder, error) {
 	}
 	f = MailFolder{Key: key, UIDValidity: uint32(v), UIDNext: 1}
 	return f, t.put(bMailFolders, []byte(key), f)
+}
+
+// SetMailRecent raises a folder's RecentUID to uid; it never lowers it, so
+// writes that arrive out of order cannot make messages recent again.
+func (t *Tx) SetMailRecent(key string, uid uint32) error {
+	f, err := t.MailFolder(key)
+	if err != nil {
+		return err
+	}
+	if uid <= f.RecentUID {
+		return nil
+	}
+	f.RecentUID = uid
+	return t.put(bMailFolders, []byte(key), f)
 }
 
 // MailAppend gives each item not yet in the folder the next UID, in the
@@ -328,4 +349,31 @@ func (t *Tx) MailCases() ([]MailCase, error) {
 		return nil
 	})
 	return out, err
+}
+
+// MailUnsubscribed lists the folders owner unsubscribed (imapd decides what
+// a folder's entry is), sorted.
+func (t *Tx) MailUnsubscribed(owner string) []string {
+	var out []string
+	prefix := mailKey(strings.ToLower(owner), nil)
+	c := t.tx.Bucket(bMailUnsubs).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		out = append(out, string(k[len(prefix):]))
+	}
+	return out
+}
+
+// SetMailSubscribed records that owner subscribed to (unsubscribed from) a
+// folder entry. Every folder counts as subscribed until its owner
+// unsubscribes it, so only unsubscriptions are stored.
+func (t *Tx) SetMailSubscribed(owner, entry string, subscribed bool) error {
+	if entry == "" {
+		return fmt.Errorf("subscription of %s: empty folder", owner)
+	}
+	k := mailKey(strings.ToLower(owner), []byte(entry))
+	b := t.tx.Bucket(bMailUnsubs)
+	if subscribed {
+		return b.Delete(k)
+	}
+	return b.Put(k, []byte{})
 }

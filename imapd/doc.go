@@ -17,11 +17,15 @@
 //   - TLS: implicit TLS and STARTTLS with a configured certificate or a
 //     self-signed one generated into the data folder.
 //
-// Evidence is never destroyed through IMAP: in case folders EXPUNGE, DELETE,
-// RENAME, CREATE, COPY, MOVE and APPEND answer NO with the reason. Each
-// mediator also has personal folders, Sent, Drafts and Trash (personal.go),
-// seen only by them, where APPEND, \Deleted, EXPUNGE, COPY and MOVE work
-// within a quota; their messages are the mediator's copies, not evidence. A poller notices new mail in the
-// store and pushes EXISTS, EXPUNGE and FETCH FLAGS updates to connected
-// clients (IDLE, NOOP and every command's end).
+// Evidence is never destroyed through IMAP: in case folders \Deleted, DELETE,
+// RENAME, CREATE, COPY, MOVE and APPEND answer NO with the reason, and
+// EXPUNGE finds nothing to remove. Each mediator also has personal folders,
+// Sent, Drafts and Trash (personal.go), seen only by them, where APPEND,
+// \Deleted, EXPUNGE, COPY and MOVE work within a quota; their messages are the
+// mediator's copies, not evidence. A poller notices new mail in the store;
+// each session's view of its folder (view.go) then tells its client FLAGS,
+// EXPUNGE, EXISTS with RECENT, and FETCH FLAGS, in that order (IDLE, NOOP and
+// every command's end). \Recent (recent.go), subscriptions (subscribe.go) and
+// the response codes for folders that do not exist (missing.go) follow RFC
+// 3501 as IMAP4rev1 clients expect.
 package imapd

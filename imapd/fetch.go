@@ -10,11 +10,18 @@ import (
 // Fetch answers FETCH from the stored bytes. Reading a body section without
 // .PEEK sets \Seen for every mediator (the mailbox is shared), except in a
 // folder opened with EXAMINE.
+//
+// A message another session expunged (personal folders) is left out and the
+// answer is NO [EXPUNGEISSUED] after the data of the others (RFC 2180 section
+// 4.1.2, RFC 5530), for a sequence-number FETCH; a UID FETCH leaves it out
+// silently, as it does any UID that does not exist (RFC 3501 section 6.4.8),
+// and its EXPUNGE follows before the tagged OK.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *imap.FetchOptions) error {
 	v := s.view
-	ts := v.targets(numSet)
+	ts, gone := v.targets(numSet)
+	_, byUID := numSet.(imap.UIDSet)
 	if len(ts) == 0 {
-		return nil
+		return s.expungeIssued(gone, byUID, "")
 	}
 	items := make([]string, len(ts))
 	for i, t := range ts {
@@ -46,19 +53,34 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 	if err != nil {
 		return s.internalErr("fetch flags", err)
 	}
+	// A keyword another session added since this client's last FLAGS is
+	// left out here; the FETCH FLAGS queued for it follows the FLAGS that
+	// announces it, at the command's end.
+	stale := v.flagsStale()
 	needContent := opts.Envelope || opts.BodyStructure != nil || opts.RFC822Size || opts.InternalDate ||
 		len(opts.BodySection) > 0 || len(opts.BinarySection) > 0 || len(opts.BinarySectionSize) > 0
 	for _, t := range ts {
 		var c *content
 		if needContent {
 			if c, err = x.content(t.item); err != nil {
+				if x.expunged(v.mbox.key, t.item) {
+					gone++
+					continue
+				}
 				return s.internalErr("fetch", fmt.Errorf("uid %d of %s: %w", t.uid, v.mbox.key, err))
 			}
 		}
 		rw := w.CreateMessage(t.client)
 		rw.WriteUID(t.uid)
 		if opts.Flags || changed[t.item] {
-			rw.WriteFlags(flags[t.item])
+			fl := flags[t.item]
+			if stale {
+				var dropped bool
+				if fl, dropped = v.knownFlags(fl); dropped {
+					v.markChanged(t.uid)
+				}
+			}
+			rw.WriteFlags(v.withRecent(t.uid, fl))
 		}
 		if c != nil {
 			if err := writeContent(rw, c, opts); err != nil {
@@ -69,8 +91,26 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 			return err
 		}
 	}
-	return nil
+	return s.expungeIssued(gone, byUID, "the others were returned")
 }
+
+// expungeIssued is the answer to a command some of whose messages another
+// session expunged: NO [EXPUNGEISSUED] when they were named by sequence
+// number, nothing when by UID.
+func (s *session) expungeIssued(gone int, byUID bool, rest string) error {
+	if gone == 0 || byUID {
+		return nil
+	}
+	text := fmt.Sprintf("%d of the requested messages were expunged by another session", gone)
+	if rest != "" {
+		text += "; " + rest
+	}
+	return noErr(responseCodeExpungeIssued, text)
+}
+
+// responseCodeExpungeIssued is RFC 5530's code for "another session
+// expunged a message this command names"; go-imap does not define it.
+const responseCodeExpungeIssued imap.ResponseCode = "EXPUNGEISSUED"
 
 func marksSeen(opts *imap.FetchOptions) bool {
 	for _, bs := range opts.BodySection {

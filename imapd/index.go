@@ -36,13 +36,16 @@ type index struct {
 	// reach the live mailboxes in order.
 	personalMu sync.Mutex
 
-	mu       sync.Mutex      // guards the fields below
-	ensured  map[string]bool // owners whose personal folders exist
-	cases    map[string]casestore.MailCase
-	byName   map[string]string // folder name -> key ("" for parents)
-	list     []folderEntry     // INBOX, then by name
-	live     map[string]*mailbox
-	keywords []string
+	mu      sync.Mutex      // guards the fields below
+	ensured map[string]bool // owners whose personal folders exist
+	cases   map[string]casestore.MailCase
+	byName  map[string]string // folder name -> key ("" for parents)
+	list    []folderEntry     // INBOX, then by name
+	live    map[string]*mailbox
+	// \Recent of the folders no session has open (recent.go): the first
+	// UID nobody was told of, and those values not yet in the index file.
+	recent, recentDirty map[string]imap.UID
+	keywords            []string
 }
 
 // syncBatch bounds how many cases one index transaction covers.
@@ -53,6 +56,7 @@ func newIndex(store *casestore.Store, keys *threading.Keys, domain string, cache
 		store: store, keys: keys, domain: domain, log: log, cache: newContentCache(cacheBytes),
 		stamps: make(map[string]uint64), cases: make(map[string]casestore.MailCase),
 		byName: make(map[string]string), live: make(map[string]*mailbox), ensured: make(map[string]bool),
+		recent: make(map[string]imap.UID), recentDirty: make(map[string]imap.UID),
 	}
 }
 
@@ -513,17 +517,25 @@ func (x *index) open(key string) (*mailbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open folder %s: %w", key, err)
 	}
-	m := newMailbox(f, entries)
+	m := newMailbox(f, entries, x.mailboxFlagsLocked(isPersonalKey(key)), x.recentFromLocked(f))
 	m.refs = 1
 	x.live[key] = m
 	return m, nil
 }
 
+// release pairs with open. The last session to leave a folder hands its
+// \Recent state to the index (recent.go).
 func (x *index) release(m *mailbox) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	m.refs--
 	if m.refs == 0 && x.live[m.key] == m {
+		m.mu.Lock()
+		x.recent[m.key] = m.recentNext
+		if m.recentNext > m.recentSaved {
+			x.recentDirty[m.key] = m.recentNext
+		}
+		m.mu.Unlock()
 		delete(x.live, m.key)
 	}
 }
@@ -559,13 +571,8 @@ func (x *index) content(item string) (*content, error) {
 	return c, nil
 }
 
-// mailboxFlags is FLAGS: the system flags Parley keeps and every keyword used.
-func (x *index) mailboxFlags(personal bool) []imap.Flag {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.mailboxFlagsLocked(personal)
-}
-
+// mailboxFlagsLocked is FLAGS: the system flags Parley keeps and every
+// keyword used; x.mu is held.
 func (x *index) mailboxFlagsLocked(personal bool) []imap.Flag {
 	flags := systemFlagsOf(personal)
 	for _, k := range x.keywords {
@@ -634,7 +641,7 @@ func (x *index) storeFlags(items []string, op imap.StoreFlagsOp, flags []imap.Fl
 	x.announceKeywordsLocked(newKeywords)
 	if len(changed) > 0 {
 		for _, m := range x.live {
-			m.flagsChanged(changed, final, source)
+			m.flagsChanged(changed, source)
 		}
 	}
 	return final, changed, nil

@@ -35,6 +35,9 @@ var personalFolders = []struct {
 	{"Trash", imap.MailboxAttrTrash},
 }
 
+// errExpunged means a message left its folder while a command was using it.
+var errExpunged = errors.New("expunged by another session")
+
 // Default quota of one mediator's personal folders.
 const (
 	defaultQuotaBytes    = 500 << 20
@@ -72,11 +75,11 @@ func (s *session) personalKey(name string) (string, bool) {
 	return "", false
 }
 
-// personalList is the LIST entries of the session's personal folders.
-func personalList() []folderEntry {
+// personalList is the LIST entries of owner's personal folders.
+func personalList(owner string) []folderEntry {
 	out := make([]folderEntry, len(personalFolders))
 	for i, f := range personalFolders {
-		out[i] = folderEntry{name: f.name, attrs: []imap.MailboxAttr{imap.MailboxAttrHasNoChildren, f.use}}
+		out[i] = folderEntry{name: f.name, key: personalFolderKey(owner, f.name), attrs: []imap.MailboxAttr{imap.MailboxAttrHasNoChildren, f.use}}
 	}
 	return out
 }
@@ -193,9 +196,12 @@ func (x *index) filePersonal(owner, key string, msgs []newPersonal, q casestore.
 			if err != nil {
 				return err
 			}
-			if uid != 0 {
-				removed = append(removed, casestore.MailEntry{UID: uid, Item: item})
+			if uid == 0 {
+				// Expunged by another session since the MOVE began:
+				// re-filing it would show a message that is gone.
+				return fmt.Errorf("move %s: %w", item, errExpunged)
 			}
+			removed = append(removed, casestore.MailEntry{UID: uid, Item: item})
 		}
 		items := make([]string, 0, len(msgs))
 		for _, m := range msgs {
@@ -330,10 +336,10 @@ func (x *index) announceKeywordsLocked(newKeywords []string) {
 	x.keywords = mergeKeywords(x.keywords, newKeywords)
 	caseFlags, personalFlags := x.mailboxFlagsLocked(false), x.mailboxFlagsLocked(true)
 	for _, m := range x.live {
-		if isPersonalKey(m.key) {
-			m.queueMailboxFlags(personalFlags)
+		if m.personal {
+			m.setFlags(personalFlags)
 		} else {
-			m.queueMailboxFlags(caseFlags)
+			m.setFlags(caseFlags)
 		}
 	}
 }
@@ -367,14 +373,16 @@ func personalFlags(in []imap.Flag) ([]imap.Flag, error) {
 // Append files a message in a personal folder; every other folder holds
 // only case mail.
 func (s *session) Append(name string, r imap.LiteralReader, opts *imap.AppendOptions) (*imap.AppendData, error) {
-	key, ok := s.personalKey(name)
-	if !ok {
+	key, err := s.destination(name)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
 		return nil, noErr(imap.ResponseCodeCannot, "Parley's case folders hold only case mail as it was received or sent; to write in a case, send mail to its mediator address (the Reply-To of any message in its folder). Your own copies go to Sent, Drafts or Trash")
 	}
 	var flags []imap.Flag
 	date := time.Now()
 	if opts != nil {
-		var err error
 		if flags, err = personalFlags(opts.Flags); err != nil {
 			return nil, err
 		}
@@ -408,17 +416,26 @@ func (s *session) Append(name string, r imap.LiteralReader, opts *imap.AppendOpt
 
 // Copy copies messages between personal folders. Case mail cannot be copied
 // out: a copy would outlive the case's retention period, when the personal
-// data of the case must be deleted.
+// data of the case must be deleted. A COPY that names a message another
+// session expunged copies nothing (RFC 3501 section 6.4.7: a failed COPY
+// leaves the destination as it was) and answers NO [EXPUNGEISSUED].
 func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	key, ok := s.personalKey(dest)
-	if !ok {
+	key, err := s.destination(dest)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
 		return nil, noErr(imap.ResponseCodeCannot, "Parley's case folders hold only their own case mail; copy into your Sent, Drafts or Trash, or save a copy in your own account")
 	}
 	v := s.view
 	if v == nil || !isPersonalKey(v.mbox.key) {
 		return nil, noErr(imap.ResponseCodeCannot, "Case mail stays in its case folder, where it is deleted with the case at the end of the retention period; it cannot be copied out")
 	}
-	ts := v.targets(numSet)
+	ts, gone := v.targets(numSet)
+	_, byUID := numSet.(imap.UIDSet)
+	if err := s.expungeIssued(gone, byUID, "nothing was copied"); err != nil {
+		return nil, err
+	}
 	if len(ts) == 0 {
 		return nil, nil
 	}
@@ -431,13 +448,21 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if err != nil {
 		return nil, s.internalErr("copy", err)
 	}
-	msgs := make([]newPersonal, 0, len(ts))
-	var src imap.UIDSet
-	for _, t := range ts {
-		c, err := x.content(t.item)
-		if err != nil {
+	// Read everything before staging anything, so a message expunged
+	// meanwhile leaves no staged copy behind.
+	cs := make([]*content, len(ts))
+	for i, t := range ts {
+		if cs[i], err = x.content(t.item); err != nil {
+			if x.expunged(v.mbox.key, t.item) {
+				return nil, s.expungeIssued(1, false, "nothing was copied")
+			}
 			return nil, s.internalErr("copy", fmt.Errorf("uid %d of %s: %w", t.uid, v.mbox.key, err))
 		}
+	}
+	msgs := make([]newPersonal, 0, len(ts))
+	var src imap.UIDSet
+	for i, t := range ts {
+		c := cs[i]
 		sum, inline, n, err := x.stage(bytes.NewReader(c.buf), int64(len(c.buf)))
 		if err != nil {
 			return nil, s.internalErr("copy", err)
@@ -457,20 +482,28 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 }
 
 // Move re-files messages from one personal folder to another. Case mail is
-// evidence and stays where it is.
+// evidence and stays where it is. A MOVE that names a message another
+// session expunged moves nothing and answers NO [EXPUNGEISSUED].
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	key, err := s.destination(dest)
+	if err != nil {
+		return err
+	}
 	v := s.view
 	if !isPersonalKey(v.mbox.key) {
 		return noErr(imap.ResponseCodeCannot, "Messages in Parley's case folders are case evidence and cannot be moved; COPY them to Sent, Drafts or Trash instead")
 	}
-	key, ok := s.personalKey(dest)
-	if !ok {
+	if key == "" {
 		return noErr(imap.ResponseCodeCannot, "Messages of your own folders can only be moved to Sent, Drafts or Trash")
 	}
 	if v.readOnly {
 		return noErr(imap.ResponseCodeCannot, "The folder was opened with EXAMINE (read-only)")
 	}
-	ts := v.targets(numSet)
+	ts, gone := v.targets(numSet)
+	_, byUID := numSet.(imap.UIDSet)
+	if err := s.expungeIssued(gone, byUID, "nothing was moved"); err != nil {
+		return err
+	}
 	if len(ts) == 0 {
 		return nil
 	}
@@ -483,6 +516,9 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 		src.AddNum(t.uid)
 	}
 	f, uids, err := s.srv.idx.filePersonal(s.user, key, msgs, s.quota(), v.mbox.key, items)
+	if errors.Is(err, errExpunged) {
+		return s.expungeIssued(1, false, "nothing was moved")
+	}
 	if err != nil {
 		return s.internalErr("move", err)
 	}
@@ -491,16 +527,16 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 }
 
 // Expunge removes the messages marked \Deleted from a personal folder (CLOSE
-// too). Case folders never hold \Deleted messages, so CLOSE removes nothing
-// there and EXPUNGE is refused.
+// too). Case folders never hold \Deleted messages (STORE refuses it there and
+// PERMANENTFLAGS leaves it out), so EXPUNGE and CLOSE remove nothing there
+// and answer OK, which is what RFC 3501 section 6.4.3 asks of a folder with
+// nothing to expunge. mutt's sync ($) sends EXPUNGE after storing flags in
+// every folder, and shows any NO as an error ("EXPUNGE failed").
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	closing := w == nil || *w == (imapserver.ExpungeWriter{})
 	v := s.view
 	if v == nil || !isPersonalKey(v.mbox.key) {
-		if closing {
-			return nil
-		}
-		return noErr(imap.ResponseCodeCannot, "Messages in Parley's case folders are case evidence and are never expunged")
+		return nil
 	}
 	if v.readOnly {
 		if closing {
@@ -510,7 +546,7 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	}
 	var ts []target
 	if uids != nil {
-		ts = v.targets(*uids) // "*" resolved
+		ts, _ = v.targets(*uids) // "*" resolved
 	} else {
 		ts = v.all()
 	}

@@ -37,9 +37,12 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		uidSet imap.UIDSet
 	)
 	for _, t := range ts {
-		m := &matcher{idx: s.srv.idx, t: t, flags: flags[t.item]}
+		m := &matcher{idx: s.srv.idx, t: t, flags: v.withRecent(t.uid, flags[t.item])}
 		ok := m.match(criteria)
 		if m.err != nil {
+			if s.srv.idx.expunged(v.mbox.key, t.item) {
+				continue // another session expunged it meanwhile
+			}
 			return nil, s.internalErr("search", m.err)
 		}
 		if !ok {
@@ -156,7 +159,7 @@ func (m *matcher) match(c *imap.SearchCriteria) bool {
 		ct.parse()
 		h := mail.Header{Header: gomessage.Header{Header: ct.header}}
 		for _, hf := range c.Header {
-			if !matchFields(h.FieldsByKey(hf.Key), hf.Value) {
+			if !matchFields(h.FieldsByKey(hf.Key), hf.Value) && !matchAddresses(ct, hf.Key, hf.Value) {
 				return false
 			}
 		}
@@ -318,7 +321,17 @@ func (x *index) status(key string, o *imap.StatusOptions) (*imap.StatusData, err
 		st.NumUnseen = &unseen
 	}
 	if o.NumRecent {
-		st.NumRecent = &zero
+		// What the next session to select the folder would see as recent.
+		x.mu.Lock()
+		from := x.recentFromLocked(f)
+		x.mu.Unlock()
+		var n uint32
+		for _, e := range entries {
+			if imap.UID(e.UID) >= from {
+				n++
+			}
+		}
+		st.NumRecent = &n
 	}
 	if o.NumDeleted {
 		st.NumDeleted = &zero
@@ -328,6 +341,9 @@ func (x *index) status(key string, o *imap.StatusOptions) (*imap.StatusData, err
 		for _, e := range entries {
 			c, err := x.content(e.Item)
 			if err != nil {
+				if x.expunged(key, e.Item) {
+					continue
+				}
 				return nil, err
 			}
 			size += int64(len(c.buf))

@@ -50,8 +50,16 @@ type Config struct {
 // and AUTH=PLAIN or LOGINDISABLED as they apply). Each is implemented by
 // session; go-imap panics at connect time if one is advertised but not
 // implemented. UIDPLUS and MOVE work in personal folders (case folders
-// refuse UID EXPUNGE and MOVE like EXPUNGE); SPECIAL-USE marks Sent, Drafts
-// and Trash, and List honours the SPECIAL-USE selection option.
+// refuse MOVE, and UID EXPUNGE finds nothing to remove there like EXPUNGE);
+// SPECIAL-USE marks Sent, Drafts and Trash, and List honours the SPECIAL-USE
+// selection option.
+//
+// CONDSTORE and QRESYNC (RFC 7162) are not advertised: go-imap's imapserver
+// (v2.0.0-beta.8) parses none of their syntax (SELECT (CONDSTORE) and
+// (QRESYNC ...), FETCH (CHANGEDSINCE) and the MODSEQ item, STORE
+// (UNCHANGEDSINCE), SEARCH MODSEQ, STATUS HIGHESTMODSEQ, ENABLE of either)
+// and writes none of their responses (HIGHESTMODSEQ, MODIFIED, VANISHED), so
+// they would need a fork of its command parser, not a Session method.
 func capabilities() imap.CapSet {
 	return imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapChildren: {},
 		imap.CapUIDPlus: {}, imap.CapMove: {}, imap.CapSpecialUse: {}}
@@ -151,6 +159,9 @@ func (s *Server) poll() {
 	for {
 		if err := s.idx.refresh(); err != nil && s.ctx.Err() == nil {
 			s.log.Error("mailbox index refresh failed", "err", err)
+		}
+		if err := s.idx.saveRecent(); err != nil && s.ctx.Err() == nil {
+			s.log.Error("mailbox index", "err", err)
 		}
 		if time.Since(swept) > time.Hour {
 			swept = time.Now()
@@ -282,7 +293,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.serving.Wait()
 	s.cancel()
 	done := make(chan struct{})
-	go func() { s.live.Wait(); <-s.pollDone; close(done) }()
+	go func() {
+		s.live.Wait()
+		<-s.pollDone
+		// The sessions left their folders: write what they saw as recent.
+		if err := s.idx.saveRecent(); err != nil {
+			s.log.Error("mailbox index", "err", err)
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

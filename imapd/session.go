@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,11 +98,11 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	if err := s.refresh(); err != nil {
 		return err
 	}
-	all := s.srv.idx.folders()
-	list := make([]folderEntry, 0, len(all)+len(personalFolders))
-	list = append(append(list, all...), personalList()...)
-	sort.SliceStable(list[1:], func(i, j int) bool { return list[1+i].name < list[1+j].name }) // INBOX first
-	for _, f := range list {
+	subs, err := s.subscriptionFilter(options)
+	if err != nil {
+		return s.internalErr("list", err)
+	}
+	for _, f := range s.listFolders() {
 		if options != nil && options.SelectSpecialUse && !isSpecialUse(f.attrs) {
 			continue
 		}
@@ -114,17 +116,24 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		if !match {
 			continue
 		}
-		attrs := f.attrs
-		if options != nil && options.SelectSubscribed {
-			// Every folder counts as subscribed: the mailbox is shared and
-			// folders come and go with the cases.
-			attrs = append(append([]imap.MailboxAttr{}, attrs...), imap.MailboxAttrSubscribed)
+		attrs, ok := subs.apply(f)
+		if !ok {
+			continue
 		}
 		if err := w.WriteList(&imap.ListData{Mailbox: f.name, Delim: delim, Attrs: attrs}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// listFolders is every folder the session sees, INBOX first, then by name.
+func (s *session) listFolders() []folderEntry {
+	all := s.srv.idx.folders()
+	list := make([]folderEntry, 0, len(all)+len(personalFolders))
+	list = append(append(list, all...), personalList(s.user)...)
+	sort.SliceStable(list[1:], func(i, j int) bool { return list[1+i].name < list[1+j].name })
+	return list
 }
 
 // folderKey resolves a folder name for SELECT, EXAMINE and STATUS.
@@ -134,7 +143,7 @@ func (s *session) folderKey(name string) (string, error) {
 	}
 	key, ok := s.srv.idx.lookup(name)
 	if !ok {
-		return "", noErr(imap.ResponseCodeNonExistent, fmt.Sprintf("No folder %q: there is INBOX, one folder per case under %s/ and %s/, and your own Sent, Drafts and Trash", name, casesRoot, closedRoot))
+		return "", nonExistent(name)
 	}
 	if key == "" {
 		return "", noErr(imap.ResponseCodeCannot, fmt.Sprintf("%s only holds the case folders, not messages", name))
@@ -171,15 +180,18 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	x := s.srv.idx
 	personal := isPersonalKey(key)
-	flags := x.mailboxFlags(personal)
 	m, err := x.open(key)
 	if err != nil {
 		return nil, s.internalErr("select", err)
 	}
 	m.mu.Lock()
 	v := m.newViewLocked(options != nil && options.ReadOnly)
+	numRecent := v.selectRecentLocked()
 	data := &imap.SelectData{
-		Flags: flags, NumMessages: uint32(len(m.uids)), UIDNext: m.uidNext, UIDValidity: m.uidValidity,
+		Flags: slices.Clone(m.flags), NumMessages: uint32(len(v.uids)), NumRecent: numRecent,
+		UIDNext: m.uidNext, UIDValidity: m.uidValidity,
+		// Without \Deleted in case folders, so clients do not offer to
+		// delete there (RFC 3501 section 7.1: PERMANENTFLAGS).
 		PermanentFlags: permanentFlags(personal),
 	}
 	items := append([]string(nil), m.items...)
@@ -201,7 +213,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			break
 		}
 	}
-	s.log.Debug("select", "folder", name, "messages", data.NumMessages)
+	s.log.Debug("select", "folder", name, "messages", data.NumMessages, "recent", numRecent)
 	return data, nil
 }
 
@@ -218,7 +230,11 @@ func (s *session) Unselect() error {
 }
 
 func (s *session) Create(name string, _ *imap.CreateOptions) error {
-	if _, ok := s.personalKey(name); ok {
+	ok, err := s.folderExists(name)
+	if err != nil {
+		return err
+	}
+	if ok {
 		return noErr(imap.ResponseCodeAlreadyExists, name+" already exists")
 	}
 	return noErr(imap.ResponseCodeCannot, "Parley makes the folders itself, one per case; it cannot create "+name)
@@ -234,7 +250,7 @@ func (s *session) Delete(name string) error {
 	key, ok := s.srv.idx.lookup(name)
 	switch {
 	case !ok:
-		return noErr(imap.ResponseCodeNonExistent, fmt.Sprintf("No folder %q", name))
+		return nonExistent(name)
 	case key == keyInbox:
 		return noErr(imap.ResponseCodeCannot, "INBOX cannot be deleted")
 	default:
@@ -243,13 +259,14 @@ func (s *session) Delete(name string) error {
 }
 
 func (s *session) Rename(oldName, _ string, _ *imap.RenameOptions) error {
+	ok, err := s.folderExists(oldName)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return nonExistent(oldName)
+	}
 	return noErr(imap.ResponseCodeCannot, "Folder names follow the cases and cannot be changed: "+oldName)
-}
-
-func (s *session) Subscribe(string) error { return nil } // every folder is subscribed
-
-func (s *session) Unsubscribe(name string) error {
-	return noErr(imap.ResponseCodeCannot, "Every folder of the shared mailbox stays subscribed: "+name)
 }
 
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
@@ -259,7 +276,7 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.view == nil {
 		return nil
 	}
-	return s.view.tracker.Poll(w, allowExpunge)
+	return s.view.poll(s.srv.idx, w, allowExpunge)
 }
 
 // pollRefreshAge is how fresh the index must be when a command ends (NOOP
@@ -274,9 +291,12 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		<-stop
 		return nil
 	}
-	return v.idle(w, stop)
+	return v.idle(s.srv.idx, w, stop)
 }
 
+// Store changes flags. Its FETCH answers come at once, unless FLAGS must be
+// announced first (a new keyword): then they come from the poll at the
+// command's end, which sends FLAGS before them.
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.StoreFlags, _ *imap.StoreOptions) error {
 	v := s.view
 	if v.readOnly {
@@ -284,13 +304,18 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.
 	}
 	flags := make([]imap.Flag, 0, len(sf.Flags))
 	for _, f := range sf.Flags {
+		if strings.EqualFold(string(f), string(flagRecent)) {
+			continue // set by the server alone (RFC 3501 section 2.3.2)
+		}
 		cf, err := canonFlag(f, isPersonalKey(v.mbox.key))
 		if err != nil {
 			return err
 		}
 		flags = append(flags, cf)
 	}
-	ts := v.targets(numSet)
+	// Messages another session expunged are left out: the client learns
+	// of the EXPUNGE at its next command that allows one.
+	ts, _ := v.targets(numSet)
 	items := make([]string, len(ts))
 	for i, t := range ts {
 		items[i] = t.item
@@ -302,10 +327,18 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, sf *imap.
 	if sf.Silent {
 		return nil
 	}
+	if v.flagsStale() {
+		uids := make([]imap.UID, len(ts))
+		for i, t := range ts {
+			uids[i] = t.uid
+		}
+		v.markChanged(uids...)
+		return nil
+	}
 	for _, t := range ts {
 		rw := w.CreateMessage(t.client)
 		rw.WriteUID(t.uid)
-		rw.WriteFlags(final[t.item])
+		rw.WriteFlags(v.withRecent(t.uid, final[t.item]))
 		if err := rw.Close(); err != nil {
 			return err
 		}
