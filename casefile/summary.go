@@ -2,8 +2,9 @@ package casefile
 
 import (
 	"bytes"
-	"fmt"
 	"html/template"
+	"strings"
+	"time"
 
 	"parley/casestore"
 )
@@ -16,8 +17,8 @@ var summaryTmpl = template.Must(template.New("summary").Parse(`<!DOCTYPE html>
 <table>
 <tr><th>{{.T.SummaryState}}</th><td>{{.Case.State}}</td></tr>
 <tr><th>{{.T.SummaryOutcome}}</th><td>{{.Outcome}}</td></tr>
-<tr><th>{{.T.SummaryOpened}}</th><td>{{.Case.Created.UTC.Format "2006-01-02 15:04 MST"}}</td></tr>
-{{if not .Case.Closed.IsZero}}<tr><th>{{.T.SummaryClosed}}</th><td>{{.Case.Closed.UTC.Format "2006-01-02 15:04 MST"}}</td></tr>{{end}}
+<tr><th>{{.T.SummaryOpened}}</th><td>{{.Opened}}</td></tr>
+{{if not .Case.Closed.IsZero}}<tr><th>{{.T.SummaryClosed}}</th><td>{{.Closed}}</td></tr>{{end}}
 </table>
 <h2>{{.T.SummaryParties}}</h2>
 <table>{{range .Parties}}<tr><th>{{.Role}}</th><td>{{.Name}}</td><td>{{.Email}}</td><td>{{.Lang}}</td></tr>{{end}}</table>
@@ -56,10 +57,26 @@ func (s Source) summary(c *casestore.Case, evs []casestore.Event, rows []casesto
 		return v
 	}
 	f := c.Fields
-	fields := [][2]string{{label("LabelProblem"), f.Problem}, {label("LabelWants"), f.Wants}, {label("LabelOrderDate"), f.OrderDate},
-		{label("LabelOrderRef"), f.OrderRef}, {label("LabelContacted"), f.Contacted}}
+	// Values as a reader of lang reads them: dates and amounts in its
+	// notation, the wish and yes/no in its words.
+	day := func(iso string) string {
+		d, err := time.Parse("2006-01-02", iso)
+		if err != nil {
+			return iso
+		}
+		return s.Locales.FormatTime(lang, d.Add(12*time.Hour), true)
+	}
+	wants := f.Wants
+	if other, ok := strings.CutPrefix(wants, "other: "); ok {
+		wants = s.Locales.T(lang, "Want_other", nil) + ": " + other
+	} else if wants != "" {
+		wants = s.Locales.T(lang, "Want_"+wants, nil)
+	}
+	contacted := map[string]string{"yes": s.Locales.T(lang, "WordYesShown", nil), "no": s.Locales.T(lang, "WordNoShown", nil)}[f.Contacted]
+	fields := [][2]string{{label("LabelProblem"), f.Problem}, {label("LabelWantsShown"), wants}, {label("LabelOrderDate"), day(f.OrderDate)},
+		{label("LabelOrderRef"), f.OrderRef}, {label("LabelContacted"), contacted}, {label("LabelComplainedOnShown"), day(f.ComplainedOn)}}
 	if f.Amount > 0 {
-		fields = append(fields, [2]string{label("LabelAmount"), fmt.Sprintf("%d.%02d %s", f.Amount/100, f.Amount%100, f.Currency)})
+		fields = append(fields, [2]string{label("LabelAmount"), s.Locales.FormatMoney(lang, f.Amount, f.Currency)})
 	}
 	outcome := ""
 	if c.Outcome != "" {
@@ -71,7 +88,8 @@ func (s Source) summary(c *casestore.Case, evs []casestore.Event, rows []casesto
 	}
 	var buf bytes.Buffer
 	err := summaryTmpl.Execute(&buf, map[string]any{
-		"Lang": lang, "T": t, "Case": c, "Outcome": outcome, "Fields": fields, "Events": evs, "Evidence": rows, "Files": files,
+		"Lang": lang, "T": t, "Case": c, "Outcome": outcome,
+		"Opened": s.Locales.FormatTime(lang, c.Created, false), "Closed": s.Locales.FormatTime(lang, c.Closed, false), "Fields": fields, "Events": evs, "Evidence": rows, "Files": files,
 		"Parties": []casestore.Party{c.Consumer, c.Trader, c.Mediator},
 	})
 	return buf.Bytes(), err

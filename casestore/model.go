@@ -83,6 +83,10 @@ type Party struct {
 	Email  string     `json:"email"`
 	Lang   string     `json:"lang"`
 	Handle string     `json:"handle,omitempty"` // registered trader handle
+	// Writes is the language the party writes in when Parley does not speak
+	// it (Lang is then English): every mail to them opens with a line in it
+	// saying so.
+	Writes string `json:"writes,omitempty"`
 	// Thread is every Message-ID Parley sent this party in this case, oldest
 	// first (bounded), for In-Reply-To and References.
 	Thread []string `json:"thread,omitempty"`

@@ -96,6 +96,12 @@ type Reading struct {
 	// More reports whether the reply says more than its intent (beyond
 	// greetings and thanks): that text goes where it belongs.
 	More bool
+	// Negated are intents named and denied ("it is not resolved"): an
+	// answer to the question, though not a choice.
+	Negated []Kind
+	// Words counts the words of the clauses that state no intent, beyond
+	// greetings and thanks.
+	Words int
 }
 
 // One returns the single intent of a reading among allowed; ok is false when
@@ -154,11 +160,12 @@ func (r *Reader) Read(text, lang string) Reading {
 		if len(toks) == 0 {
 			continue
 		}
-		var here []Kind
+		var here, denied []Kind
 		// A question ("Resolved?") states no intent.
 		if i < openingClauses && c.start < openingBytes && !c.question {
-			here = match(toks, vocabs)
+			here, denied = match(toks, vocabs)
 		}
+		rd.Negated = append(rd.Negated, denied...)
 		for _, k := range here {
 			if !seen[k] {
 				seen[k] = true
@@ -169,14 +176,14 @@ func (r *Reader) Read(text, lang string) Reading {
 			words += len(toks)
 		}
 	}
-	rd.More = words > 0
+	rd.More, rd.Words = words > 0, words
 	return rd
 }
 
 // match finds the intents of one clause: each phrase that matches and is not
-// negated; a negated acceptance is a rejection.
-func match(toks []string, vocabs []*vocab) []Kind {
-	var out []Kind
+// negated; a negated acceptance is a rejection. denied are the others that
+// were negated.
+func match(toks []string, vocabs []*vocab) (out, denied []Kind) {
 	add := func(k Kind) {
 		for _, x := range out {
 			if x == k {
@@ -201,6 +208,8 @@ func match(toks []string, vocabs []*vocab) []Kind {
 						add(kd.Kind)
 					case kd.Kind == Accept:
 						add(Reject)
+					default:
+						denied = append(denied, kd.Kind)
 					}
 				}
 			}
@@ -209,7 +218,7 @@ func match(toks []string, vocabs []*vocab) []Kind {
 	// "not acceptable" read both as a negated acceptance (a rejection) and
 	// nothing else; a rejection phrase that itself carries the negation
 	// ("niet akkoord") is a rejection too.
-	return out
+	return out, denied
 }
 
 func phraseAt(toks []string, i int, p []string) bool {

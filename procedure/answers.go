@@ -90,6 +90,10 @@ func (e *Engine) questionPending(c *casestore.Case, role route.Role, inReplyTo s
 }
 
 // readReply decides what a reply means.
+// messageWords is how many words beyond any intent make a reply to a
+// question a message for the others rather than an unclear answer.
+const messageWords = 8
+
 func (e *Engine) readReply(c *casestore.Case, role route.Role, text, inReplyTo string) replyReading {
 	lang := c.PartyByRole(role).Lang
 	rd := e.intents.Read(text, lang)
@@ -107,6 +111,11 @@ func (e *Engine) readReply(c *casestore.Case, role route.Role, text, inReplyTo s
 		// Outside an answer, only a reply that is (nearly) all intent acts:
 		// "partly resolved, but the screen is still broken" is a message.
 		return replyReading{action: actOn, kind: kind, more: rd.More}
+	case pending && len(filterKinds(rd.Intents, allowed)) == 0 && len(filterKinds(rd.Negated, allowed)) == 0 && rd.Words >= messageWords:
+		// No sign of an answer at all, and a message's worth of words for
+		// the others ("the shop still has not answered my emails ..."):
+		// passed on. A short line ("Thank you for your email.") is asked back.
+		return replyReading{action: asMessage}
 	case pending && (conflict || !one):
 		return replyReading{action: askBack, more: rd.More}
 	case conflict && !rd.More:

@@ -63,8 +63,8 @@ func newReader(loc *locales.Bundle) *reader {
 			r.negation[lang] = regexp.MustCompile(`(?i)(?:^|[^\pL'])(?:` + alternation(strings.Split(loc.T(lang, "Negation", nil), "|")) + `)(?:[^\pL]|$)|n't`)
 		}
 	}
-	r.complainedWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelComplainedOn")) + `)`)
-	orderWords := alternation(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...))
+	r.complainedWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(append(loc.Labels("LabelComplainedOn"), loc.Labels("WordsComplained")...)) + `)`)
+	orderWords := alternation(append(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...), loc.Labels("WordsOrdered")...))
 	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|n\.º|nº|č\.|number|nummer|numéro|numero|número|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`)
 	r.orderWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + orderWords + `)`)
 	return r
@@ -273,17 +273,7 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 	} else {
 		// Only a date shortly after an order word: running text has other
 		// dates (delivery promises, Parley's own deadlines in quoted mail).
-		free := r.withoutLabelled(text)
-		for _, m := range r.orderWord.FindAllStringIndex(free, 5) {
-			end := min(len(free), m[1]+60)
-			if nl := strings.IndexByte(free[m[1]:end], '\n'); nl >= 0 {
-				end = m[1] + nl
-			}
-			if found := notation.FindDates(free[m[1]:end], lang); len(found) > 0 && len(found[0]) == 1 {
-				f.OrderDate = found[0][0].ISO()
-				break
-			}
-		}
+		f.OrderDate = sentenceDate(r.withoutLabelled(text), r.orderWord, lang)
 	}
 	if v := r.value("LabelOrderRef", text); v != "" {
 		f.OrderRef = clip(v, 100)
@@ -323,16 +313,76 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 		f.ComplainedOn, u = dateFrom("LabelComplainedOn", v, lang)
 		ask(u)
 	} else {
-		free := r.withoutLabelled(text)
-		for _, m := range r.complainedWord.FindAllStringIndex(free, 5) {
-			end := min(len(free), m[1]+40)
-			if found := notation.FindDates(free[m[1]:end], lang); len(found) > 0 && len(found[0]) == 1 {
-				f.ComplainedOn = found[0][0].ISO()
+		f.ComplainedOn = sentenceDate(r.withoutLabelled(text), r.complainedWord, lang)
+	}
+	return traderValue, f, unclear
+}
+
+// sentenceDate is the date of the sentence in which word occurs ("I bought
+// them on 3 November", "Op 2 november 2026 heb ik besteld"), when that
+// sentence holds exactly one date and it reads one way only: running text has
+// other dates (delivery promises, quoted deadlines), and a guess is worse
+// than asking.
+func sentenceDate(text string, word *regexp.Regexp, lang string) string {
+	for _, m := range word.FindAllStringIndex(text, 5) {
+		start, end := max(0, m[0]-160), min(len(text), m[1]+160)
+		for start > 0 && !utf8.RuneStart(text[start]) {
+			start++
+		}
+		for end < len(text) && !utf8.RuneStart(text[end]) {
+			end++
+		}
+		sentence := text[start:end]
+		a, b := m[0]-start, m[1]-start
+		// The match starts at the sign before the word (a line break, a
+		// full stop): that sign belongs to the sentence before.
+		if r, n := utf8.DecodeRuneInString(sentence[a:]); a < b && !unicode.IsLetter(r) {
+			a += n
+		}
+		from, to := 0, len(sentence)
+		for i := a - 1; i >= 0; i-- {
+			if isSentenceEnd(sentence, i) {
+				from = i + 1
 				break
 			}
 		}
+		for i := b; i < len(sentence); i++ {
+			if isSentenceEnd(sentence, i) {
+				to = i
+				break
+			}
+		}
+		sentence = sentence[from:to]
+		if found := notation.FindDates(sentence, lang); len(found) == 1 && len(found[0]) == 1 {
+			return found[0][0].ISO()
+		}
 	}
-	return traderValue, f, unclear
+	return ""
+}
+
+// isSentenceEnd: a line break, "!", "?", ";", or a full stop before a space
+// and a capital letter, not after a day number: "3. Oktober", "2026. gada 3.
+// novembrī", "2026 m. lapkričio 3 d." and "d. 3.11.2026" stay whole, "in
+// 2026. Then" does not.
+func isSentenceEnd(s string, i int) bool {
+	switch s[i] {
+	case '\n', '!', '?', ';':
+		return true
+	case '.':
+		if i+2 >= len(s) || s[i+1] != ' ' {
+			return false
+		}
+		next, _ := utf8.DecodeRuneInString(s[i+2:])
+		if !unicode.IsUpper(next) {
+			return false
+		}
+		digits := 0
+		for j := i - 1; j >= 0 && s[j] >= '0' && s[j] <= '9'; j-- {
+			digits++
+		}
+		return digits == 0 || digits > 2
+	}
+	return false
 }
 
 // yesNo reads a yes or a no in lang (or English); with lang unknown, in any

@@ -46,11 +46,10 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 	if l := msg.Target.Lang; l != "" && e.loc.Supported(l) {
 		lang = l
 	}
-	var note string
-	if l := e.loc.Detect(pm.Text); msg.Target.Lang == "" && pm.ContentLanguage == "" {
-		note = locales.Unsupported[l]
-	}
 	consumer := casestore.Party{Role: route.Consumer, Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: lang}
+	if l := e.loc.Detect(pm.Text); msg.Target.Lang == "" && pm.ContentLanguage == "" && locales.Unsupported[l] != "" {
+		consumer.Writes = l
+	}
 	if pm.MessageID != "" {
 		// The confirmation answers the complaint in the consumer's own client.
 		consumer.Thread = appendThread(nil, pm.MessageID)
@@ -78,6 +77,7 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 	var tr translated
 	if trader.Email != "" && fields.Problem != "" && fields.Wants != "" {
 		tr = e.translateFor(ctx, &casestore.Case{Trader: trader}, e.reader.dropUnfilled(pm.Text), consumer.Lang, []route.Role{route.Trader})
+		e.translateForMediators(ctx, fields.Problem, consumer.Lang)
 	}
 	now := e.now()
 	c := &casestore.Case{
@@ -105,7 +105,7 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 			return nil, err
 		}
 		r := e.newRun(tx, &cc)
-		r.by, r.message, r.note = route.Consumer, msg.ID, note
+		r.by, r.message = route.Consumer, msg.ID
 		if err := r.completeOrAsk(pm.Text, pm.Attachments, unclear, tr); err != nil {
 			return nil, err
 		}
@@ -132,6 +132,9 @@ func (e *Engine) render(c *casestore.Case, to route.Role, name string, data temp
 	text, err := e.tmpl.Render(name, lang, data)
 	if err != nil {
 		return body{}, err
+	}
+	if note := locales.Unsupported[p.Writes]; note != "" {
+		text = note + "\n\n" + text // every mail, in the language they write
 	}
 	ent, err := renderBody(text, atts)
 	if err != nil {

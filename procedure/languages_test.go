@@ -53,6 +53,14 @@ func TestChoosingTheLanguage(t *testing.T) {
 	if !strings.HasPrefix(first, locales.Unsupported["tr"]) {
 		t.Fatalf("no Turkish line on the first mail:\n%s", first)
 	}
+	// And on every later mail, notices and relays alike.
+	ev.deliver("emre@consumer.example", route.Party(c.ID, route.Consumer), "From: emre@consumer.example\nSubject: Re\n\nSipariş numarası 4711, tutar 49 euro.\n")
+	ev.deliver("support@acme.example", route.Party(c.ID, route.Trader), "From: support@acme.example\nSubject: Re\n\nWe will send a new kettle.\n")
+	for _, s := range to(ev.take(), route.Consumer) {
+		if !strings.HasPrefix(s.env.Text, locales.Unsupported["tr"]) {
+			t.Errorf("%s to the Turkish writer lacks the Turkish line:\n%s", s.o.Kind, s.env.Text)
+		}
+	}
 }
 
 // Every language, through a path that sends the mails a consumer and a shop
@@ -116,5 +124,17 @@ func TestEveryLanguageEndToEnd(t *testing.T) {
 				t.Errorf("no mail shows %q", money)
 			}
 		})
+	}
+}
+
+// Every clock has a name in every language (#status lists the ones ahead).
+func TestEveryClockNamed(t *testing.T) {
+	loc := newEnv(t).e.loc
+	for _, lang := range loc.Languages() {
+		for _, k := range clocks {
+			if !loc.Has(lang, "Clock_"+k.name()) {
+				t.Errorf("%s has no Clock_%s", lang, k.name())
+			}
+		}
 	}
 }

@@ -227,8 +227,6 @@ type run struct {
 	undoUntil time.Time
 	// recorded are fields a mediator set in this run, told to the consumer once.
 	recorded []fieldValue
-	// note is a line for the consumer in a language Parley does not speak.
-	note string
 	// translated are machine translations of the words this run may relay,
 	// made before the transaction.
 	translated translated

@@ -72,7 +72,13 @@ func (r *run) mediationLines(role route.Role, lang string) []string {
 	}
 	lines = append(lines, t("RightCourt"), t("RightAdvice"))
 	if role == route.Consumer && p.Referral() && r.c.Fields.Amount == 0 {
-		lines = append(lines, "", r.e.loc.T(lang, "AskAmountForReferral", templates.Data{Body: p.ArbitrationBody, End: d.End}), r.e.keyword(lang, "LabelAmount")+": ")
+		// The mediation can end, and the case be referred, as early as the
+		// trader's silence at its reply deadline: that is the date to give.
+		by := r.due(cMediationEnd)
+		if reply := r.due(cReplyDue); !reply.IsZero() && reply.Before(by) {
+			by = reply
+		}
+		lines = append(lines, "", r.e.loc.T(lang, "AskAmountForReferral", templates.Data{Body: p.ArbitrationBody, End: at(by)}), r.e.keyword(lang, "LabelAmount")+": ")
 	}
 	return lines
 }
@@ -117,7 +123,8 @@ func (r *run) briefMediator() error {
 	if len(kept) > 0 {
 		lines = append(append(lines, "", r.e.loc.T(lang, "KeptNotes", nil)), kept...)
 	}
-	return r.notify(route.Mediator, templates.Mediation, templates.Data{Intro: "MediatorAssigned", Text: r.c.Fields.Problem, Lines: lines})
+	d := r.e.cachedTranslation(r.tx, templates.Data{Intro: "MediatorAssigned", Text: r.c.Fields.Problem, Lines: lines}, r.c.Fields.Problem, r.c.Consumer.Lang, lang)
+	return r.notify(route.Mediator, templates.Mediation, d)
 }
 
 // tellMediator sends a notice to a registered mediator who need not be the

@@ -22,9 +22,6 @@ func (r *run) notify(role route.Role, name string, d templates.Data) error {
 	if d.Trader == "" {
 		d.Trader = r.c.Trader.Name
 	}
-	if role == route.Consumer && r.note != "" {
-		d.Note, r.note = r.note, "" // once, on the first mail
-	}
 	b, err := r.e.render(r.c, role, name, d, nil, true)
 	if err != nil {
 		return err
@@ -83,7 +80,18 @@ func canonical(cents int64, currency string) string {
 // fieldLines prints the complaint's known fields for the trader and the
 // mediator; a field nobody gave is left out, never shown as "no".
 func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
+	return e.fieldLinesAs(c, lang, false)
+}
+
+// fieldLinesAs labels the fields as the fill-in form does (form: what the
+// consumer writes, "What I want") or as others read them ("What the consumer
+// wants").
+func (e *Engine) fieldLinesAs(c *casestore.Case, lang string, form bool) []string {
 	first := func(id string) string { l, _, _ := strings.Cut(e.loc.T(lang, id, nil), "|"); return l }
+	wantsLabel, complainedLabel := "LabelWantsShown", "LabelComplainedOnShown"
+	if form {
+		wantsLabel, complainedLabel = "LabelWants", "LabelComplainedOn"
+	}
 	f := c.Fields
 	var lines []string
 	add := func(id, v string) {
@@ -96,8 +104,8 @@ func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
 	if f.Amount > 0 {
 		add("LabelAmount", e.loc.FormatMoney(lang, f.Amount, f.Currency))
 	}
-	add("LabelWantsShown", e.wantsShown(f.Wants, lang))
-	add("LabelComplainedOnShown", e.dayShown(f.ComplainedOn, lang))
+	add(wantsLabel, e.wantsShown(f.Wants, lang))
+	add(complainedLabel, e.dayShown(f.ComplainedOn, lang))
 	switch f.Contacted {
 	case "yes":
 		add("LabelContacted", e.loc.T(lang, "WordYesShown", nil))
@@ -105,6 +113,18 @@ func (e *Engine) fieldLines(c *casestore.Case, lang string) []string {
 		add("LabelContacted", e.loc.T(lang, "WordNoShown", nil))
 	}
 	return lines
+}
+
+// understood is what Parley read in a complaint, as labelled lines the
+// consumer can send back corrected: the shop, then the fields.
+func (e *Engine) understood(c *casestore.Case, lang string) []string {
+	label, _, _ := strings.Cut(e.loc.T(lang, "LabelTrader", nil), "|")
+	shop := c.Trader.Name
+	if shop == "" {
+		shop = c.Trader.Email
+	}
+	// The fill-in form's own labels, so a line sent back is read again.
+	return append([]string{label + ": " + shop}, e.fieldLinesAs(c, lang, true)...)
 }
 
 // dayShown is a stored day (YYYY-MM-DD) as a reader of lang reads it.

@@ -221,6 +221,12 @@ func TestUnclearChoiceAskedBack(t *testing.T) {
 		}
 		expectState(t, ev.caseNow(c.ID), casestore.StateChoice, "")
 	}
+	// A reply to the choice mail that names no option at all, but says
+	// something to the shop, is passed on to it.
+	ev.replyTo(c, route.Consumer, "jan@consumer.example", choiceMail, "Also: the shop still has not answered my emails. I would really like a replacement soon.")
+	if out := ev.take(); kinds(out) != "relay>trader" {
+		t.Fatalf("a message in reply to the choice mail: %q", kinds(out))
+	}
 	// A reply to a relay of the shop's words in the same state is a message.
 	ev.traderWrites(c, "We will refund you tomorrow.")
 	relay := ev.take()[0]
@@ -405,5 +411,55 @@ func TestUndoAfterClosingAndAnswersAsWords(t *testing.T) {
 	}
 	if !toSanne {
 		t.Fatal("the colleague's confirmation did not reach her")
+	}
+}
+
+// A date in the same sentence as an ordering or complaining word, before or
+// after it, is the order date or the first complaint's; a sentence with two
+// dates is left for the consumer to say.
+func TestDatesInRunningText(t *testing.T) {
+	ev := newEnv(t)
+	for _, c := range []struct {
+		lang, text, ordered, complained string
+	}{
+		{"en", "I bought running shoes on 2 November 2026 and they fell apart. I emailed the shop on 16 November 2026, no answer.", "2026-11-02", "2026-11-16"},
+		{"en", "I ordered on 3 October 2026 and they promised delivery on 10 October 2026.", "", ""},
+		{"en", "On 5 October 2026 I placed an order for a kettle.", "2026-10-05", ""},
+		{"en", "The kettle arrived on 7 October 2026. I complained the same day.", "", ""},
+		{"de", "Am 3. Oktober 2026 habe ich einen Wasserkocher bestellt.", "2026-10-03", ""},
+		{"nl", "Op 2 november 2026 heb ik een waterkoker besteld. Op 16 november 2026 heb ik de winkel gemaild.", "2026-11-02", "2026-11-16"},
+		{"es", "Compré unas zapatillas el 3 de noviembre de 2026 y llegaron rotas. Escribí a la tienda el 10 de noviembre de 2026.", "2026-11-03", "2026-11-10"},
+		{"lt", "Užsakiau virdulį 2026 m. lapkričio 3 d., bet jis atkeliavo sugedęs.", "2026-11-03", ""},
+		{"lv", "Pasūtīju tējkannu 2026. gada 3. novembrī, bet tā atnāca salauzta.", "2026-11-03", ""},
+		{"da", "Jeg bestilte en elkedel d. 3.11.2026. Den kom i stykker.", "2026-11-03", ""},
+		{"en", "Hello,\nI bought a kettle on 2 November 2026.\nIt was delivered on 5 November 2026.", "2026-11-02", ""},
+	} {
+		_, f, _ := ev.e.reader.read(c.text, c.lang)
+		if f.OrderDate != c.ordered || f.ComplainedOn != c.complained {
+			t.Errorf("%s %q: ordered %q complained %q, want %q %q", c.lang, c.text, f.OrderDate, f.ComplainedOn, c.ordered, c.complained)
+		}
+	}
+}
+
+// The confirmation shows what was read, as lines the consumer can send back
+// corrected.
+func TestConfirmShowsWhatWasRead(t *testing.T) {
+	ev := newEnv(t)
+	ev.deliver("jan@consumer.example", route.Intake("acme"), eligibleComplaint)
+	out := to(ev.take(), route.Consumer)
+	if len(out) != 1 || out[0].o.Kind != "confirm" {
+		t.Fatalf("sent %q", kinds(out))
+	}
+	for _, want := range []string{"This is what we read in your complaint", "Trader: Acme Shop", "Order date: 20 October 2026", "What I want: refund",
+		"Order number: A-1234", "Amount: " + ev.eur(4995)} {
+		if !strings.Contains(out[0].env.Text, want) {
+			t.Errorf("confirmation lacks %q:\n%s", want, out[0].env.Text)
+		}
+	}
+	// A line sent back corrects the field.
+	c := ev.onlyCase()
+	ev.consumerWrites(c, "Order date: 21 October 2026")
+	if got := ev.caseNow(c.ID).Fields.OrderDate; got != "2026-10-21" {
+		t.Errorf("order date after the correction: %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package procedure
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -28,6 +29,19 @@ type caseFile struct {
 
 // prepareReferral exports the case file of a case about to be referred.
 func (e *Engine) prepareReferral(id string) (*caseFile, error) {
+	if e.translator != nil {
+		// The complaint in the body's language, for the cover letter.
+		var c *casestore.Case
+		if err := e.store.View(func(tx *casestore.Tx) (err error) { c, err = tx.Case(id); return err }); err == nil && c.Fields.Problem != "" {
+			lang := e.cfg.Procedure.ArbitrationLang
+			if !e.loc.Supported(lang) {
+				lang = e.loc.Default()
+			}
+			if from := e.textLang(c.Fields.Problem, c.Consumer.Lang); from != lang {
+				e.translateText(context.Background(), c.Fields.Problem, from, lang)
+			}
+		}
+	}
 	var buf bytes.Buffer
 	if err := (casefile.Source{Store: e.store, Locales: e.loc}).Export(id, &buf); err != nil {
 		return nil, fmt.Errorf("export case file of %s: %w", id, err)
@@ -147,7 +161,17 @@ func (r *run) coverLines(lang string) []string {
 		lines = append(lines, "", r.e.loc.T(lang, "CoverProposal", templates.Data{Date: onDay(p.Created), Answer: answer(p.Consumer), Outcome: answer(p.Trader)})+":", p.Text)
 	}
 	if f := r.c.Fields.Problem; f != "" {
-		lines = append(lines, "", t("LabelProblem")+":", f)
+		lines = append(lines, "", t("LabelProblem")+":")
+		// In the body's language first when it differs (translated before
+		// the transaction, in prepareReferral), then as the consumer wrote it.
+		d := r.e.cachedTranslation(r.tx, templates.Data{}, f, r.c.Consumer.Lang, lang)
+		switch {
+		case d.Translation != "":
+			lines = append(lines, r.e.loc.T(lang, "MachineTranslation", d), d.Translation, "")
+		case d.TranslationFailed:
+			lines = append(lines, r.e.loc.T(lang, "TranslationUnavailable", d))
+		}
+		lines = append(lines, f)
 	}
 	return lines
 }

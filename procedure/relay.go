@@ -390,6 +390,7 @@ func (e *Engine) intakeReply(ctx context.Context, in *inbound, c *casestore.Case
 	}
 	if merged := merge(c.Fields, more); tp.Email != "" && merged.Problem != "" && merged.Wants != "" {
 		tr = e.translateFor(ctx, &casestore.Case{Trader: tp}, e.reader.dropUnfilled(complaint), c.Consumer.Lang, []route.Role{route.Trader})
+		e.translateForMediators(ctx, merged.Problem, c.Consumer.Lang)
 	}
 	err = e.finish(in, e.withRun(c.ID, c.State, in.msg.ID, route.Consumer, func(r *run) error {
 		if r.c.Trader.Email == "" {

@@ -822,3 +822,32 @@ func TestBindingAdviceInEveryLanguage(t *testing.T) {
 		})
 	}
 }
+
+// The date by which the amount is asked for is the earliest the case can be
+// referred: the trader's reply deadline in mediation (silence ends it), not
+// the end of the mediation period.
+func TestAmountAskedForByTheEarliestReferral(t *testing.T) {
+	ev := newEnvWith(t, referralBody)
+	ev.addMediator("mia@mediators.example", "Mia")
+	ev.deliver("jan@consumer.example", route.Intake("acme"), strings.Replace(eligibleComplaint, "Amount: 49.95 EUR\n", "", 1))
+	c := ev.onlyCase()
+	ev.advance(7 * day)
+	ev.take()
+	ev.choose(c, "jan@consumer.example", route.ChoiceMediation)
+	c = ev.caseNow(c.ID)
+	reply, _ := c.Timer(cReplyDue.name())
+	end, _ := c.Timer(cMediationEnd.name())
+	if !reply.Due.Before(end.Due) {
+		t.Fatalf("reply due %s not before mediation end %s", reply.Due, end.Due)
+	}
+	for _, s := range to(ev.take(), route.Consumer) {
+		if s.o.Kind != "mediation" {
+			continue
+		}
+		if !strings.Contains(s.env.Text, "amount of your claim") || !strings.Contains(s.env.Text, ev.when(reply.Due)) {
+			t.Errorf("the amount is not asked for by %s:\n%s", ev.when(reply.Due), s.env.Text)
+		}
+		return
+	}
+	t.Fatal("no mediation notice to the consumer")
+}

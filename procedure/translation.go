@@ -39,11 +39,16 @@ func (t translated) data(d templates.Data, e *Engine, lang string) templates.Dat
 	return d
 }
 
-// translateFor translates text written in from for the readers of the
-// given roles of case c, skipping those who read from.
+// translateFor translates text for the readers of the given roles of case
+// c, skipping those who read its language. The text's language is the one
+// it is written in, as far as it can be told, else from (the writer's): a
+// consumer who chose Spanish may still write in English.
 func (e *Engine) translateFor(ctx context.Context, c *casestore.Case, text, from string, readers []route.Role) translated {
 	out := translated{}
-	if e.translator == nil || strings.TrimSpace(text) == "" || from == "" {
+	if e.translator == nil || strings.TrimSpace(text) == "" {
+		return out
+	}
+	if from = e.textLang(text, from); from == "" {
 		return out
 	}
 	for _, r := range readers {
@@ -80,4 +85,53 @@ func (e *Engine) translateText(ctx context.Context, text, from, to string) trans
 		e.log.Warn("cache machine translation", "err", err)
 	}
 	return translation{text: out, from: from}
+}
+
+// textLang is the language text is written in, as far as it can be told,
+// else fallback.
+func (e *Engine) textLang(text, fallback string) string {
+	if l := e.loc.Detect(text); l != "" {
+		return l
+	}
+	return fallback
+}
+
+// translateForMediators translates the complaint for every registered
+// mediator's language before the case opens, so the mediator's briefing,
+// made inside a transaction later, finds it in the cache.
+func (e *Engine) translateForMediators(ctx context.Context, text, from string) {
+	if e.translator == nil || strings.TrimSpace(text) == "" {
+		return
+	}
+	var meds []casestore.Mediator
+	e.store.View(func(tx *casestore.Tx) (err error) { meds, err = tx.Mediators(); return err })
+	from = e.textLang(text, from)
+	done := map[string]bool{from: true}
+	for _, m := range meds {
+		lang := langOr(m.Lang, e.loc.Default())
+		if !done[lang] {
+			done[lang] = true
+			e.translateText(ctx, text, from, lang)
+		}
+	}
+}
+
+// cachedTranslation fills d's translation of text for a reader of to from
+// the cache, inside a transaction (no engine call): a miss is noted as
+// unavailable.
+func (e *Engine) cachedTranslation(tx *casestore.Tx, d templates.Data, text, from, to string) templates.Data {
+	if e.translator == nil || strings.TrimSpace(text) == "" {
+		return d
+	}
+	from = e.textLang(text, from)
+	if from == to {
+		return d
+	}
+	d.TranslationFrom = e.loc.LanguageName(to, from)
+	if out, ok := tx.Translation(casestore.TranslationKey(e.translator.Name(), from, to, text)); ok {
+		d.Translation = out
+	} else {
+		d.TranslationFailed = true
+	}
+	return d
 }

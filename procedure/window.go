@@ -24,12 +24,13 @@ func (r *run) notifyOpened() error {
 	if !ok {
 		return nil
 	}
+	lang := r.c.Consumer.Lang
 	d := templates.Data{Deadline: at(r.due(cWindowEnd)), Trader: r.c.Trader.Name,
-		Lines: r.e.askLines(r.c.Consumer.Lang, t.unclear)}
+		Lines: r.e.askLines(lang, t.unclear), Understood: r.e.understood(r.c, lang)}
 	if err := r.notify(route.Consumer, templates.Confirm, d); err != nil {
 		return err
 	}
-	d.Lines = nil
+	d.Lines, d.Understood = nil, nil
 	d.Text = r.e.reader.dropUnfilled(t.complaint)
 	d = t.translated.data(d, r.e, r.c.Trader.Lang)
 	d.Attachments = attachmentList(t.atts)

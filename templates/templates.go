@@ -70,27 +70,28 @@ type Data struct {
 	Title       string
 	Intro       string   // message id of the opening sentence (generic templates)
 	Lines       []string // extra lines, already localised
-	Choices     []Option
-	Keywords    string
-	Outcome     string
-	Fee         locales.Money
-	Amount      locales.Money
-	Min, Max    locales.Money
-	Currency    string
-	Days        int
-	Answer      string
-	Service     string // the service's name ([procedure] service_name)
-	Body        string // the arbitration body's name
-	URL         string // where the consumer files the claim
-	MoreHelp    string // where else a consumer may turn
-	File        string // the case file's name, size and SHA-256 (referral)
-	Size        string
-	Options     string // the readings of an unclear value
-	Choice      string // a choice as offered, e.g. "I want mediation by an independent mediator"
+	// Understood are the complaint's fields as Parley read them, shown back
+	// to the consumer so a misreading is seen and corrected.
+	Understood []string
+	Choices    []Option
+	Keywords   string
+	Outcome    string
+	Fee        locales.Money
+	Amount     locales.Money
+	Min, Max   locales.Money
+	Currency   string
+	Days       int
+	Answer     string
+	Service    string // the service's name ([procedure] service_name)
+	Body       string // the arbitration body's name
+	URL        string // where the consumer files the claim
+	MoreHelp   string // where else a consumer may turn
+	File       string // the case file's name, size and SHA-256 (referral)
+	Size       string
+	Options    string // the readings of an unclear value
+	Choice     string // a choice as offered, e.g. "I want mediation by an independent mediator"
 	// Translation is a machine translation of Text into the reader's
 	// language, from TranslationFrom; TranslationFailed: none could be made.
-	// Note is a line above a mail in a language Parley does not speak.
-	Note              string
 	Translation       string
 	TranslationFrom   string
 	TranslationFailed bool

@@ -9,12 +9,17 @@ import (
 // Parley supports. Each pattern matches one line (or the start of a wrapped one).
 var attributionRes = []*regexp.Regexp{
 	// Gmail, Thunderbird, Apple Mail: "On <date>, <name> wrote:" and translations.
-	regexp.MustCompile(`(?i)^\s*(on|am|op|le|il|il giorno|w dniu|den|på|el|em|dne)\s.{0,250}\b(wrote|schrieb|schreef|a écrit|ha scritto|napisał|napisała|pisze|skrev|escribió|escreveu|napsal|kirjoitti)\b.{0,250}:\s*$`),
-	regexp.MustCompile(`(?i)^\s*.{0,200}\s(wrote|schrieb|schreef|a écrit|ha scritto|napisał\(a\)|napisał|napisała|skrev)\s*:\s*$`),
+	// (No \b after the verb: Go's \b is ASCII, and "escribió:" ends in ó.)
+	regexp.MustCompile(`(?i)^\s*(on|am|op|le|il|il giorno|w dniu|den|på|el|em|dne|dňa|dana|dne|în|la|на|στις|kuupäeval|ma|ti|to|ke|pe|su|la|the|an|þann|fil-)\s.{0,250}\b(` + attributionVerbs + `)(\P{L}.{0,250})?:\s*$`),
+	regexp.MustCompile(`(?i)^\s*.{0,200}\s(` + attributionVerbs + `|napisał\(a\))\s*:\s*$`),
 	// Outlook, Outlook.com, many webmails.
 	regexp.MustCompile(`(?i)^\s*-{2,}\s*(original message|ursprüngliche nachricht|oorspronkelijk bericht|message d'origine|messaggio originale|wiadomość oryginalna|oprinnelig melding|opprinnelig melding|forwarded message|weitergeleitete nachricht|doorgestuurd bericht|message transféré)\s*-{2,}\s*$`),
 	regexp.MustCompile(`^\s*_{20,}\s*$`),
 }
+
+// attributionVerbs are "wrote" in the languages Parley speaks, as mail
+// clients write it in their reply headers.
+const attributionVerbs = `wrote|schrieb|schreef|a écrit|ha scritto|napisał|napisała|pisze|skrev|escribió|escreveu|napsal|napsala|napísal|napísala|kirjoitti|írta|a scris|έγραψε|написа|napisao|napisala|napisal|kirjutas|rašė|rakstīja|kiteb|scríobh|skrifaði`
 
 // Outlook's header block: "From: x" followed within a few lines by "Sent: y".
 var (

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -99,8 +100,14 @@ func (a *Apertium) Translate(ctx context.Context, text, from, to string) (string
 	if resp.StatusCode != http.StatusOK || body.ResponseStatus != http.StatusOK {
 		return "", fmt.Errorf("apertium: %d %s", body.ResponseStatus, body.ResponseDetails)
 	}
-	return body.ResponseData.TranslatedText, nil
+	return apertiumMarks.ReplaceAllString(body.ResponseData.TranslatedText, "$1$2"), nil
 }
+
+// apertiumMarks are Apertium's debug marks that markUnknown=no leaves: "#"
+// before a word it could not generate, "@" before one it could not transfer
+// ("they #give"). A mark follows a space or an opening sign and precedes a
+// letter, so "order #4711" and addresses stay as they are.
+var apertiumMarks = regexp.MustCompile(`(^|[\s(\["'¿¡«])[#@](\pL)`)
 
 // LibreTranslate speaks POST /translate {q, source, target, format, api_key}.
 type LibreTranslate struct {

@@ -104,3 +104,18 @@ func TestDeepLWireFormat(t *testing.T) {
 		t.Fatal("deepl without a key accepted")
 	}
 }
+
+// Apertium's "#" and "@" marks never reach a reader; an order number or an
+// address keeps its sign.
+func TestApertiumMarksRemoved(t *testing.T) {
+	for in, want := range map[string]string{
+		"I want that they #give the money":   "I want that they give the money",
+		"@Envío broken, (#roto) here":        "Envío broken, (roto) here",
+		"order #4711 from shop@acme.example": "order #4711 from shop@acme.example",
+		"¿#Dónde está?":                      "¿Dónde está?",
+	} {
+		if got := apertiumMarks.ReplaceAllString(in, "$1$2"); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}
