@@ -62,6 +62,12 @@ type MailCase struct {
 	// already indexed: both only grow, so a sync reads only what is new.
 	OutSeen    uint64 `json:"out_seen,omitempty"`
 	EventsSeen uint64 `json:"events_seen,omitempty"`
+	// Layout is how the case folder is laid out (imapd's caseLayout); an
+	// older layout is brought up to date once.
+	Layout int `json:"layout,omitempty"`
+	// Root is the Message-ID every message of the case folder is threaded
+	// on, fixed when the case is first indexed.
+	Root string `json:"root,omitempty"`
 }
 
 func mailKey(folder string, rest []byte) []byte {

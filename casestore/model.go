@@ -285,6 +285,17 @@ type Message struct {
 	Note      string       `json:"note,omitempty"`
 	Auth      string       `json:"auth,omitempty"` // DMARC, SPF and DKIM results
 	Processed bool         `json:"processed"`
+	// RelayedTo is whom Parley passed the message on to, recorded in the
+	// transaction that queued the relays (the mediators' mailbox names them
+	// on the message instead of showing every copy).
+	RelayedTo []Relay `json:"relayed_to,omitempty"`
+}
+
+// Relay is one copy of a party's message Parley queued for another party.
+type Relay struct {
+	Role route.Role `json:"role"`
+	Out  uint64     `json:"out"`
+	At   time.Time  `json:"at"`
 }
 
 // HasFlag reports whether the message carries flag f.

@@ -104,7 +104,7 @@ func BenchmarkMailbox(b *testing.B) {
 	})
 	b.Run("SELECT case", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			name := fmt.Sprintf("Cases/%s Shop %d", benchCaseID(i%benchCases), i%benchCases)
+			name := fmt.Sprintf("Cases/%s-Shop-%d", benchCaseID(i%benchCases), i%benchCases)
 			if sel, err := c.Select(name, nil).Wait(); err != nil || sel.NumMessages != benchPerCase {
 				b.Fatalf("SELECT %s: %v %+v", name, err, sel)
 			}
@@ -130,7 +130,7 @@ func BenchmarkMailbox(b *testing.B) {
 			}
 		}
 	}
-	caseFolder := "Cases/" + benchCaseID(7) + " Shop 7"
+	caseFolder := "Cases/" + benchCaseID(7) + "-Shop-7"
 	b.Run("FETCH envelopes case/cold", func(b *testing.B) { fetch(b, caseFolder, benchPerCase, true) })
 	b.Run("FETCH envelopes case/warm", func(b *testing.B) { fetch(b, caseFolder, benchPerCase, false) })
 	inbox := uint32(benchCases / 4 * benchPerCase)

@@ -232,8 +232,14 @@ func partial(b []byte, p *imap.SectionPartial) []byte {
 	return b[p.Offset:end]
 }
 
-// loadContent reads an item's bytes from the store and rewrites its Reply-To.
-func loadContent(store *casestore.Store, item, replyTo string) (*content, error) {
+// loadContent reads an item's bytes from the store and rewrites its header
+// for the mediators' mailbox: Reply-To the case's mediator address, the
+// case's thread, and whom a message went to (thread.go). The bytes depend
+// only on the stored rows and mc's fixed fields, so they never change for a
+// UID.
+func loadContent(store *casestore.Store, item string, mc casestore.MailCase) (*content, error) {
+	replyTo := mc.ReplyTo
+	var extra []string
 	caseID, kind, id, err := parseItem(item)
 	if err != nil {
 		return nil, err
@@ -248,6 +254,9 @@ func loadContent(store *casestore.Store, item, replyTo string) (*content, error)
 				return err
 			}
 			date = m.Received
+			if h := relayedHeader(m); h != "" {
+				extra = append(extra, "X-Parley-Relayed: "+h)
+			}
 			raw, err = rawBytes(store, tx, m.SHA256)
 			return err
 		case kindOutbound:
@@ -256,6 +265,7 @@ func loadContent(store *casestore.Store, item, replyTo string) (*content, error)
 				return err
 			}
 			date = o.Created
+			extra = append(extra, "X-Parley-Sent-To: "+sentToHeader(tx, o))
 			raw, err = rawBytes(store, tx, o.SHA256)
 			return err
 		case kindNote:
@@ -272,7 +282,10 @@ func loadContent(store *casestore.Store, item, replyTo string) (*content, error)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", item, err)
 	}
-	return newContent(withReplyTo(raw, replyTo), date), nil
+	if mc.Root != "" {
+		raw = inThread(raw, mc.Root)
+	}
+	return newContent(withReplyTo(withFields(raw, extra), replyTo), date), nil
 }
 
 // rawBytes reads raw content inline from the bbolt file or from the blob folder.

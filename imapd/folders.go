@@ -28,7 +28,9 @@ const (
 func caseFolderKey(id string) string       { return "c/" + id }
 func quarantineFolderKey(id string) string { return "q/" + id }
 
-// folderName is the name of a case's folder, e.g. "Cases/K7Q-4M2P Acme Shop".
+// folderName is the name of a case's folder, e.g. "Cases/K7Q-4M2P-Acme-Shop":
+// no spaces, so it is typed as it is in mutt (no ^V) and in any client's
+// folder prompt.
 func folderName(mc casestore.MailCase) string {
 	root := casesRoot
 	if mc.Closed {
@@ -36,7 +38,7 @@ func folderName(mc casestore.MailCase) string {
 	}
 	name := root + string(delim) + mc.ID
 	if mc.Label != "" {
-		name += " " + mc.Label
+		name += "-" + mc.Label
 	}
 	return name
 }
@@ -66,14 +68,14 @@ func caseLabel(c *casestore.Case) string {
 			break
 		}
 		if space {
-			b.WriteByte(' ')
+			b.WriteByte('-')
 			n++
 			space = false
 		}
 		b.WriteRune(r)
 		n++
 	}
-	return strings.TrimSpace(b.String())
+	return strings.Trim(b.String(), "-")
 }
 
 // folderEntry is one line of LIST.

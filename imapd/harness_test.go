@@ -224,10 +224,11 @@ func (h *harness) addMessage(caseID, role string, raw []byte, flags ...string) u
 	return id
 }
 
-// addOutbound stores a message Parley sent in a case.
+// addOutbound stores a notice Parley sent in a case (a relay would not show:
+// the message it passes on stands for it).
 func (h *harness) addOutbound(caseID string, raw []byte) {
 	h.update(func(tx *casestore.Tx) error {
-		return tx.AddOutbound(&casestore.Outbound{CaseID: caseID, Role: "trader", Kind: "relay", To: "support@acme.example",
+		return tx.AddOutbound(&casestore.Outbound{CaseID: caseID, Role: "trader", Kind: "notice", To: "support@acme.example",
 			Created: h.clock(), State: casestore.OutSent}, raw)
 	})
 }
@@ -252,8 +253,14 @@ func (h *harness) mediatorAddr(caseID string) string {
 }
 
 // served is what the server must serve for raw in caseID.
-func (h *harness) served(caseID string, raw []byte) []byte {
-	return withReplyTo(raw, h.mediatorAddr(caseID))
+func (h *harness) served(caseID string, raw []byte, fields ...string) []byte {
+	addr := h.mediatorAddr(caseID)
+	return withReplyTo(withFields(inThread(raw, threadRoot(caseID, addr)), fields), addr)
+}
+
+// servedNotice is served for one of Parley's notices to the trader.
+func (h *harness) servedNotice(caseID string, raw []byte) []byte {
+	return h.served(caseID, raw, "X-Parley-Sent-To: trader")
 }
 
 // client logs in a go-imap client; handler may be nil.

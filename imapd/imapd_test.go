@@ -20,9 +20,9 @@ const (
 	caseB = "ABC-1234" // closed
 	caseC = "XYZ-9876" // open, non-ASCII trader name
 
-	folderA = "Cases/K7Q-4M2P Acme Shop Wholesale"
-	folderB = "Closed/ABC-1234 Bolt & Co"
-	folderC = "Cases/XYZ-9876 Café Ünïcode"
+	folderA = "Cases/K7Q-4M2P-Acme-Shop-Wholesale"
+	folderB = "Closed/ABC-1234-Bolt-&-Co"
+	folderC = "Cases/XYZ-9876-Café-Ünïcode"
 )
 
 // seeded is the test data: raw messages by what they are.
@@ -150,7 +150,7 @@ func TestFoldersAndThread(t *testing.T) {
 	if len(msgs) != 6 {
 		t.Fatalf("fetched %d messages, want 6", len(msgs))
 	}
-	want := [][]byte{h.served(caseA, s.consumer), h.served(caseA, s.relay), nil, h.served(caseA, s.malformed), h.served(caseA, s.multipart)}
+	want := [][]byte{h.served(caseA, s.consumer), h.servedNotice(caseA, s.relay), nil, h.served(caseA, s.malformed), h.served(caseA, s.multipart)}
 	for i, w := range want {
 		if w == nil {
 			continue
@@ -540,13 +540,13 @@ func TestCaseLifecycle(t *testing.T) {
 	idle.Close()
 	idle.Wait()
 	names := listNames(t, c)
-	if _, ok := names["Closed/K7Q-4M2P Acme Shop Wholesale"]; !ok {
+	if _, ok := names["Closed/K7Q-4M2P-Acme-Shop-Wholesale"]; !ok {
 		t.Errorf("closed case not under Closed/: %v", names)
 	}
 	if _, ok := names[folderA]; ok {
 		t.Errorf("closed case still under Cases/")
 	}
-	if sel, err := c.Select("Closed/K7Q-4M2P Acme Shop Wholesale", nil).Wait(); err != nil || sel.NumMessages != 6 || sel.UIDNext != 7 {
+	if sel, err := c.Select("Closed/K7Q-4M2P-Acme-Shop-Wholesale", nil).Wait(); err != nil || sel.NumMessages != 6 || sel.UIDNext != 7 {
 		t.Errorf("SELECT closed folder: %v %+v", err, sel)
 	}
 	// After the retention purge the case has no folder any more.
@@ -616,7 +616,7 @@ func TestMalformedMessagesServedWhole(t *testing.T) {
 		h.addMessage(caseA, "trader", r, casestore.FlagMalformed)
 	}
 	c := h.client(nil)
-	if _, err := c.Select("Cases/K7Q-4M2P Acme", nil).Wait(); err != nil {
+	if _, err := c.Select("Cases/K7Q-4M2P-Acme", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	all := imap.SeqSet{}

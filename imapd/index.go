@@ -263,6 +263,9 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 		mc.ReplyTo = x.keys.PartyLocal(id, route.Mediator) + "@" + x.domain
 	}
 	mc.Label, mc.Closed, mc.Purged = caseLabel(c), c.State == casestore.StateClosed, c.Purged
+	if mc.Root == "" {
+		mc.Root = threadRoot(id, mc.ReplyTo)
+	}
 
 	caseKey, quarKey := caseFolderKey(id), quarantineFolderKey(id)
 	want := map[string][]candidate{}
@@ -294,19 +297,47 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, e := range existing {
-			if _, kind, _, err := parseItem(e.Item); err == nil && (kind == kindOutbound || kind == kindNote) {
-				want[caseKey] = append(want[caseKey], candidate{item: e.Item})
+		// A folder laid out before caseLayout showed every relayed copy:
+		// once, the rows it keeps are decided again (thread.go).
+		var keep map[uint64]bool
+		if mc.Layout < caseLayout && len(existing) > 0 {
+			all, err := tx.CaseOutbound(id)
+			if err != nil {
+				return nil, nil, err
 			}
+			keep = map[uint64]bool{}
+			var prev *casestore.Outbound
+			for i := range all {
+				keep[all[i].ID] = shownInCase(&all[i], prev)
+				prev = &all[i]
+			}
+		}
+		for _, e := range existing {
+			_, kind, n, err := parseItem(e.Item)
+			if err != nil || (kind != kindOutbound && kind != kindNote) {
+				continue
+			}
+			if kind == kindOutbound && keep != nil && !keep[n] {
+				continue
+			}
+			want[caseKey] = append(want[caseKey], candidate{item: e.Item})
 		}
 		outs, err := tx.CaseOutboundAfter(id, mc.OutSeen)
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, o := range outs {
-			if o.SHA256 != "" {
+		var prev *casestore.Outbound
+		if mc.OutSeen > 0 {
+			if p, err := tx.Outbound(mc.OutSeen); err == nil {
+				prev = p
+			}
+		}
+		for i := range outs {
+			o := &outs[i]
+			if shownInCase(o, prev) {
 				want[caseKey] = append(want[caseKey], candidate{item: itemRef(id, kindOutbound, o.ID), t: o.Created, rank: 2, id: o.ID})
 			}
+			prev = o
 			mc.OutSeen = max(mc.OutSeen, o.ID)
 		}
 		evs, err := tx.EventsAfter(id, mc.EventsSeen)
@@ -375,6 +406,7 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 			return nil, nil, err
 		}
 	}
+	mc.Layout = caseLayout
 	if err := tx.PutMailCase(mc); err != nil {
 		return nil, nil, err
 	}
@@ -563,7 +595,7 @@ func (x *index) content(item string) (*content, error) {
 	if !ok || mc.ReplyTo == "" {
 		return nil, fmt.Errorf("load %s: case %s is not indexed", item, caseID)
 	}
-	c, err := loadContent(x.store, item, mc.ReplyTo)
+	c, err := loadContent(x.store, item, mc)
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,48 @@ func withReplyTo(raw []byte, addr string) []byte {
 	return out
 }
 
+// inThread returns raw with its In-Reply-To and References replaced by root,
+// so every message of a case folder is one thread under it, whatever the
+// writer's client put there (a party replies to relays the mailbox does not
+// show).
+func inThread(raw []byte, root string) []byte {
+	out := make([]byte, 0, len(raw)+2*len(root)+32)
+	out = append(out, "In-Reply-To: "+root+"\r\nReferences: "+root+"\r\n"...)
+	skipping := false
+	for i := 0; i < len(raw); {
+		line := nextLine(raw[i:])
+		if isBlankLine(line) {
+			return append(out, raw[i:]...)
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if !skipping {
+				out = append(out, line...)
+			}
+		} else {
+			skipping = isField(line, "In-Reply-To") || isField(line, "References")
+			if !skipping {
+				out = append(out, line...)
+			}
+		}
+		i += len(line)
+	}
+	return out
+}
+
+// withFields puts header fields (already safe: made by Parley from its own
+// rows) at the top of raw.
+func withFields(raw []byte, fields []string) []byte {
+	if len(fields) == 0 {
+		return raw
+	}
+	var head []byte
+	for _, f := range fields {
+		head = append(head, f...)
+		head = append(head, "\r\n"...)
+	}
+	return append(head, raw...)
+}
+
 // nextLine returns b up to and including its first LF, or all of b.
 func nextLine(b []byte) []byte {
 	if j := bytes.IndexByte(b, '\n'); j >= 0 {

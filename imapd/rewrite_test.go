@@ -44,12 +44,12 @@ func TestFilterHeader(t *testing.T) {
 
 func TestCaseLabel(t *testing.T) {
 	cases := map[string]string{
-		"Acme Shop":                   "Acme Shop",
-		"Acme/Shop\\B.V.":             "Acme Shop B.V.",
-		"  100%  *Deals*  \"Quoted\"": "100 Deals Quoted",
-		"Tab\tand\nnewline\x00nul":    "Tab and newline nul",
-		"Ünïcode Café":                "Ünïcode Café",
-		"bad \xff utf8":               "bad utf8",
+		"Acme Shop":                   "Acme-Shop",
+		"Acme/Shop\\B.V.":             "Acme-Shop-B.V.",
+		"  100%  *Deals*  \"Quoted\"": "100-Deals-Quoted",
+		"Tab\tand\nnewline\x00nul":    "Tab-and-newline-nul",
+		"Ünïcode Café":                "Ünïcode-Café",
+		"bad \xff utf8":               "bad-utf8",
 		strings.Repeat("x", 100):      strings.Repeat("x", maxLabel),
 	}
 	for in, want := range cases {
@@ -57,11 +57,11 @@ func TestCaseLabel(t *testing.T) {
 			t.Errorf("caseLabel(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := caseLabel(&casestore.Case{Title: "Broken kettle"}); got != "Broken kettle" {
+	if got := caseLabel(&casestore.Case{Title: "Broken kettle"}); got != "Broken-kettle" {
 		t.Errorf("label without trader name = %q", got)
 	}
 	mc := casestore.MailCase{ID: "K7Q-4M2P", Label: "Acme"}
-	if folderName(mc) != "Cases/K7Q-4M2P Acme" {
+	if folderName(mc) != "Cases/K7Q-4M2P-Acme" {
 		t.Errorf("folder name %q", folderName(mc))
 	}
 	mc.Closed, mc.Label = true, ""

@@ -25,7 +25,7 @@ func TestSearchAddresses(t *testing.T) {
 	h.addMessage(caseA, "trader", header("From: =?utf-8?b?QW5vdWsgQmFra2Vy?= <a.bakker@x.example>", "To: jan@consumer.example"))
 	h.addMessage(caseA, "consumer", header("From: Anouk   Bakker <anouk@z.example>", "To: support@acme.example"))
 	c := h.raw(testUser, testPassword)
-	c.ok("SELECT \"Cases/K7Q-4M2P Acme\"")
+	c.ok("SELECT \"Cases/K7Q-4M2P-Acme\"")
 	for _, tc := range []struct{ search, want string }{
 		{"FROM anouk", "1 2 4 5"},
 		{"FROM bakker", "1 2 4 5"},

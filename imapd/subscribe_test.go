@@ -20,7 +20,7 @@ func listed(c *rawClient, command string) map[string]string {
 		if !strings.HasPrefix(l, "* LSUB ") && !strings.HasPrefix(l, "* LIST ") {
 			continue
 		}
-		// * LSUB (\HasNoChildren) "/" "Cases/K7Q-4M2P Acme Shop Wholesale"
+		// * LSUB (\HasNoChildren) "/" "Cases/K7Q-4M2P-Acme-Shop-Wholesale"
 		i := strings.Index(l, `"/" `)
 		if i < 0 {
 			c.t.Fatalf("listing line %q", l)

@@ -296,10 +296,8 @@ func (r *run) relayWords(text string, atts []evidence.Attachment) error {
 			return err
 		}
 		r.out = append(r.out, sent...)
-		for _, id := range sent {
-			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: r.by, Message: r.message, Out: id}); err != nil {
-				return err
-			}
+		if err := r.relayed(r.by, sent); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -35,7 +35,7 @@ func (e *Engine) choiceMail(in *inbound) error {
 		t = answer{by: role, accepted: ch == route.ChoiceAccept}
 	}
 	staff := role == route.Trader && casestore.NormalizeEmail(msg.From) != casestore.NormalizeEmail(c.Trader.Email)
-	err := e.finish(in, e.withRun(c.ID, c.State, msg.ID, role, func(r *run) error {
+	err := e.finish(in, e.withRun(c.ID, c.State, msg, role, func(r *run) error {
 		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvChoice, Role: role, Message: msg.ID, Text: string(ch)}); err != nil {
 			return err
 		}

@@ -227,6 +227,8 @@ type run struct {
 	undoUntil time.Time
 	// recorded are fields a mediator set in this run, told to the consumer once.
 	recorded []fieldValue
+	// relayedTo are the copies of the message being handled this run queued.
+	relayedTo []casestore.Relay
 	// translated are machine translations of the words this run may relay,
 	// made before the transaction.
 	translated translated

@@ -135,7 +135,7 @@ func (e *Engine) mediatorMail(ctx context.Context, in *inbound, c *casestore.Cas
 	if rest != "" && !slices.ContainsFunc(cmds, func(c command) bool { return c.name == "note" || c.name == "propose" }) {
 		tr = e.translateFor(ctx, c, rest, langOr(med.Lang, e.loc.Default()), []route.Role{route.Consumer, route.Trader})
 	}
-	err := e.finish(in, e.withRun(c.ID, c.State, msg.ID, route.Mediator, func(r *run) error {
+	err := e.finish(in, e.withRun(c.ID, c.State, msg, route.Mediator, func(r *run) error {
 		r.translated = tr
 		return r.mediatorCommands(med, cmds, rest, pm.Attachments)
 	}))
@@ -335,10 +335,8 @@ func (r *run) mediatorCommands(med casestore.Mediator, cmds []command, rest stri
 			return err
 		}
 		r.out = append(r.out, sent...)
-		for _, id := range sent {
-			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: route.Mediator, Message: r.message, Out: id}); err != nil {
-				return err
-			}
+		if err := r.relayed(route.Mediator, sent); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -233,3 +233,20 @@ func langOr(lang, def string) string {
 	}
 	return lang
 }
+
+// relayed records that the message being handled, written by role, went to
+// the outbound rows sent: in the case's log, and on the message for the
+// mediators' mailbox.
+func (r *run) relayed(role route.Role, sent []uint64) error {
+	for _, id := range sent {
+		if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvRelayed, Role: role, Message: r.message, Out: id}); err != nil {
+			return err
+		}
+		o, err := r.tx.Outbound(id)
+		if err != nil {
+			return err
+		}
+		r.relayedTo = append(r.relayedTo, casestore.Relay{Role: o.Role, Out: id, At: o.Created})
+	}
+	return nil
+}

@@ -46,7 +46,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 	// "LANGUAGE es" (in any language's word) chooses the language Parley
 	// writes to this party in.
 	if lang, ok := e.languageChoice(text); ok && c.Open() {
-		err := e.finish(in, e.withRun(caseID, c.State, msg.ID, role, func(r *run) error {
+		err := e.finish(in, e.withRun(caseID, c.State, msg, role, func(r *run) error {
 			r.c.PartyByRole(role).Lang = lang
 			if err := r.tx.AppendEvent(r.c, casestore.Event{Kind: casestore.EvFieldSet, Role: role, Message: msg.ID, Text: "language = " + lang}); err != nil {
 				return err
@@ -97,7 +97,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 				}
 				return act(r)
 			}
-			err := e.finish(in, e.withRun(caseID, c.State, msg.ID, role, fn))
+			err := e.finish(in, e.withRun(caseID, c.State, msg, role, fn))
 			in.step.barrier = true
 			return err
 		}
@@ -171,10 +171,16 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		if err != nil {
 			return nil, err
 		}
+		msg.RelayedTo = nil
 		for _, id := range ids {
 			if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvRelayed, Role: role, Message: msg.ID, Out: id}); err != nil {
 				return nil, err
 			}
+			o, err := tx.Outbound(id)
+			if err != nil {
+				return nil, err
+			}
+			msg.RelayedTo = append(msg.RelayedTo, casestore.Relay{Role: o.Role, Out: id, At: o.Created})
 		}
 		if len(given) > 0 || len(unclear) > 0 {
 			r := e.newRun(tx, cc)
@@ -322,7 +328,11 @@ func (e *Engine) logOnly(caseID string, ev casestore.Event) func(tx *casestore.T
 
 // withRun is work that loads the case, logs the message, runs fn and saves.
 // state is what the step was prepared against.
-func (e *Engine) withRun(caseID, state string, msgID uint64, by route.Role, fn func(r *run) error) func(tx *casestore.Tx) ([]uint64, error) {
+func (e *Engine) withRun(caseID, state string, msg *casestore.Message, by route.Role, fn func(r *run) error) func(tx *casestore.Tx) ([]uint64, error) {
+	var msgID uint64
+	if msg != nil {
+		msgID = msg.ID
+	}
 	return func(tx *casestore.Tx) ([]uint64, error) {
 		cc, err := tx.Case(caseID)
 		if err != nil {
@@ -340,6 +350,9 @@ func (e *Engine) withRun(caseID, state string, msgID uint64, by route.Role, fn f
 		r.by, r.message = by, msgID
 		if err := fn(r); err != nil {
 			return nil, err
+		}
+		if msg != nil {
+			msg.RelayedTo = r.relayedTo // this attempt's: the transaction may run again
 		}
 		return r.out, tx.PutCase(cc)
 	}
@@ -392,7 +405,7 @@ func (e *Engine) intakeReply(ctx context.Context, in *inbound, c *casestore.Case
 		tr = e.translateFor(ctx, &casestore.Case{Trader: tp}, e.reader.dropUnfilled(complaint), c.Consumer.Lang, []route.Role{route.Trader})
 		e.translateForMediators(ctx, merged.Problem, c.Consumer.Lang)
 	}
-	err = e.finish(in, e.withRun(c.ID, c.State, in.msg.ID, route.Consumer, func(r *run) error {
+	err = e.finish(in, e.withRun(c.ID, c.State, in.msg, route.Consumer, func(r *run) error {
 		if r.c.Trader.Email == "" {
 			r.c.Trader = trader
 		}
