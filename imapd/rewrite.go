@@ -24,25 +24,7 @@ func withReplyTo(raw []byte, addr string) []byte {
 		// this field takes the stray line instead.
 		out = append(out, "X-Parley-Warning: the header began with white space\r\n"...)
 	}
-	skipping := false
-	for i := 0; i < len(raw); {
-		line := nextLine(raw[i:])
-		if isBlankLine(line) {
-			return append(out, raw[i:]...)
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if !skipping {
-				out = append(out, line...)
-			}
-		} else {
-			skipping = isField(line, "Reply-To")
-			if !skipping {
-				out = append(out, line...)
-			}
-		}
-		i += len(line)
-	}
-	return out
+	return appendWithout(out, raw, "Reply-To")
 }
 
 // inThread returns raw with its In-Reply-To and References replaced by root,
@@ -52,21 +34,26 @@ func withReplyTo(raw []byte, addr string) []byte {
 func inThread(raw []byte, root string) []byte {
 	out := make([]byte, 0, len(raw)+2*len(root)+32)
 	out = append(out, "In-Reply-To: "+root+"\r\nReferences: "+root+"\r\n"...)
+	return appendWithout(out, raw, "In-Reply-To", "References")
+}
+
+// appendWithout appends raw to out without the header fields named
+// (continuation lines included).
+func appendWithout(out, raw []byte, names ...string) []byte {
 	skipping := false
 	for i := 0; i < len(raw); {
 		line := nextLine(raw[i:])
 		if isBlankLine(line) {
 			return append(out, raw[i:]...)
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if !skipping {
-				out = append(out, line...)
+		if line[0] != ' ' && line[0] != '\t' {
+			skipping = false
+			for _, n := range names {
+				skipping = skipping || isField(line, n)
 			}
-		} else {
-			skipping = isField(line, "In-Reply-To") || isField(line, "References")
-			if !skipping {
-				out = append(out, line...)
-			}
+		}
+		if !skipping {
+			out = append(out, line...)
 		}
 		i += len(line)
 	}
