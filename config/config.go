@@ -8,6 +8,7 @@
 package config
 
 import (
+	"context"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -46,6 +47,32 @@ type Config struct {
 	Evidence    Evidence    `toml:"evidence"`
 	Auth        Auth        `toml:"auth"`
 	Translation Translation `toml:"translation"`
+	DNS         DNS         `toml:"dns"`
+}
+
+// DNS names the resolver every lookup uses: sender authentication, direct
+// delivery (MX, MTA-STS) and `parley dns --check`.
+type DNS struct {
+	// Resolver is host:port of a DNS server, queried over UDP (TCP when a
+	// reply is truncated); empty means the system's resolver.
+	Resolver string `toml:"resolver"`
+}
+
+// NewResolver returns the resolver DNS names: the system's when Resolver
+// is empty, else Go's own stub resolver sending every query to Resolver
+// (so tests can point it at a DNS server on loopback).
+func (d DNS) NewResolver() *net.Resolver {
+	if d.Resolver == "" {
+		return net.DefaultResolver
+	}
+	server := d.Resolver
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var dialer net.Dialer
+			return dialer.DialContext(ctx, network, server)
+		},
+	}
 }
 
 // Translation configures machine translation between the parties.
@@ -253,6 +280,11 @@ func (c *Config) Resolve() error {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DNS.Resolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {
+			bad("dns.resolver %q: want host:port", c.DNS.Resolver)
+		}
+	}
 	if c.Domain == "" || strings.ContainsAny(c.Domain, "@ \t/") {
 		bad("domain %q: must be a bare domain name", c.Domain)
 	}

@@ -131,7 +131,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	engine := procedure.NewEngine(store, keys, tmpl, loc, procedure.Config{
 		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure, Evidence: cfg.Evidence, Auth: cfg.Auth,
-		Translator: translator, TranslateTimeout: tr.Timeout.D(),
+		Translator: translator, TranslateTimeout: tr.Timeout.D(), Resolver: cfg.DNS.NewResolver(),
 	}, log.With("part", "procedure"), queue.Add)
 	runner := procedure.NewRunner(engine, cfg.Procedure.Workers)
 	if err := queue.Start(workCtx); err != nil {
