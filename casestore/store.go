@@ -77,6 +77,8 @@ type Store struct {
 	stopped  chan struct{}
 	closeMu  sync.RWMutex
 	closed   bool
+	watchMu  sync.Mutex
+	watches  []*Watch
 }
 
 // Open opens (creating if needed) DIR/parley.db and DIR/blobs. The folder is
@@ -221,8 +223,9 @@ func (s *Store) commitLoop() {
 
 func (s *Store) runBatch(batch []*commitReq) {
 	for len(batch) > 0 {
+		var tx *Tx
 		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx, s: s}
+			tx = &Tx{tx: btx, s: s}
 			for i, r := range batch {
 				if err := r.fn(tx); err != nil {
 					return &batchFailure{index: i, err: err}
@@ -235,6 +238,9 @@ func (s *Store) runBatch(batch []*commitReq) {
 			batch[bf.index].done <- bf.err
 			batch = append(batch[:bf.index:bf.index], batch[bf.index+1:]...)
 			continue
+		}
+		if err == nil {
+			s.notify(tx)
 		}
 		for _, r := range batch {
 			r.done <- err

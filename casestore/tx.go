@@ -25,6 +25,8 @@ const InlineMax = 256 << 10
 type Tx struct {
 	tx *bolt.Tx
 	s  *Store
+	// touched holds the cases this transaction changed, for Watch.
+	touched map[string]struct{}
 }
 
 func itob(v uint64) []byte {
@@ -142,6 +144,7 @@ func (t *Tx) Traders() ([]Trader, error) {
 // PutCase writes a case.
 func (t *Tx) PutCase(c *Case) error {
 	c.Updated = t.s.now()
+	t.touch(c.ID)
 	return t.put(bCases, []byte(c.ID), c)
 }
 
@@ -177,6 +180,7 @@ func (t *Tx) NextMessageID() (uint64, error) { return t.tx.Bucket(bMessages).Nex
 
 // PutMessage writes a message row.
 func (t *Tx) PutMessage(m *Message) error {
+	t.touch(m.CaseID)
 	if m.CaseID != "" {
 		if err := t.tx.Bucket(bCaseMsgs).Put(append([]byte(m.CaseID+"/"), itob(m.ID)...), nil); err != nil {
 			return err
@@ -463,6 +467,7 @@ func (t *Tx) NextOutboundID() uint64 { return t.tx.Bucket(bOutbound).Sequence() 
 // The queued index lets a starting daemon find undelivered rows without
 // reading every row ever sent.
 func (t *Tx) PutOutbound(o *Outbound) error {
+	t.touch(o.CaseID)
 	q := t.tx.Bucket(bOutQueued)
 	var err error
 	if o.State == OutQueued {

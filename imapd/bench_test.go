@@ -30,15 +30,15 @@ func benchCaseID(i int) string {
 	return string(b)
 }
 
-// seedBench writes 1,000 cases of 20 messages (about 2.5 KB each) straight
-// into the store; a quarter of the cases are in mediation, so INBOX holds
-// about 5,000 messages.
-func seedBench(b *testing.B, h *harness) {
+// seedBench writes cases of perCase messages (about 2.5 KB each) straight
+// into the store; a quarter of the cases are in mediation, so INBOX holds a
+// quarter of the messages.
+func seedBench(b *testing.B, h *harness, cases, perCase int) {
 	body := strings.Repeat("The kettle I ordered arrived broken and leaks. I want a refund. ", 35)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for start := 0; start < benchCases; start += 100 {
+	for start := 0; start < cases; start += 100 {
 		h.update(func(tx *casestore.Tx) error {
-			for i := start; i < start+100; i++ {
+			for i := start; i < min(start+100, cases); i++ {
 				id := benchCaseID(i)
 				state := casestore.StateOpen
 				if i%4 == 0 {
@@ -48,7 +48,7 @@ func seedBench(b *testing.B, h *harness) {
 					Trader: casestore.Party{Role: "trader", Name: fmt.Sprintf("Shop %d", i), Email: "shop@example.org"}}); err != nil {
 					return err
 				}
-				for j := 0; j < benchPerCase; j++ {
+				for j := 0; j < perCase; j++ {
 					role := []string{"consumer", "trader"}[j%2]
 					raw := []byte(fmt.Sprintf("From: %s@example.org\r\nTo: case@%s\r\nSubject: [%s] Message %d\r\nDate: Thu, 01 Jan 2026 10:%02d:00 +0000\r\nMessage-ID: <%s.%d@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
 						role, testDomain, id, j, j, id, j, body))
@@ -61,7 +61,7 @@ func seedBench(b *testing.B, h *harness) {
 					if err := tx.PutRawInline(hexsum, raw); err != nil {
 						return err
 					}
-					if err := tx.PutMessage(&casestore.Message{ID: mid, Received: now.Add(time.Duration(i*benchPerCase+j) * time.Second),
+					if err := tx.PutMessage(&casestore.Message{ID: mid, Received: now.Add(time.Duration(i*perCase+j) * time.Second),
 						SHA256: hexsum, Size: int64(len(raw)), CaseID: id, Role: route.Role(role), Processed: true}); err != nil {
 						return err
 					}
@@ -78,7 +78,7 @@ func seedBench(b *testing.B, h *harness) {
 // the store; warm: from the cache).
 func BenchmarkMailbox(b *testing.B) {
 	h := newHarness(b, beforeStart(func(h *harness) {
-		seedBench(b, h)
+		seedBench(b, h, benchCases, benchPerCase)
 		// The first index of an existing store, before the server starts.
 		x := newIndex(h.store, h.keys, testDomain, 1<<20, h.logger())
 		start := time.Now()

@@ -26,11 +26,14 @@ type index struct {
 	log    *slog.Logger
 	cache  *contentCache
 
-	syncMu  sync.Mutex // one refresh at a time; guards the fields below
-	loaded  bool
-	lastGen uint64
-	lastRun time.Time
-	stamps  map[string]uint64
+	// watch names the cases each commit changed: after the first full
+	// scan, a refresh reads only those.
+	watch *casestore.Watch
+
+	syncMu   sync.Mutex // one refresh at a time; guards the fields below
+	isLoaded bool
+	lastRun  time.Time
+	stamps   map[string]uint64 // of the indexed cases, for the first scan
 
 	// personalMu serialises writes to personal folders, so their new UIDs
 	// reach the live mailboxes in order.
@@ -53,17 +56,20 @@ const syncBatch = 250
 
 func newIndex(store *casestore.Store, keys *threading.Keys, domain string, cacheBytes int, log *slog.Logger) *index {
 	return &index{
-		store: store, keys: keys, domain: domain, log: log, cache: newContentCache(cacheBytes),
+		store: store, keys: keys, domain: domain, log: log, cache: newContentCache(cacheBytes), watch: store.Watch(),
 		stamps: make(map[string]uint64), cases: make(map[string]casestore.MailCase),
 		byName: make(map[string]string), live: make(map[string]*mailbox), ensured: make(map[string]bool),
 		recent: make(map[string]imap.UID), recentDirty: make(map[string]imap.UID),
 	}
 }
 
-// refreshIfOlder refreshes unless the last refresh is younger than d. It is
-// what every command's end calls: under a stream of SMTP commits each
-// refresh scans the case records, and the poller runs anyway.
+// refreshIfOlder refreshes when commits changed cases since the last
+// refresh, unless that refresh is younger than d. Every command's end calls
+// it; the server's follower refreshes on each commit in any case.
 func (x *index) refreshIfOlder(d time.Duration) error {
+	if x.loaded() && !x.watch.Pending() {
+		return nil
+	}
 	x.syncMu.Lock()
 	recent := time.Since(x.lastRun) < d
 	x.syncMu.Unlock()
@@ -73,59 +79,74 @@ func (x *index) refreshIfOlder(d time.Duration) error {
 	return x.refresh()
 }
 
+// loaded reports whether the first full scan is done.
+func (x *index) loaded() bool {
+	x.syncMu.Lock()
+	defer x.syncMu.Unlock()
+	return x.isLoaded
+}
+
 // refresh brings the index up to date with the store and pushes what changed
-// to the live mailboxes. It costs one read transaction when nothing was
-// written since the last call.
+// to the live mailboxes. The first refresh compares every case with the
+// index file (what changed while the daemon was down); after that it reads
+// only the cases the store's commits named, so its cost follows the mail,
+// not the number of cases.
 func (x *index) refresh() error {
 	x.syncMu.Lock()
 	defer x.syncMu.Unlock()
 	x.lastRun = time.Now()
+	if !x.isLoaded {
+		// The scan sees every commit before it; later ones stay pending.
+		x.watch.Take()
+		return x.loadLocked()
+	}
+	ids := x.watch.Take()
+	for i := 0; i < len(ids); i += syncBatch {
+		if err := x.syncCases(ids[i:min(i+syncBatch, len(ids))]); err != nil {
+			x.watch.Requeue(ids[i:])
+			return err
+		}
+	}
+	return nil
+}
+
+// loadLocked reads the index file and indexes every case whose stamp
+// differs from the one recorded with its folder.
+func (x *index) loadLocked() error {
 	var (
-		gen      uint64
 		stamps   map[string]uint64
 		initial  []casestore.MailCase
 		keywords []string
 	)
 	err := x.store.View(func(tx *casestore.Tx) error {
-		gen = tx.Generation()
-		if x.loaded && gen == x.lastGen {
-			return nil
-		}
 		var err error
 		if stamps, err = tx.CaseStamps(); err != nil {
 			return err
 		}
-		if !x.loaded {
-			if initial, err = tx.MailCases(); err != nil {
-				return err
-			}
-			keywords = tx.MailKeywords()
+		if initial, err = tx.MailCases(); err != nil {
+			return err
 		}
+		keywords = tx.MailKeywords()
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("read mailbox index: %w", err)
 	}
-	if stamps == nil {
-		return nil
+	if err := x.store.Update(func(tx *casestore.Tx) error {
+		_, err := tx.EnsureMailFolder(keyInbox)
+		return err
+	}); err != nil {
+		return fmt.Errorf("create INBOX: %w", err)
 	}
-	if !x.loaded {
-		if err := x.store.Update(func(tx *casestore.Tx) error {
-			_, err := tx.EnsureMailFolder(keyInbox)
-			return err
-		}); err != nil {
-			return fmt.Errorf("create INBOX: %w", err)
-		}
-		x.mu.Lock()
-		for _, mc := range initial {
-			x.cases[mc.ID] = mc
-			x.stamps[mc.ID] = mc.Stamp
-		}
-		x.keywords = keywords
-		x.rebuildLocked()
-		x.mu.Unlock()
-		x.loaded = true
+	x.mu.Lock()
+	for _, mc := range initial {
+		x.cases[mc.ID] = mc
+		x.stamps[mc.ID] = mc.Stamp
 	}
+	x.keywords = keywords
+	x.rebuildLocked()
+	x.mu.Unlock()
+	x.isLoaded = true
 	var changed []string
 	for id, st := range stamps {
 		if old, ok := x.stamps[id]; !ok || old != st {
@@ -133,14 +154,12 @@ func (x *index) refresh() error {
 		}
 	}
 	sort.Strings(changed)
-	for len(changed) > 0 {
-		n := min(len(changed), syncBatch)
-		if err := x.syncCases(changed[:n]); err != nil {
+	for i := 0; i < len(changed); i += syncBatch {
+		if err := x.syncCases(changed[i:min(i+syncBatch, len(changed))]); err != nil {
+			x.watch.Requeue(changed[i:])
 			return err
 		}
-		changed = changed[n:]
 	}
-	x.lastGen = gen
 	return nil
 }
 

@@ -27,8 +27,15 @@ type Config struct {
 	Domain string
 	// TLS serves STARTTLS and implicit TLS; nil means neither.
 	TLS *tls.Config
-	// PollInterval is how often the store is checked for new mail; default 1s
-	// (each check re-reads the changed cases, which costs a busy daemon CPU).
+	// RefreshGap is the least time between two index refreshes: a commit
+	// after a quiet spell reaches idling clients at once, a stream of them
+	// is taken in batches at most this often (a refresh re-reads a changed
+	// case's messages, so a busy case must not be re-read per commit);
+	// default 250ms.
+	RefreshGap time.Duration
+	// PollInterval is how often the \Recent bookkeeping is saved and a
+	// refresh is tried without a commit's signal; default 1s (cheap: changes
+	// arrive from the store's commits, not from a scan).
 	PollInterval time.Duration
 	// MaxConnections bounds concurrent connections; default 200.
 	MaxConnections int
@@ -108,6 +115,9 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, auth *Authent
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
+	if cfg.RefreshGap <= 0 {
+		cfg.RefreshGap = 250 * time.Millisecond
+	}
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 200
 	}
@@ -149,14 +159,20 @@ func (s *Server) startOnce() {
 	})
 }
 
-// poll keeps the index in step with the store, so idling clients see new
-// mail within one interval.
+// poll keeps the index in step with the store: it refreshes when a commit
+// changed cases (at most once per RefreshGap), saves \Recent every
+// PollInterval and sweeps personal folders hourly.
 func (s *Server) poll() {
 	defer close(s.pollDone)
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
-	var swept time.Time
+	now := time.Now
+	if s.cfg.Now != nil {
+		now = s.cfg.Now
+	}
+	var swept, refreshed time.Time
 	for {
+		refreshed = time.Now()
 		if err := s.idx.refresh(); err != nil && s.ctx.Err() == nil {
 			s.log.Error("mailbox index refresh failed", "err", err)
 		}
@@ -165,10 +181,6 @@ func (s *Server) poll() {
 		}
 		if time.Since(swept) > time.Hour {
 			swept = time.Now()
-			now := time.Now
-			if s.cfg.Now != nil {
-				now = s.cfg.Now
-			}
 			if n, err := s.idx.sweepPersonal(s.cfg.Retention, now()); err != nil {
 				s.log.Error("personal folder retention sweep", "err", err)
 			} else if n > 0 {
@@ -179,6 +191,15 @@ func (s *Server) poll() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		case <-s.idx.watch.Changed():
+			// Commits in a stream are taken together.
+			if wait := s.cfg.RefreshGap - time.Since(refreshed); wait > 0 {
+				select {
+				case <-s.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }
@@ -300,6 +321,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.idx.saveRecent(); err != nil {
 			s.log.Error("mailbox index", "err", err)
 		}
+		s.idx.watch.Close()
 		close(done)
 	}()
 	select {
