@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/mail"
 	"path"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -126,20 +125,58 @@ const (
 	maxParts      = 2000 // Content-Type fields in all
 )
 
-var (
-	multipartRe   = regexp.MustCompile(`(?im)^content-type:\s*multipart/`)
-	contentTypeRe = regexp.MustCompile(`(?im)^content-type:`)
-)
-
 // tooComplex says why a message's MIME structure is beyond the limits, or "".
+// It counts lines that start with a Content-Type field, and those whose value
+// (after any white space, folding included) starts with multipart/, in one
+// pass that jumps from line to line: it runs on every message received.
 func tooComplex(raw []byte) string {
-	if n := len(multipartRe.FindAllIndex(raw, maxMultiparts+1)); n > maxMultiparts {
-		return fmt.Sprintf("more than %d multipart containers: not parsed as MIME", maxMultiparts)
-	}
-	if n := len(contentTypeRe.FindAllIndex(raw, maxParts+1)); n > maxParts {
-		return fmt.Sprintf("more than %d MIME parts: not parsed as MIME", maxParts)
+	var parts, multiparts int
+	for i := 0; i < len(raw); {
+		line := raw[i:]
+		if len(line) >= len(ctField) && (line[0]|0x20) == 'c' && asciiHasPrefixFold(line, ctField) {
+			parts++
+			v := line[len(ctField):]
+			j := 0
+			for j < len(v) && (v[j] == ' ' || v[j] == '\t' || v[j] == '\r' || v[j] == '\n' || v[j] == '\f') {
+				j++
+			}
+			if asciiHasPrefixFold(v[j:], "multipart/") {
+				multiparts++
+			}
+			if multiparts > maxMultiparts {
+				return fmt.Sprintf("more than %d multipart containers: not parsed as MIME", maxMultiparts)
+			}
+			if parts > maxParts {
+				return fmt.Sprintf("more than %d MIME parts: not parsed as MIME", maxParts)
+			}
+		}
+		nl := bytes.IndexByte(line, '\n')
+		if nl < 0 {
+			break
+		}
+		i += nl + 1
 	}
 	return ""
+}
+
+const ctField = "content-type:"
+
+// asciiHasPrefixFold reports whether b starts with the lower-case ASCII
+// prefix, ignoring the case of b's letters.
+func asciiHasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // hasContentType reports whether the top header block has Content-Type.
