@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"parley/casestore"
+	"parley/config"
 	"parley/route"
 )
 
@@ -112,9 +113,13 @@ func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 // default max_attachment_size is 10 MiB) is written: the
 // figures are logged (go test -v -run TestCommitLatencyBehindLargeRelay).
 func TestCommitLatencyBehindLargeRelay(t *testing.T) {
-	ev := newEnv(t)
+	// A 20 MiB relay: the limits raised from their defaults (one
+	// attachment of at most 10 MiB, 15 MiB per relay) to let it through.
+	limits := config.Default().Evidence
+	limits.MaxAttachmentSize, limits.MaxRelaySize = 24<<20, 24<<20
+	ev := newEnvConfig(t, nil, limits)
 	c := openCase(t, ev)
-	big := withAttachment("jan@consumer.example", "All the photos.", randomBytes(9<<20, 3))
+	big := withAttachment("jan@consumer.example", "All the photos.", randomBytes(20<<20, 3))
 	var (
 		mu    sync.Mutex
 		waits []time.Duration
@@ -153,6 +158,6 @@ func TestCommitLatencyBehindLargeRelay(t *testing.T) {
 	if len(waits) == 0 {
 		t.Fatal("no small commit ran")
 	}
-	t.Logf("relay of a 9 MiB attachment handled in %s; %d small commits meanwhile: p50 %s, p99 %s, max %s",
+	t.Logf("relay of a 20 MiB attachment handled in %s; %d small commits meanwhile: p50 %s, p99 %s, max %s",
 		took.Round(time.Millisecond), len(waits), waits[len(waits)/2], waits[len(waits)*99/100], waits[len(waits)-1])
 }

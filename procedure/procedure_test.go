@@ -40,6 +40,12 @@ func referralBody(p *config.Procedure) {
 // newEnvWith is newEnv with the [procedure] defaults changed by set.
 func newEnvWith(t *testing.T, set func(*config.Procedure)) *env {
 	t.Helper()
+	return newEnvConfig(t, set, config.Evidence{})
+}
+
+// newEnvConfig is newEnvWith with evidence limits (zero: the defaults).
+func newEnvConfig(t *testing.T, set func(*config.Procedure), evidence config.Evidence) *env {
+	t.Helper()
 	ev := &env{t: t, now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
 	var err error
 	ev.store, err = casestore.Open(t.TempDir(), casestore.Options{Now: func() time.Time { return ev.now }})
@@ -63,7 +69,7 @@ func newEnvWith(t *testing.T, set func(*config.Procedure)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev.e = NewEngine(ev.store, ev.keys, tmpl, loc, Config{Domain: "d.test", Procedure: proc},
+	ev.e = NewEngine(ev.store, ev.keys, tmpl, loc, Config{Domain: "d.test", Procedure: proc, Evidence: evidence},
 		slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), func(ids ...uint64) { ev.mu.Lock(); ev.queued = append(ev.queued, ids...); ev.mu.Unlock() })
 	ev.store.Update(func(tx *casestore.Tx) error {
 		return tx.PutTrader(casestore.Trader{Handle: "acme", Name: "Acme Shop", Email: "support@acme.example", Lang: "nl"})
