@@ -144,8 +144,11 @@ type Outbound struct {
 	MinBackoff Duration `toml:"min_backoff"`
 	MaxBackoff Duration `toml:"max_backoff"`
 	// Concurrency is the number of parallel deliveries (and smarthost connections).
-	Concurrency int      `toml:"concurrency"`
-	Timeout     Duration `toml:"timeout"`
+	Concurrency int `toml:"concurrency"`
+	// MaxInDoubt bounds the deliveries between their final dot and the
+	// logged reply, the only ones a crash can send twice; 0: no bound.
+	MaxInDoubt int      `toml:"max_in_doubt"`
+	Timeout    Duration `toml:"timeout"`
 	// DKIMSelector names the DKIM key (SELECTOR._domainkey.DOMAIN); empty
 	// sends unsigned. DKIMKey is its PEM file; empty means DATA_DIR/keys/dkim.pem.
 	DKIMSelector string `toml:"dkim_selector"`
@@ -332,6 +335,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Outbound.GiveUp <= 0 || c.Outbound.MinBackoff <= 0 || c.Outbound.MaxBackoff < c.Outbound.MinBackoff {
 		bad("outbound: give_up and min_backoff must be positive and max_backoff >= min_backoff")
+	}
+	if c.Outbound.MaxInDoubt < 0 {
+		bad("outbound.max_in_doubt %d: must be 0 (no bound) or more", c.Outbound.MaxInDoubt)
 	}
 	if c.Outbound.Concurrency <= 0 || c.Outbound.Concurrency > 256 {
 		bad("outbound.concurrency %d: must be 1..256", c.Outbound.Concurrency)

@@ -40,6 +40,9 @@ type sink struct {
 	authed   atomic.Int32
 	addr     string
 	srv      *smtp.Server
+	// afterDot runs when a message's content and final dot are read,
+	// before the reply: a next hop committing it.
+	afterDot func()
 }
 
 func (s *sink) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -71,6 +74,9 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	if ss.s.afterDot != nil {
+		ss.s.afterDot()
 	}
 	if ss.s.failures.Add(-1) >= 0 {
 		return ss.s.reply

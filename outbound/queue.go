@@ -38,6 +38,10 @@ type Config struct {
 	Hostname    string // EHLO name
 	// DKIM signs each message at delivery; nil sends unsigned.
 	DKIM *DKIM
+	// MaxInDoubt bounds the deliveries between their final dot and the
+	// logged reply (indoubt.go): the most a crash can send twice. 0 means
+	// no bound (Concurrency).
+	MaxInDoubt int
 }
 
 // Transport delivers one message. A *PermanentError means do not retry.
@@ -63,6 +67,8 @@ type Queue struct {
 	// sent makes a delivery durable as soon as the next hop took it
 	// (sentlog.go); nil until Start.
 	sent *sentLog
+	// doubt bounds the deliveries a crash can duplicate; nil: no bound.
+	doubt *inDoubt
 
 	mu        sync.Mutex
 	due       dueHeap
@@ -75,7 +81,7 @@ type Queue struct {
 // New builds a queue; it delivers nothing until Start.
 func New(store *casestore.Store, cfg Config, log *slog.Logger) *Queue {
 	q := &Queue{
-		store: store, cfg: cfg, log: log, now: store.Now,
+		store: store, cfg: cfg, log: log, now: store.Now, doubt: newInDoubt(cfg.MaxInDoubt),
 		scheduled: map[uint64]bool{}, wake: make(chan struct{}, 1), work: make(chan uint64),
 	}
 	if cfg.Smarthost == "" {
@@ -247,24 +253,34 @@ func (q *Queue) deliver(ctx context.Context, t Transport, id uint64) {
 		}
 	}
 	raw, _, err := q.store.OpenRaw(o.SHA256)
+	var body *gatedBody
 	if err == nil && err2 != nil {
 		raw.Close()
 		err = fmt.Errorf("DKIM signature: %w", err2)
 	} else if err == nil {
 		dctx, cancel := context.WithTimeout(ctx, q.cfg.Timeout)
-		err = t.Deliver(dctx, o, io.MultiReader(strings.NewReader(sig), raw))
+		body = q.doubt.body(dctx, io.MultiReader(strings.NewReader(sig), raw))
+		err = t.Deliver(dctx, o, body)
 		cancel()
 		raw.Close()
 	}
 	if ctx.Err() != nil && err != nil {
 		// Shutting down: the row stays queued and is retried at the next start.
+		if body != nil {
+			body.release()
+		}
 		q.forget(id)
 		return
 	}
+	wait := func() error { return nil }
 	if err == nil {
-		if lerr := q.sent.mark(o.ID); lerr != nil {
-			q.log.Warn("delivery log", "outbound", o.ID, "err", lerr)
-		}
+		wait = q.sent.add(o.ID)
+	}
+	if body != nil {
+		body.release() // the id is in the log: no longer in doubt after a kill
+	}
+	if lerr := wait(); lerr != nil {
+		q.log.Warn("delivery log", "outbound", o.ID, "err", lerr)
 	}
 	q.record(o, err)
 }

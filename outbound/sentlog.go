@@ -13,9 +13,10 @@ import (
 // Recording it in the store waits for the shared group commit, and a crash
 // in that wait sent the message again at the next start: every worker
 // holding a 250 was a duplicate (up to eight per kill -9). The log is a
-// small append-only file beside the store: a worker appends the row id and
-// waits for one fdatasync shared by all workers that finished meanwhile
-// (well under a millisecond), then records the delivery in the store as
+// small append-only file beside the store: a worker appends the row id at
+// once (in the kernel's page cache from then on, so a kill -9 cannot lose
+// it) and waits for one fdatasync shared by all workers that finished
+// meanwhile (for a power loss), then records the delivery in the store as
 // before. At start the ids in the log that the store still has queued are
 // recorded as delivered instead of being sent again, and the log is
 // emptied.
@@ -24,9 +25,9 @@ type sentLog struct {
 
 	mu      sync.Mutex
 	f       *os.File
-	pending []uint64        // appended, not yet synced
+	pending []uint64        // written, not yet synced
 	waiters []chan error    // one per pending id
-	syncing bool            // a goroutine is writing and syncing
+	syncing bool            // a goroutine is syncing
 	open    map[uint64]bool // synced, not yet recorded in the store
 	size    int64
 }
@@ -62,22 +63,37 @@ func openSentLog(path string) (*sentLog, []uint64, error) {
 }
 
 // mark appends id and returns once it is on disk.
-func (l *sentLog) mark(id uint64) error {
+func (l *sentLog) mark(id uint64) error { return l.add(id)() }
+
+// add appends id with one write(2) of a whole line, made before waiting for
+// anything, and returns the wait for its fdatasync. From the write on, a
+// worker killed after its next hop's 250 has its id in the log (the page
+// cache outlives the process); the sync is for a power loss.
+func (l *sentLog) add(id uint64) (wait func() error) {
+	line := strconv.FormatUint(id, 10) + "\n"
 	done := make(chan error, 1)
 	l.mu.Lock()
+	if _, err := l.f.WriteString(line); err != nil {
+		l.mu.Unlock()
+		err = fmt.Errorf("append to %s: %w", l.path, err)
+		return func() error { return err }
+	}
+	l.size += int64(len(line))
 	l.pending = append(l.pending, id)
 	l.waiters = append(l.waiters, done)
 	lead := !l.syncing
 	l.syncing = true
 	l.mu.Unlock()
-	if lead {
-		l.flush()
+	return func() error {
+		if lead {
+			l.flush()
+		}
+		return <-done
 	}
-	return <-done
 }
 
-// flush writes and syncs whatever is pending, in rounds, until nothing is:
-// the workers that finish during one fdatasync share the next.
+// flush syncs in rounds until nothing written is unsynced: the workers that
+// finish during one fdatasync share the next.
 func (l *sentLog) flush() {
 	for {
 		l.mu.Lock()
@@ -90,18 +106,12 @@ func (l *sentLog) flush() {
 		}
 		f := l.f
 		l.mu.Unlock()
-		var b strings.Builder
-		for _, id := range ids {
-			b.WriteString(strconv.FormatUint(id, 10))
-			b.WriteByte('\n')
-		}
-		_, err := f.WriteString(b.String())
-		if err == nil {
-			err = syscall.Fdatasync(int(f.Fd()))
+		err := syscall.Fdatasync(int(f.Fd()))
+		if err != nil {
+			err = fmt.Errorf("sync %s: %w", l.path, err)
 		}
 		l.mu.Lock()
 		if err == nil {
-			l.size += int64(b.Len())
 			for _, id := range ids {
 				l.open[id] = true
 			}

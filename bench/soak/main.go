@@ -64,10 +64,8 @@ func main() {
 	log.Printf("case open; trader writes to %s", caseAddr)
 
 	st := &stats{acked: map[string]int{}}
-	var seq []int // per sender, next sequence number
-	for i := 0; i < *senders; i++ {
-		seq = append(seq, 0)
-	}
+	seq := make([]int, *senders)        // per sender, next sequence number
+	pending := make([][]byte, *senders) // per sender, the message not acked yet
 	for run := 1; run <= *runs; run++ {
 		if !d.running() {
 			d.start()
@@ -86,9 +84,17 @@ func main() {
 					default:
 					}
 					marker := fmt.Sprintf("SOAK-%02d-%06d", sender, seq[sender])
-					if err := sendReply(d.smtpAddr, caseAddr, marker); err == nil {
+					// A message not acked is sent again byte for byte, as
+					// an MTA's queue retries it: its 250 may have been lost
+					// after the commit, and the same Message-ID and content
+					// let Parley recognise the copy.
+					if pending[sender] == nil {
+						pending[sender] = replyMessage(caseAddr, marker)
+					}
+					if err := send(d.smtpAddr, "support@acme.example", caseAddr, pending[sender]); err == nil {
 						st.ack(marker, run)
 						seq[sender]++
+						pending[sender] = nil
 					} else {
 						time.Sleep(50 * time.Millisecond)
 					}
@@ -266,9 +272,8 @@ func openCase(d *daemon, s *sink) string {
 	return ""
 }
 
-func sendReply(smtpAddr, caseAddr, marker string) error {
-	raw := message("Acme Shop <support@acme.example>", caseAddr, "Re: your complaint", "We looked into it. "+marker+"\n")
-	return send(smtpAddr, "support@acme.example", caseAddr, raw)
+func replyMessage(caseAddr, marker string) []byte {
+	return message("Acme Shop <support@acme.example>", caseAddr, "Re: your complaint", "We looked into it. "+marker+"\n")
 }
 
 // ---------------------------------------------------------------------------

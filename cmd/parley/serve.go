@@ -122,6 +122,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Outbox: cfg.Outbound.Outbox, GiveUp: cfg.Outbound.GiveUp.D(),
 		MinBackoff: cfg.Outbound.MinBackoff.D(), MaxBackoff: cfg.Outbound.MaxBackoff.D(),
 		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname, DKIM: dk,
+		MaxInDoubt: cfg.Outbound.MaxInDoubt,
 	}, log.With("part", "outbound"))
 	tr := cfg.Translation
 	translator, err := translate.New(translate.Config{Engine: tr.Engine, URL: tr.URL, APIKey: tr.APIKey, Timeout: tr.Timeout.D()},
