@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 )
@@ -36,10 +37,15 @@ type Verdict struct {
 	Found  string // what was found, for ok and differs; the error for Error
 }
 
-// Check looks every record up with r and compares what it finds.
-func (s *Set) Check(ctx context.Context, r Resolver) []Verdict {
+// Check looks every record up with r, fetches the MTA-STS policy with web
+// (whose dialer should use r too), and compares what it finds.
+func (s *Set) Check(ctx context.Context, r Resolver, web *http.Client) []Verdict {
 	out := make([]Verdict, 0, len(s.Records))
 	for _, rec := range s.Records {
+		if rec.Kind == KindMTASTSPolicy {
+			out = append(out, checkPolicy(ctx, web, rec))
+			continue
+		}
 		out = append(out, checkOne(ctx, r, rec))
 	}
 	return out
@@ -203,7 +209,10 @@ func WriteVerdicts(w io.Writer, vs []Verdict) error {
 }
 
 func want(r Record) string {
-	if r.Type == "" {
+	switch {
+	case r.Kind == KindMTASTSPolicy:
+		return "the policy `parley dns` prints, at https://" + r.Name + "/.well-known/mta-sts.txt"
+	case r.Type == "":
 		return "A or AAAA records"
 	}
 	return shorten(r.Value)

@@ -3,10 +3,21 @@ package dnsrecords
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,12 +191,14 @@ func TestCheck(t *testing.T) {
 	}) + "mail.shop.example. 3600 IN A 192.0.2.25\n"
 	srv := dnstest.Serve(t, zone)
 	res := config.DNS{Resolver: srv.Addr}.NewResolver()
-	vs := set.Check(context.Background(), res)
+	web, serve := policyServer(t, res, "mta-sts.disputes.shop.example")
+	serve(http.StatusOK, "text/plain; charset=utf-8", set.Policy)
+	vs := set.Check(context.Background(), res, web)
 	want := map[string]Status{
 		"MX disputes.shop.example": OK, "A/AAAA mail.shop.example": OK, "SPF disputes.shop.example": Differs,
 		"SPF mail.shop.example": OK, "DKIM parley-ed25519._domainkey.disputes.shop.example": OK,
 		"DKIM parley-rsa._domainkey.disputes.shop.example": Differs, "DMARC _dmarc.disputes.shop.example": Missing,
-		"MTA-STS _mta-sts.disputes.shop.example": OK, "A/AAAA mta-sts.disputes.shop.example": Missing,
+		"MTA-STS _mta-sts.disputes.shop.example": OK, "MTA-STS-policy mta-sts.disputes.shop.example": Missing,
 		"TLS-RPT _smtp._tls.disputes.shop.example": OK,
 	}
 	for _, v := range vs {
@@ -208,7 +221,7 @@ func TestCheck(t *testing.T) {
 		"differs SPF disputes.shop.example found: v=spf1 mx -all; want: v=spf1 a:mail.shop.example ~all",
 		"missing DMARC _dmarc.disputes.shop.example want: v=DMARC1; p=quarantine",
 		"ok A/AAAA mail.shop.example 192.0.2.25",
-		"missing A/AAAA mta-sts.disputes.shop.example want: A or AAAA records (recommended)",
+		"missing MTA-STS-policy mta-sts.disputes.shop.example want: the policy `parley dns` prints, at https://mta-sts.disputes.shop.example/.well-known/mta-sts.txt (recommended)",
 	} {
 		if !strings.Contains(flat, line) {
 			t.Errorf("verdicts lack %q:\n%s", line, out.String())
@@ -220,11 +233,11 @@ func TestCheck(t *testing.T) {
 	fixed := editZone(t, set, map[string]string{
 		"disputes.shop.example.\t3600\tIN\tTXT\t\"v=spf1": `disputes.shop.example. 3600 IN TXT "v=spf1 a:mail.shop.example include:relay.example -all"`,
 		"_dmarc.": `_dmarc.disputes.shop.example. 3600 IN TXT "v=DMARC1; p=quarantine; rua=mailto:d@shop.example"`,
-	}) + "mail.shop.example. 3600 IN A 192.0.2.25\n"
+	}) + "mail.shop.example. 3600 IN A 192.0.2.25\nmta-sts.disputes.shop.example. 3600 IN A 127.0.0.1\n"
 	if err := srv.Set(fixed); err != nil {
 		t.Fatal(err)
 	}
-	vs = set.Check(context.Background(), res)
+	vs = set.Check(context.Background(), res, web)
 	if Failed(vs) {
 		out.Reset()
 		WriteVerdicts(&out, vs)
@@ -235,10 +248,109 @@ func TestCheck(t *testing.T) {
 	if err := srv.Set(fixed + `_dmarc.disputes.shop.example. 3600 IN TXT "v=DMARC1; p=none"` + "\n"); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range set.Check(context.Background(), res) {
+	for _, v := range set.Check(context.Background(), res, web) {
 		if v.Record.Kind == KindDMARC && (v.Status != Differs || !strings.Contains(v.Found, "2 records")) {
 			t.Errorf("two DMARC records: %s %s", v.Status, v.Found)
 		}
+	}
+}
+
+// TestCheckPolicy: the MTA-STS policy fetched as senders fetch it.
+func TestCheckPolicy(t *testing.T) {
+	set, err := Build(testParams(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := dnstest.Serve(t, "mta-sts.disputes.shop.example. 3600 IN A 127.0.0.1\n")
+	res := config.DNS{Resolver: srv.Addr}.NewResolver()
+	web, serve := policyServer(t, res, "mta-sts.disputes.shop.example")
+	var rec Record
+	for _, r := range set.Records {
+		if r.Kind == KindMTASTSPolicy {
+			rec = r
+		}
+	}
+	lf := strings.ReplaceAll(set.Policy, "\r\n", "\n")
+	for _, c := range []struct {
+		status      int
+		ctype, body string
+		want        Status
+		found       string
+	}{
+		{200, "text/plain", lf, OK, "https://mta-sts.disputes.shop.example/.well-known/mta-sts.txt"},
+		{200, "text/plain", strings.Replace(lf, "mx: mail.shop.example", "mx: backup.shop.example\nmx: mail.shop.example", 1), OK, ""},
+		{200, "text/plain", strings.Replace(lf, "enforce", "testing", 1), Differs, "mode: testing"},
+		{200, "text/plain", strings.Replace(lf, "mx: mail.shop.example", "mx: *.shop.example", 1), Differs, "mx: *.shop.example"},
+		{200, "text/html", lf, Differs, `served as "text/html"`},
+		{301, "text/plain", "", Differs, "301 Moved Permanently (senders follow no redirect)"},
+		{404, "text/plain", "", Missing, ""},
+		{200, "text/plain", strings.Repeat("x", 65<<10), Differs, "over 64 KiB"},
+	} {
+		serve(c.status, c.ctype, c.body)
+		v := checkPolicy(context.Background(), web, rec)
+		if v.Status != c.want || !strings.Contains(v.Found, c.found) {
+			t.Errorf("%d %s %.40q: %s %q, want %s %q", c.status, c.ctype, c.body, v.Status, v.Found, c.want, c.found)
+		}
+	}
+	// An untrusted certificate is an error, not a policy.
+	v := checkPolicy(context.Background(), &http.Client{Transport: &http.Transport{DialContext: web.Transport.(*http.Transport).DialContext}}, rec)
+	if v.Status != Error || !strings.Contains(v.Found, "certificate") {
+		t.Errorf("untrusted certificate: %s %q", v.Status, v.Found)
+	}
+}
+
+// policyServer is an HTTPS server for name (a certificate of its own,
+// trusted by the client returned), reached through res as a sender would
+// (a name res does not know is not found), answering what serve last set.
+func policyServer(t *testing.T, res *net.Resolver, name string) (*http.Client, func(status int, ctype, body string)) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	var mu sync.Mutex
+	var status int
+	var ctype, body string
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path != "/.well-known/mta-sts.txt" || r.Host != name {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", ctype)
+		if status == http.StatusMovedPermanently {
+			w.Header().Set("Location", "https://elsewhere.example/")
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		if _, err := res.LookupHost(ctx, host); err != nil {
+			return nil, err
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, hs.Listener.Addr().String())
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	return client, func(st int, ct, b string) {
+		mu.Lock()
+		status, ctype, body = st, ct, b
+		mu.Unlock()
 	}
 }
 
@@ -249,7 +361,7 @@ func TestCheckLookupFailure(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	vs := set.Check(ctx, config.DNS{Resolver: "127.0.0.1:9"}.NewResolver())
+	vs := set.Check(ctx, config.DNS{Resolver: "127.0.0.1:9"}.NewResolver(), http.DefaultClient)
 	if !Failed(vs) || vs[0].Status != Error {
 		t.Errorf("unanswered lookups: %+v", vs[0])
 	}

@@ -53,15 +53,18 @@ const (
 	KindDKIM    = "DKIM"
 	KindDMARC   = "DMARC"
 	KindMTASTS  = "MTA-STS"
-	KindTLSRPT  = "TLS-RPT"
+	// KindMTASTSPolicy is the policy file served at mta-sts.DOMAIN over
+	// HTTPS; the zone shows the host's address records as comments.
+	KindMTASTSPolicy = "MTA-STS-policy"
+	KindTLSRPT       = "TLS-RPT"
 )
 
 // Record is one record to publish.
 type Record struct {
 	Kind string
 	Name string // owner name, without the final dot
-	// Type is the RR type (MX, TXT), or "" for KindAddress, which the
-	// operator writes (A/AAAA or CNAME) and the zone shows as a comment.
+	// Type is the RR type (MX, TXT), or "" for a host's addresses, which
+	// the operator writes (A/AAAA or CNAME) and the zone shows as comments.
 	Type  string
 	Value string // MX: "PREF HOST"; TXT: the text, unsplit
 	// Required records make `parley dns --check` fail when missing; a
@@ -133,8 +136,8 @@ func Build(p Params) (*Set, error) {
 		sum := sha256.Sum256([]byte(s.Policy))
 		s.add(Record{Kind: KindMTASTS, Name: "_mta-sts." + domain, Type: "TXT", Value: "v=STSv1; id=" + hex.EncodeToString(sum[:8]),
 			Note: "MTA-STS (RFC 8461): the id is a digest of the policy below, so it changes exactly when the policy does"})
-		s.add(Record{Kind: KindAddress, Name: "mta-sts." + domain,
-			Note: "mta-sts." + domain + " needs A/AAAA (or a CNAME) for the web server serving the policy over HTTPS"})
+		s.add(Record{Kind: KindMTASTSPolicy, Name: "mta-sts." + domain, Value: s.Policy,
+			Note: "mta-sts." + domain + " needs A/AAAA (or a CNAME) for the web server serving the policy below over HTTPS"})
 	}
 	rua := p.TLSRPTRUA
 	if rua == "" {

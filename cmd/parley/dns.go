@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -21,7 +23,7 @@ func cmdDNS(args []string) error {
 	var cf commonFlags
 	cf.register(fs)
 	domain := fs.String("domain", "", "mail domain (overrides domain)")
-	check := fs.Bool("check", false, "look the records up ([dns] resolver) and say which are missing or differ; exit 1 if a required one is")
+	check := fs.Bool("check", false, "look the records up ([dns] resolver) and fetch the MTA-STS policy; say which are missing or differ; exit 1 if a required one is")
 	policy := fs.Bool("mta-sts-policy", false, "print only the MTA-STS policy file to serve")
 	if _, err := parseFlags(fs, args, 0); err != nil {
 		return err
@@ -50,7 +52,10 @@ func cmdDNS(args []string) error {
 	case *check:
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		vs := set.Check(ctx, cfg.DNS.NewResolver())
+		res := cfg.DNS.NewResolver()
+		dialer := &net.Dialer{Resolver: res, Timeout: 10 * time.Second}
+		web := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 10 * time.Second}}
+		vs := set.Check(ctx, res, web)
 		if err := dnsrecords.WriteVerdicts(os.Stdout, vs); err != nil {
 			return err
 		}
