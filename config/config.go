@@ -427,6 +427,11 @@ func (c *Config) Validate() error {
 	if c.Outbound.Timeout <= 0 {
 		bad("outbound.timeout: must be positive")
 	}
+	switch c.Outbound.DKIM {
+	case "", "auto", "on", "off":
+	default:
+		bad("outbound.dkim %q: want auto, on or off", c.Outbound.DKIM)
+	}
 	for _, s := range []struct{ key, sel string }{{"dkim_selector", c.Outbound.DKIMSelector}, {"dkim_ed25519_selector", c.Outbound.DKIMEd25519Selector}} {
 		if s.sel != "" && !dnsLabels(s.sel) {
 			bad("outbound.%s %q: want DNS labels (letters, digits, '-', dots between), such as %q", s.key, s.sel, DefaultRSASelector)

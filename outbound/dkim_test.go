@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/emersion/go-msgauth/dkim"
@@ -120,8 +126,44 @@ func TestDKIMKeyFiles(t *testing.T) {
 	if _, err := LoadOrCreateDKIMKey(ed, RSA); err == nil || !strings.Contains(err.Error(), "want an rsa key") {
 		t.Errorf("an Ed25519 file read as RSA: %v", err)
 	}
+	// An RSA key in PKCS#1 form, as openssl genrsa -traditional writes it.
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs1 := filepath.Join(t.TempDir(), "rsa.pem")
+	if err := os.WriteFile(pkcs1, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := LoadOrCreateDKIMKey(pkcs1, RSA); err != nil || !rsaKey.Equal(k) {
+		t.Errorf("PKCS#1 RSA key: %v", err)
+	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("temporary files left in %s: %v", dir, entries)
+	}
+}
+
+// TestDKIMKeyCreatedOnce: serve and parley dns starting together make one
+// key, not one each.
+func TestDKIMKeyCreatedOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "ed.pem")
+	vals := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range vals {
+		wg.Go(func() {
+			k, err := LoadOrCreateDKIMKey(path, Ed25519)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			vals[i] = fmt.Sprint(k.Public())
+		})
+	}
+	wg.Wait()
+	for _, v := range vals[1:] {
+		if v != vals[0] {
+			t.Fatalf("concurrent first loads made different keys: %q and %q", vals[0], v)
+		}
 	}
 }
 
