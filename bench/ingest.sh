@@ -23,7 +23,8 @@
 #   CONCURRENCY [20] Parley [outbound] concurrency (Postfix's default
 #                    per-destination concurrency is also 20)
 #   KEEP [0]     1 keeps the work folder (logs, data) after a successful run
-#   DKIM [""]    a selector (e.g. parley) makes Parley DKIM-sign every relay (RSA-2048)
+#   DKIM [auto]  on makes Parley DKIM-sign every relay (Ed25519 and RSA-2048), which
+#                auto leaves off on disputes.localhost
 set -euo pipefail
 
 MSGS=${MSGS:-5000}
@@ -194,7 +195,7 @@ listen = "127.0.0.1:0"
 listen = "127.0.0.1:0"
 [outbound]
 concurrency = $CONCURRENCY
-dkim_selector = "${DKIM:-}"
+dkim = "${DKIM:-auto}"
 EOF
 "$PARLEY" serve --config "$TMP/parley.toml" --data "$DATA" --smtp "127.0.0.1:$P_PORT" \
 	--smarthost "127.0.0.1:$SINK_PORT" --domain disputes.localhost >"$TMP/parley.log" 2>&1 &

@@ -56,6 +56,19 @@ type DNS struct {
 	// Resolver is host:port of a DNS server, queried over UDP (TCP when a
 	// reply is truncated); empty means the system's resolver.
 	Resolver string `toml:"resolver"`
+
+	// What `parley dns` tells to publish (RFC 7489, 8461, 8460).
+	// DMARCPolicy is none, quarantine or reject; DMARCRUA is where aggregate
+	// reports go (mailto: URI or address; empty asks for none).
+	DMARCPolicy string `toml:"dmarc_policy"`
+	DMARCRUA    string `toml:"dmarc_rua"`
+	// TLSRPTRUA is where TLS reports go (mailto: or https: URI, or an
+	// address); empty means postmaster@DOMAIN.
+	TLSRPTRUA string `toml:"tlsrpt_rua"`
+	// MTASTSMode is enforce, testing or none; MTASTSMaxAge how long senders
+	// cache the policy.
+	MTASTSMode   string   `toml:"mta_sts_mode"`
+	MTASTSMaxAge Duration `toml:"mta_sts_max_age"`
 }
 
 // NewResolver returns the resolver DNS names: the system's when Resolver
@@ -149,10 +162,55 @@ type Outbound struct {
 	// logged reply, the only ones a crash can send twice; 0: no bound.
 	MaxInDoubt int      `toml:"max_in_doubt"`
 	Timeout    Duration `toml:"timeout"`
-	// DKIMSelector names the DKIM key (SELECTOR._domainkey.DOMAIN); empty
-	// sends unsigned. DKIMKey is its PEM file; empty means DATA_DIR/keys/dkim.pem.
+	// DKIM is "auto" (sign unless the domain is a reserved test domain:
+	// .localhost, .test, .example, .invalid), "on" or "off"; true and false
+	// are read as on and off.
+	DKIM Switch `toml:"dkim"`
+	// DKIMSelector and DKIMKey are the RSA-2048 key (as before the Ed25519
+	// key was added): SELECTOR._domainkey.DOMAIN and its PEM file; empty
+	// means "parley-rsa" and DATA_DIR/keys/dkim.pem.
 	DKIMSelector string `toml:"dkim_selector"`
 	DKIMKey      string `toml:"dkim_key"`
+	// DKIMEd25519Selector and DKIMEd25519Key are the Ed25519 key (RFC 8463);
+	// empty means "parley-ed25519" and DATA_DIR/keys/dkim-ed25519.pem.
+	DKIMEd25519Selector string `toml:"dkim_ed25519_selector"`
+	DKIMEd25519Key      string `toml:"dkim_ed25519_key"`
+}
+
+// Default DKIM selectors: fixed names that say the algorithm, so serve and
+// `parley dns` agree without any state, and a zone shows which is which.
+const (
+	DefaultRSASelector     = "parley-rsa"
+	DefaultEd25519Selector = "parley-ed25519"
+)
+
+// Switch is "auto", "on" or "off"; a TOML boolean is read as on or off.
+type Switch string
+
+// UnmarshalTOML accepts a boolean or one of the three words.
+func (s *Switch) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case bool:
+		*s = "off"
+		if v {
+			*s = "on"
+		}
+		return nil
+	case string:
+		switch v {
+		case "auto", "on", "off":
+			*s = Switch(v)
+			return nil
+		}
+	}
+	return fmt.Errorf("%v: want \"auto\", \"on\", \"off\", true or false", v)
+}
+
+// DKIMOn says whether outbound mail is signed: per the dkim switch, and for
+// "auto" unless reserved (the domain is one for tests, where no receiver
+// could look the key up).
+func (o Outbound) DKIMOn(reserved bool) bool {
+	return o.DKIM == "on" || o.DKIM != "off" && !reserved
 }
 
 // Auth configures sender authentication of party mail.
@@ -276,6 +334,15 @@ func (c *Config) Resolve() error {
 	if c.Outbound.DKIMKey == "" {
 		c.Outbound.DKIMKey = filepath.Join(c.DataDir, "keys", "dkim.pem")
 	}
+	if c.Outbound.DKIMEd25519Key == "" {
+		c.Outbound.DKIMEd25519Key = filepath.Join(c.DataDir, "keys", "dkim-ed25519.pem")
+	}
+	if c.Outbound.DKIMSelector == "" {
+		c.Outbound.DKIMSelector = DefaultRSASelector
+	}
+	if c.Outbound.DKIMEd25519Selector == "" {
+		c.Outbound.DKIMEd25519Selector = DefaultEd25519Selector
+	}
 	return c.Validate()
 }
 
@@ -287,6 +354,27 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.DNS.Resolver); err != nil {
 			bad("dns.resolver %q: want host:port", c.DNS.Resolver)
 		}
+	}
+	switch c.DNS.DMARCPolicy {
+	case "none", "quarantine", "reject":
+	default:
+		bad("dns.dmarc_policy %q: want none, quarantine or reject", c.DNS.DMARCPolicy)
+	}
+	switch c.DNS.MTASTSMode {
+	case "enforce", "testing", "none":
+	default:
+		bad("dns.mta_sts_mode %q: want enforce, testing or none", c.DNS.MTASTSMode)
+	}
+	if age := c.DNS.MTASTSMaxAge.D(); age < time.Hour || age > 31557600*time.Second {
+		bad("dns.mta_sts_max_age %s: want 1h to 365d (RFC 8461 3.2), a week or more once it works", age)
+	}
+	for _, r := range []struct{ key, uri string }{{"dmarc_rua", c.DNS.DMARCRUA}, {"tlsrpt_rua", c.DNS.TLSRPTRUA}} {
+		if strings.ContainsAny(r.uri, " ;,!\"\r\n") || r.uri != "" && !strings.Contains(r.uri, "@") && !strings.HasPrefix(r.uri, "https://") {
+			bad("dns.%s %q: want one address (reports@example.org) or mailto: URI", r.key, r.uri)
+		}
+	}
+	if strings.HasPrefix(c.DNS.DMARCRUA, "https:") {
+		bad("dns.dmarc_rua %q: DMARC reports go by mail: want an address or mailto: URI", c.DNS.DMARCRUA)
 	}
 	if c.Domain == "" || strings.ContainsAny(c.Domain, "@ \t/") {
 		bad("domain %q: must be a bare domain name", c.Domain)
@@ -344,6 +432,19 @@ func (c *Config) Validate() error {
 	}
 	if c.Outbound.Timeout <= 0 {
 		bad("outbound.timeout: must be positive")
+	}
+	switch c.Outbound.DKIM {
+	case "", "auto", "on", "off":
+	default:
+		bad("outbound.dkim %q: want auto, on or off", c.Outbound.DKIM)
+	}
+	for _, s := range []struct{ key, sel string }{{"dkim_selector", c.Outbound.DKIMSelector}, {"dkim_ed25519_selector", c.Outbound.DKIMEd25519Selector}} {
+		if s.sel != "" && !dnsLabels(s.sel) {
+			bad("outbound.%s %q: want DNS labels (letters, digits, '-', dots between), such as %q", s.key, s.sel, DefaultRSASelector)
+		}
+	}
+	if c.Outbound.DKIMSelector != "" && c.Outbound.DKIMSelector == c.Outbound.DKIMEd25519Selector {
+		bad("outbound: dkim_selector and dkim_ed25519_selector must differ (one TXT record each)")
 	}
 	if c.Evidence.MaxAttachments < 0 || c.Evidence.MaxAttachmentSize <= 0 || c.Evidence.MaxRelaySize <= 0 || c.Evidence.LargeMessage <= 0 {
 		bad("evidence: limits must be positive")
@@ -413,6 +514,25 @@ func (c *Config) Validate() error {
 		bad("procedure.workers %d: must be 1..256", c.Procedure.Workers)
 	}
 	return errors.Join(errs...)
+}
+
+// dnsLabels reports whether s is one or more DNS labels (RFC 1035 2.3.1,
+// with digits first allowed, RFC 1123).
+func dnsLabels(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isLoopback(hostport string) bool {

@@ -3,6 +3,7 @@
 //	parley serve [--config FILE] [--data DIR] [--domain D] [--smtp ADDR] [--imap ADDR] [--submission ADDR]
 //	             [--smarthost HOST:PORT] [--outbox DIR]
 //	parley init [--config FILE]
+//	parley dns [--domain D] [--check] [--mta-sts-policy]
 //	parley trader add --handle H --name N --email E [--lang L]
 //	parley trader list
 //	parley case list [--json]
@@ -28,6 +29,7 @@ const usage = `usage: parley COMMAND [flags]
 commands:
   serve                run the daemon (SMTP, IMAP for mediators, submission, procedure, delivery)
   init                 write a commented sample config (parley.toml)
+  dns [--check]        the DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT); --check looks them up
   trader add|list      register traders: HANDLE@DOMAIN becomes their complaint address
   trader show H        a trader's addresses and domains
   trader address add|remove H EMAIL [--cc]   a staff address that speaks for the shop
@@ -66,6 +68,8 @@ func run(args []string) error {
 		return cmdServe(args[1:])
 	case "init":
 		return cmdInit(args[1:])
+	case "dns":
+		return cmdDNS(args[1:])
 	case "trader":
 		return cmdTrader(args[1:])
 	case "case":

@@ -18,6 +18,7 @@ import (
 	"parley/casestore"
 	"parley/config"
 	"parley/control"
+	"parley/dnsrecords"
 	"parley/locales"
 	"parley/outbound"
 	"parley/procedure"
@@ -106,15 +107,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
-	var dk *outbound.DKIM
-	if cfg.Outbound.DKIMSelector != "" {
-		key, err := outbound.LoadOrCreateDKIMKey(cfg.Outbound.DKIMKey)
-		if err != nil {
-			return err
+	dk, err := loadDKIM(cfg)
+	if err != nil {
+		return err
+	}
+	if dk != nil {
+		for _, k := range dk.Keys {
+			value, _ := dnsrecords.DKIMValue(k.Signer.Public())
+			log.Info("outbound mail is DKIM-signed; publish this TXT record (parley dns prints them all)", "name", k.Selector+"._domainkey."+cfg.Domain, "value", value)
 		}
-		dk = &outbound.DKIM{Domain: cfg.Domain, Selector: cfg.Outbound.DKIMSelector, Key: key}
-		name, value, _ := dk.Record()
-		log.Info("outbound mail is DKIM-signed; publish this TXT record", "name", name, "value", value)
 	}
 	queue := outbound.New(store, outbound.Config{
 		Smarthost: cfg.Outbound.Smarthost, TLS: cfg.Outbound.TLS,
