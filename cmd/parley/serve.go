@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -61,7 +62,7 @@ func cmdServe(args []string) error {
 		cfg.Submission.Listen = *subAddr
 	}
 	if *smarthost != "" {
-		cfg.Outbound.Smarthost = *smarthost
+		cfg.Outbound.Smarthost, cfg.Outbound.Delivery = *smarthost, "smarthost"
 	}
 	if *outbox != "" {
 		cfg.Outbound.Outbox = *outbox
@@ -122,6 +123,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Outbox: cfg.Outbound.Outbox, GiveUp: cfg.Outbound.GiveUp.D(),
 		MinBackoff: cfg.Outbound.MinBackoff.D(), MaxBackoff: cfg.Outbound.MaxBackoff.D(),
 		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname, DKIM: dk,
+		Delivery: cfg.Outbound.Mode(), Resolver: cfg.DNS.NewResolver(), MXPort: strconv.Itoa(cfg.Outbound.MXPort),
+		DomainConcurrency: cfg.Outbound.MXDomainConcurrency,
 	}, log.With("part", "outbound"))
 	tr := cfg.Translation
 	translator, err := translate.New(translate.Config{Engine: tr.Engine, URL: tr.URL, APIKey: tr.APIKey, Timeout: tr.Timeout.D()},
@@ -184,7 +187,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Info("LMTP listening", "addr", ll.Addr().String())
 	}
 	delivery := "smarthost " + cfg.Outbound.Smarthost
-	if cfg.Outbound.Smarthost == "" {
+	switch cfg.Outbound.Mode() {
+	case "mx":
+		delivery = "direct to MX hosts, port " + strconv.Itoa(cfg.Outbound.MXPort)
+	case "maildir":
 		abs, _ := filepath.Abs(cfg.Outbound.Outbox)
 		delivery = "Maildir " + abs
 	}

@@ -1,0 +1,352 @@
+package outbound
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"parley/casestore"
+)
+
+// MX delivers straight to the recipient domain's mail servers: MX records in
+// preference order, the domain itself when it has none (RFC 5321 section
+// 5.1), nothing at all for a null MX (RFC 7505). STARTTLS is used whenever
+// offered; an MTA-STS policy in enforce mode (RFC 8461) limits delivery to
+// the MX hosts it names, over TLS with a certificate valid for that name.
+//
+// A host that fails before the message content was sent (no connection, a
+// 4xx greeting, MAIL or RCPT, TLS refused) makes the next one be tried; a
+// 5xx to MAIL, RCPT or DATA fails the message at once. The attempt is
+// described on the row (Via) for `parley case show`.
+type MX struct {
+	cfg   Config
+	log   *slog.Logger
+	dns   *net.Resolver
+	sts   *stsPolicies
+	roots *x509.CertPool // nil: the system's
+	port  string
+}
+
+var _ Transport = (*MX)(nil)
+
+// Bounds on one delivery attempt.
+const (
+	mxMaxHosts = 10 // MX hosts considered
+	mxMaxConns = 5  // connections tried, over all hosts and addresses
+	mxMaxNotes = 600
+)
+
+// destError is a temporary failure of the whole destination (no MX host
+// could be reached or none is allowed): the other messages to the domain
+// wait too (destinations.go).
+type destError struct{ err error }
+
+func (d *destError) Error() string { return d.err.Error() }
+func (d *destError) Unwrap() error { return d.err }
+
+// Deliver sends one message to the MX hosts of its recipient's domain.
+func (m *MX) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Reader) error {
+	domain := recipientDomain(o.To)
+	o.Via = ""
+	hosts, err := m.hosts(ctx, domain)
+	if err != nil {
+		return err
+	}
+	pol := m.sts.policy(ctx, domain)
+	var notes []string
+	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	conns, transacted := 0, false
+	for _, host := range hosts {
+		if conns >= mxMaxConns {
+			break
+		}
+		need := tlsMay
+		if pol != nil {
+			need = tlsTryVerify
+			if !pol.allows(host) {
+				if pol.Mode == stsEnforce {
+					note("%s: not an MX host the MTA-STS policy of %s allows", host, domain)
+					continue
+				}
+				m.log.Warn("MTA-STS testing: MX host not in the policy; delivering anyway", "domain", domain, "host", host)
+			}
+			if pol.Mode == stsEnforce {
+				need = tlsVerify
+			}
+		}
+		addrs, err := m.dns.LookupIPAddr(ctx, host)
+		if err != nil {
+			note("%s: %v", host, err)
+			continue
+		}
+		for _, a := range addrs {
+			if conns >= mxMaxConns {
+				break
+			}
+			conns++
+			addr := net.JoinHostPort(a.IP.String(), m.port)
+			where := fmt.Sprintf("%s [%s]", host, addr)
+			res, err := m.attempt(ctx, host, addr, need, pol, o, raw)
+			switch {
+			case err == nil:
+				o.Via = where + ", " + res
+				return nil
+			case res == "sent":
+				// The content is gone: another host cannot get it again now.
+				return m.fail(o, where, err, true)
+			}
+			var se *smtp.SMTPError
+			if errors.As(err, &se) && res == "transaction" {
+				transacted = true
+				if se.Code >= 500 {
+					return m.fail(o, where, err, true)
+				}
+			}
+			note("%s: %v", where, err)
+		}
+	}
+	if len(notes) == 0 {
+		notes = append(notes, "no MX host to try")
+	}
+	return m.fail(o, domain, errors.New(strings.Join(notes, "; ")), transacted)
+}
+
+// fail describes a failed attempt on the row: a 5xx reply in a transaction
+// is permanent, a failure before any transaction one of the destination.
+func (m *MX) fail(o *casestore.Outbound, where string, err error, transacted bool) error {
+	msg := where + ": " + err.Error()
+	if len(msg) > mxMaxNotes {
+		msg = msg[:mxMaxNotes] + "..."
+	}
+	o.Via = msg
+	failure := errors.New(msg)
+	var se *smtp.SMTPError
+	switch {
+	case transacted && errors.As(err, &se) && se.Code >= 500:
+		return &PermanentError{failure}
+	case !transacted:
+		return &destError{failure}
+	}
+	return failure
+}
+
+// hosts returns the names to try in order (RFC 5321 section 5.1).
+func (m *MX) hosts(ctx context.Context, domain string) ([]string, error) {
+	if domain == "" || strings.HasPrefix(domain, "[") {
+		return nil, &PermanentError{fmt.Errorf("recipient domain %q: only domain names are delivered to directly", domain)}
+	}
+	mxs, err := m.dns.LookupMX(ctx, domain)
+	var de *net.DNSError
+	if err != nil && len(mxs) == 0 {
+		if !errors.As(err, &de) || !de.IsNotFound {
+			return nil, &destError{fmt.Errorf("MX lookup for %s: %w", domain, err)}
+		}
+		// No MX: the domain is its own mail server if it has an address.
+		if _, err := m.dns.LookupIPAddr(ctx, domain); err != nil {
+			if errors.As(err, &de) && de.IsNotFound {
+				return nil, &PermanentError{fmt.Errorf("%s has no MX and no address record: no server takes mail for it", domain)}
+			}
+			return nil, &destError{fmt.Errorf("address lookup for %s (it has no MX): %w", domain, err)}
+		}
+		return []string{domain}, nil
+	}
+	var hosts []string
+	null := false
+	for _, mx := range mxs {
+		if mx.Host == "." {
+			null = true
+			continue
+		}
+		if len(hosts) < mxMaxHosts {
+			hosts = append(hosts, strings.TrimSuffix(mx.Host, "."))
+		}
+	}
+	if len(hosts) == 0 && null {
+		return nil, &PermanentError{fmt.Errorf("%s publishes a null MX (RFC 7505): the domain accepts no mail", domain)}
+	}
+	if len(hosts) == 0 {
+		return nil, &destError{fmt.Errorf("MX lookup for %s: no usable record: %v", domain, err)}
+	}
+	return hosts, nil
+}
+
+// tlsNeed is what TLS a connection must have.
+type tlsNeed int
+
+const (
+	tlsMay       tlsNeed = iota // STARTTLS when offered, any certificate, else clear text (RFC 7435)
+	tlsTryVerify                // as tlsMay, reporting a certificate that does not verify (MTA-STS testing)
+	tlsVerify                   // STARTTLS with a certificate valid for the MX name, or nothing (MTA-STS enforce)
+)
+
+// attempt runs one SMTP session with one address. Its first result says how
+// far it got when it failed ("connect", "transaction" once MAIL was sent,
+// "sent" once the content was), or describes the delivery when it succeeded.
+func (m *MX) attempt(ctx context.Context, host, addr string, need tlsNeed, pol *stsPolicy, o *casestore.Outbound, raw io.Reader) (string, error) {
+	c, tlsNote, err := m.connect(ctx, host, addr, need, pol)
+	if err != nil {
+		return "connect", err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.CommandTimeout = time.Until(dl)
+		c.SubmissionTimeout = time.Until(dl)
+	}
+	if err := c.Mail(o.MailFrom, &smtp.MailOptions{Size: o.Size}); err != nil {
+		return "transaction", err
+	}
+	if err := c.Rcpt(o.To, nil); err != nil {
+		return "transaction", err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "transaction", err
+	}
+	if _, err := io.Copy(w, raw); err != nil {
+		w.Close()
+		return "sent", err
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return "sent", err
+	}
+	c.Quit()
+	return tlsNote + ": 250 " + resp.StatusText, nil
+}
+
+// connect opens a session with addr, with TLS as need says, and returns the
+// TLS it got in words.
+func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *stsPolicy) (*smtp.Client, string, error) {
+	mode := ""
+	if pol != nil {
+		mode = ", MTA-STS " + pol.Mode
+	}
+	verified := false
+	var verifyErr error
+	tc := &tls.Config{ServerName: host, RootCAs: m.roots, MinVersion: tls.VersionTLS12}
+	if need != tlsVerify {
+		// Opportunistic: encrypt whatever the certificate, but say whether it verified.
+		tc.InsecureSkipVerify = true
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			verifyErr = verifyChain(cs, host, m.roots)
+			verified = verifyErr == nil
+			return nil
+		}
+	}
+	conn, err := m.dial(ctx, addr)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := m.start(conn, func(conn net.Conn) (*smtp.Client, error) { return smtp.NewClientStartTLS(conn, tc) })
+	if err == nil {
+		if err := c.Hello(m.cfg.Hostname); err != nil {
+			c.Close()
+			return nil, "", err
+		}
+		cs, _ := c.TLSConnectionState()
+		state := "TLS " + tlsVersion(cs.Version)
+		switch {
+		case need == tlsVerify || verified:
+			state += ", certificate verified"
+		default:
+			state += ", certificate not verified"
+			if need == tlsTryVerify {
+				m.log.Warn("MTA-STS testing: certificate does not verify; delivering anyway", "host", host, "err", verifyErr)
+			}
+		}
+		return c, state + mode, nil
+	}
+	if need == tlsVerify {
+		return nil, "", fmt.Errorf("MTA-STS policy (enforce) requires TLS with a valid certificate for %s: %w", host, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil {
+		return nil, "", err
+	}
+	// No STARTTLS offered, or it failed: clear text, as opportunistic TLS
+	// allows (a refusing server refuses the clear session too).
+	why := err
+	if need == tlsTryVerify {
+		m.log.Warn("MTA-STS testing: no TLS; delivering in clear text", "host", host, "err", why)
+	}
+	if conn, err = m.dial(ctx, addr); err != nil {
+		return nil, "", err
+	}
+	c, err = m.start(conn, func(conn net.Conn) (*smtp.Client, error) {
+		c := smtp.NewClient(conn)
+		return c, c.Hello(m.cfg.Hostname)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, "no TLS (" + why.Error() + ")" + mode, nil
+}
+
+func (m *MX) dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: m.cfg.Timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(m.cfg.Timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	conn.SetDeadline(deadline)
+	return conn, nil
+}
+
+// start runs the session's opening on conn under the dial deadline.
+func (m *MX) start(conn net.Conn, open func(net.Conn) (*smtp.Client, error)) (*smtp.Client, error) {
+	c, err := open(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	c.CommandTimeout, c.SubmissionTimeout = m.cfg.Timeout, m.cfg.Timeout
+	return c, nil
+}
+
+// verifyChain checks the peer's certificate for host as a default
+// tls.Config would; used to report on connections that do not require it.
+func verifyChain(cs tls.ConnectionState, host string, roots *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no certificate")
+	}
+	opts := x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: x509.NewCertPool()}
+	for _, ic := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(ic)
+	}
+	_, err := cs.PeerCertificates[0].Verify(opts)
+	return err
+}
+
+func tlsVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS12:
+		return "1.2"
+	case tls.VersionTLS13:
+		return "1.3"
+	}
+	return "0x" + strconv.FormatUint(uint64(v), 16)
+}
+
+// recipientDomain is the lower-case domain of an address.
+func recipientDomain(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	return strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))
+}
+
+// Close does nothing: every delivery opens its own session.
+func (m *MX) Close() error { return nil }
