@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/net/idna"
 
 	"parley/casestore"
 )
@@ -44,6 +45,10 @@ const (
 	mxMaxHosts = 10 // MX hosts considered
 	mxMaxConns = 5  // connections tried, over all hosts and addresses
 	mxMaxNotes = 600
+	// mxConnectTimeout bounds the connection and greeting with one address
+	// (Postfix's smtp_connect_timeout), so a silent host leaves time for the
+	// next; at most a quarter of the attempt's timeout.
+	mxConnectTimeout = 30 * time.Second
 )
 
 // destError is a temporary failure of the whole destination (no MX host
@@ -56,8 +61,11 @@ func (d *destError) Unwrap() error { return d.err }
 
 // Deliver sends one message to the MX hosts of its recipient's domain.
 func (m *MX) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Reader) error {
-	domain := recipientDomain(o.To)
 	o.Via = ""
+	domain, err := idna.Lookup.ToASCII(recipientDomain(o.To))
+	if err != nil {
+		return &PermanentError{fmt.Errorf("recipient domain of %s: %w", o.To, err)}
+	}
 	hosts, err := m.hosts(ctx, domain)
 	if err != nil {
 		return err
@@ -198,6 +206,7 @@ func (m *MX) attempt(ctx context.Context, host, addr string, need tlsNeed, pol *
 		return "connect", err
 	}
 	defer c.Close()
+	defer context.AfterFunc(ctx, func() { c.Close() })() // go-smtp does not watch ctx
 	if dl, ok := ctx.Deadline(); ok {
 		c.CommandTimeout = time.Until(dl)
 		c.SubmissionTimeout = time.Until(dl)
@@ -247,7 +256,7 @@ func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := m.start(conn, func(conn net.Conn) (*smtp.Client, error) { return smtp.NewClientStartTLS(conn, tc) })
+	c, err := m.start(ctx, conn, func(conn net.Conn) (*smtp.Client, error) { return smtp.NewClientStartTLS(conn, tc) })
 	if err == nil {
 		if err := c.Hello(m.cfg.Hostname); err != nil {
 			c.Close()
@@ -282,7 +291,7 @@ func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *
 	if conn, err = m.dial(ctx, addr); err != nil {
 		return nil, "", err
 	}
-	c, err = m.start(conn, func(conn net.Conn) (*smtp.Client, error) {
+	c, err = m.start(ctx, conn, func(conn net.Conn) (*smtp.Client, error) {
 		c := smtp.NewClient(conn)
 		return c, c.Hello(m.cfg.Hostname)
 	})
@@ -292,28 +301,30 @@ func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *
 	return c, "no TLS (" + why.Error() + ")" + mode, nil
 }
 
+func (m *MX) connectLimit() time.Duration { return min(m.cfg.Timeout/4, mxConnectTimeout) }
+
 func (m *MX) dial(ctx context.Context, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: m.cfg.Timeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(m.cfg.Timeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	conn.SetDeadline(deadline)
-	return conn, nil
+	d := net.Dialer{Timeout: m.connectLimit()}
+	return d.DialContext(ctx, "tcp", addr)
 }
 
-// start runs the session's opening on conn under the dial deadline.
-func (m *MX) start(conn net.Conn, open func(net.Conn) (*smtp.Client, error)) (*smtp.Client, error) {
+// start runs the session's opening (greeting, EHLO, STARTTLS) on conn. go-smtp
+// sets its own deadline for each command, so a watchdog closes conn if the
+// opening outlasts mxConnectTimeout or ctx.
+func (m *MX) start(ctx context.Context, conn net.Conn, open func(net.Conn) (*smtp.Client, error)) (*smtp.Client, error) {
+	limit := m.connectLimit()
+	sctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	stop := context.AfterFunc(sctx, func() { conn.Close() })
 	c, err := open(conn)
+	if !stop() {
+		// Wraps context.DeadlineExceeded, a net.Error that times out.
+		return nil, fmt.Errorf("no greeting and EHLO within %s: %w", limit, sctx.Err())
+	}
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	conn.SetDeadline(time.Time{})
 	c.CommandTimeout, c.SubmissionTimeout = m.cfg.Timeout, m.cfg.Timeout
 	return c, nil
 }

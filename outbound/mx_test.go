@@ -107,6 +107,23 @@ func TestSecondMXWhenFirstRefusesTemporarily(t *testing.T) {
 	}
 }
 
+func TestSilentMXHostLeavesTimeForTheNext(t *testing.T) {
+	s := startSink(t, true)
+	s.silent.Store(1) // mx1 takes the connection and never greets
+	z := startZone(t,
+		"dest.test. 300 IN MX 10 mx1.dest.test.",
+		"dest.test. 300 IN MX 20 mx2.dest.test.",
+		"mx1.dest.test. 300 IN A 127.0.0.1",
+		"mx2.dest.test. 300 IN A 127.0.0.1")
+	cfg := mxConfig(z, s)
+	cfg.Timeout = 2 * time.Second // a quarter of it for mx1's greeting
+	e := startQueue(t, t.TempDir(), cfg, nil)
+	o := e.waitState(t, e.addTo(t, "shop@dest.test")[0], casestore.OutSent)
+	if o.Attempts != 1 || !strings.HasPrefix(o.Via, "mx2.dest.test ") {
+		t.Errorf("row %+v: want delivered by mx2 in the attempt mx1 stalled", o)
+	}
+}
+
 func TestPermanentRefusalByMXFailsAtOnce(t *testing.T) {
 	s, e := twoMXRefusingFirstMail(t, &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
 	o := e.waitState(t, e.addTo(t, "shop@dest.test")[0], casestore.OutFailed)

@@ -35,6 +35,8 @@ type sink struct {
 	msgs     []string
 	rcpts    []string
 	conns    atomic.Int32 // connections accepted
+	silent   atomic.Int32 // accept this many connections and never answer
+	held     []net.Conn
 	failures atomic.Int32 // answer this many DATA with reply below
 	reply    *smtp.SMTPError
 	// refuseMail answers this many MAIL commands with reply.
@@ -121,24 +123,42 @@ func startSinkTLS(t *testing.T, tc *tls.Config) *sink {
 		t.Fatal(err)
 	}
 	s.addr, s.srv = l.Addr().String(), srv
-	go srv.Serve(countingListener{l, &s.conns})
+	go srv.Serve(countingListener{l, s})
+	t.Cleanup(s.closeSilent)
 	t.Cleanup(func() { srv.Close() })
 	return s
 }
 
 // countingListener counts the connections it accepts (sessions are more:
-// go-smtp starts a new one after STARTTLS).
+// go-smtp starts a new one after STARTTLS) and keeps the sink's first
+// silent ones open without a word.
 type countingListener struct {
 	net.Listener
-	n *atomic.Int32
+	s *sink
 }
 
 func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.n.Add(1)
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return c, err
+		}
+		l.s.conns.Add(1)
+		if l.s.silent.Add(-1) < 0 {
+			return c, nil
+		}
+		l.s.mu.Lock()
+		l.s.held = append(l.s.held, c)
+		l.s.mu.Unlock()
 	}
-	return c, err
+}
+
+func (s *sink) closeSilent() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.held {
+		c.Close()
+	}
 }
 
 func (s *sink) count() int {
