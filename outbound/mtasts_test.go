@@ -141,3 +141,46 @@ func TestDestinationsLimitAndBackoff(t *testing.T) {
 		t.Errorf("%d domains remembered with nothing to remember", len(d.m))
 	}
 }
+
+// TestSTSPolicyCache: a policy is fetched once per id, outlives its TXT
+// record until max_age, and is fetched again when the id changes (RFC 8461
+// section 5.1).
+func TestSTSPolicyCache(t *testing.T) {
+	ca := newTestCA(t)
+	srv := startPolicyServer(t, ca, "dest.test", "version: STSv1\nmode: enforce\nmx: mx.dest.test\nmax_age: 3600\n")
+	records := []string{"mta-sts.dest.test. 60 IN A 127.0.0.1", `_mta-sts.dest.test. 60 IN TXT "v=STSv1; id=one"`}
+	z := startZone(t, records...)
+	clk := &clock{}
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := newSTSPolicies(dir, z.resolver(), ca.pool, srv.port, clk.Now, log)
+	ctx := context.Background()
+	mode := func(s *stsPolicies) string {
+		if p := s.policy(ctx, "dest.test"); p != nil {
+			return p.Mode
+		}
+		return "no policy"
+	}
+	if m := mode(s); m != stsEnforce {
+		t.Fatalf("first lookup: %s", m)
+	}
+	z.set(t, records[0]) // the TXT record goes away: the cached policy stays in force
+	if m := mode(s); m != stsEnforce || srv.fetches.Load() != 1 {
+		t.Fatalf("without the TXT record: %s after %d fetches, want the cached policy", m, srv.fetches.Load())
+	}
+	// A new process reads the cache from the folder.
+	if m := mode(newSTSPolicies(dir, z.resolver(), ca.pool, srv.port, clk.Now, log)); m != stsEnforce {
+		t.Fatalf("after a restart: %s", m)
+	}
+	clk.Add(time.Hour)
+	if m := mode(s); m != "no policy" {
+		t.Fatalf("past max_age with no record: %s", m)
+	}
+	z.set(t, records[0], `_mta-sts.dest.test. 60 IN TXT "v=STSv1; id=two"`)
+	srv.mu.Lock()
+	srv.text = "version: STSv1\nmode: testing\nmx: mx.dest.test\nmax_age: 3600\n"
+	srv.mu.Unlock()
+	if m := mode(s); m != stsTesting || srv.fetches.Load() != 2 {
+		t.Fatalf("new id: %s after %d fetches, want testing fetched again", m, srv.fetches.Load())
+	}
+}
