@@ -41,8 +41,8 @@ type sink struct {
 	reply    *smtp.SMTPError
 	// refuseMail answers this many MAIL commands with reply.
 	refuseMail atomic.Int32
-	// hold keeps each DATA this long, so that sessions overlap; active and
-	// maxActive count the sessions open at once.
+	// hold keeps each DATA this long, so that deliveries overlap; active and
+	// maxActive count the DATA transfers at once.
 	hold      time.Duration
 	active    atomic.Int32
 	maxActive atomic.Int32
@@ -52,9 +52,6 @@ type sink struct {
 }
 
 func (s *sink) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	n := s.active.Add(1)
-	for m := s.maxActive.Load(); n > m && !s.maxActive.CompareAndSwap(m, n); m = s.maxActive.Load() {
-	}
 	return &sinkSession{s: s}, nil
 }
 
@@ -88,7 +85,11 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	n := ss.s.active.Add(1)
+	for m := ss.s.maxActive.Load(); n > m && !ss.s.maxActive.CompareAndSwap(m, n); m = ss.s.maxActive.Load() {
+	}
 	time.Sleep(ss.s.hold) // the server taking its time, not the test waiting
+	ss.s.active.Add(-1)
 	if ss.s.failures.Add(-1) >= 0 {
 		return ss.s.reply
 	}
@@ -99,7 +100,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	return nil
 }
 func (ss *sinkSession) Reset()        {}
-func (ss *sinkSession) Logout() error { ss.s.active.Add(-1); return nil }
+func (ss *sinkSession) Logout() error { return nil }
 
 func startSink(t *testing.T, withTLS bool) *sink {
 	t.Helper()
