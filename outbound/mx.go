@@ -256,12 +256,19 @@ func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := m.start(ctx, conn, func(conn net.Conn) (*smtp.Client, error) { return smtp.NewClientStartTLS(conn, tc) })
-	if err == nil {
-		if err := c.Hello(m.cfg.Hostname); err != nil {
-			c.Close()
-			return nil, "", err
+	tlsUp := false
+	c, err := m.start(ctx, conn, func(conn net.Conn) (*smtp.Client, error) {
+		c, err := smtp.NewClientStartTLS(conn, tc) // EHLO (as "localhost"), STARTTLS
+		if err != nil {
+			return nil, err
 		}
+		tlsUp = true
+		return c, c.Hello(m.cfg.Hostname) // EHLO again, in TLS, with our name
+	})
+	if err != nil && tlsUp {
+		return nil, "", err // TLS worked: the server's answer stands
+	}
+	if err == nil {
 		cs, _ := c.TLSConnectionState()
 		state := "TLS " + tlsVersion(cs.Version)
 		switch {
