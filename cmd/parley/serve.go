@@ -36,7 +36,7 @@ func cmdServe(args []string) error {
 	smtpAddr := fs.String("smtp", "", "SMTP listen address (overrides smtp.listen)")
 	imapAddr := fs.String("imap", "", "IMAP listen address (overrides imap.listen)")
 	subAddr := fs.String("submission", "", "SMTP submission listen address (overrides submission.listen)")
-	smarthost := fs.String("smarthost", "", "deliver through this host:port (overrides outbound.smarthost)")
+	smarthost := fs.String("smarthost", "", "deliver through this host:port (overrides outbound.smarthost and outbound.delivery)")
 	outbox := fs.String("outbox", "", "Maildir for outbound mail when no smarthost is set")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
