@@ -96,6 +96,23 @@ func twoMXRefusingFirstMail(t *testing.T, reply *smtp.SMTPError) (*sink, *qenv) 
 	return s, startQueue(t, t.TempDir(), mxConfig(z, s), nil)
 }
 
+func TestMXLookupFailureIsTemporary(t *testing.T) {
+	s := startSink(t, false)
+	z := startZone(t, "dest.test. 300 IN MX 10 mx1.dest.test.", "mx1.dest.test. 300 IN A 127.0.0.1")
+	z.failName("dest.test.")
+	e := startQueue(t, t.TempDir(), mxConfig(z, s), nil)
+	id := e.addTo(t, "shop@dest.test")[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for e.row(t, id).Attempts < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if o := e.row(t, id); o.State != casestore.OutQueued || !strings.Contains(o.LastError, "MX lookup for dest.test") {
+		t.Fatalf("row %+v: a failing DNS server must defer, not fail", o)
+	}
+	z.failName("")
+	e.waitState(t, id, casestore.OutSent)
+}
+
 func TestSecondMXWhenFirstRefusesTemporarily(t *testing.T) {
 	s, e := twoMXRefusingFirstMail(t, &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "not now"})
 	o := e.waitState(t, e.addTo(t, "shop@dest.test")[0], casestore.OutSent)

@@ -25,9 +25,10 @@ import (
 // zone is a real DNS server on loopback answering from records in zone
 // file syntax; names it does not hold are NXDOMAIN.
 type zone struct {
-	mu   sync.Mutex
-	rrs  []dns.RR
-	addr string
+	mu       sync.Mutex
+	rrs      []dns.RR
+	servfail string // a name answered with SERVFAIL, as by a broken server
+	addr     string
 }
 
 func startZone(t *testing.T, records ...string) *zone {
@@ -61,6 +62,13 @@ func (z *zone) set(t *testing.T, records ...string) {
 	z.mu.Unlock()
 }
 
+// failName makes the zone answer SERVFAIL for name ("" for none).
+func (z *zone) failName(name string) {
+	z.mu.Lock()
+	z.servfail = name
+	z.mu.Unlock()
+}
+
 func (z *zone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(r)
@@ -77,10 +85,13 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 				}
 			}
 		}
-		z.mu.Unlock()
-		if !known {
+		switch {
+		case strings.EqualFold(q.Name, z.servfail):
+			m.Answer, m.Rcode = nil, dns.RcodeServerFailure
+		case !known:
 			m.Rcode = dns.RcodeNameError
 		}
+		z.mu.Unlock()
 	}
 	w.WriteMsg(m)
 }
