@@ -30,6 +30,9 @@ const (
 	stsFetchTimeout = 30 * time.Second
 	stsMaxAge       = 31557600 // seconds, the RFC's ceiling (about a year)
 	stsMaxMX        = 64       // mx patterns kept from one policy
+	// stsRetryFetch is how long a failed fetch of one domain and id is not
+	// tried again, so a dead policy host does not stall every message.
+	stsRetryFetch = 5 * time.Minute
 )
 
 // STS modes (RFC 8461 section 3.2).
@@ -152,8 +155,9 @@ type stsPolicies struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	cache map[string]*stsPolicy // mirrors dir; bounded by the domains mailed
+	mu     sync.Mutex
+	cache  map[string]*stsPolicy // mirrors dir; bounded by the domains mailed
+	failed map[string]time.Time  // "domain id" -> when its fetch failed
 }
 
 // newSTSPolicies fetches policies with an HTTPS client that resolves through
@@ -177,7 +181,7 @@ func newSTSPolicies(dir string, res *net.Resolver, roots *x509.CertPool, port st
 	}
 	client := &http.Client{Transport: tr, Timeout: stsFetchTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &stsPolicies{dir: dir, dns: res, http: client, now: now, log: log, cache: map[string]*stsPolicy{}}
+	return &stsPolicies{dir: dir, dns: res, http: client, now: now, log: log, cache: map[string]*stsPolicy{}, failed: map[string]time.Time{}}
 }
 
 // policy returns the policy in force for domain, or nil when there is none
@@ -203,9 +207,13 @@ func (s *stsPolicies) policy(ctx context.Context, domain string) *stsPolicy {
 	if cached != nil && cached.ID == id {
 		return usable(cached)
 	}
+	if s.failedRecently(domain+" "+id, now) {
+		return usable(cached)
+	}
 	p, err := s.fetch(ctx, domain)
 	if err != nil {
-		s.log.Warn("MTA-STS policy fetch failed", "domain", domain, "err", err, "cached", cached != nil)
+		s.log.Warn("MTA-STS policy fetch failed", "domain", domain, "err", err, "cached", cached != nil, "retry_after", stsRetryFetch)
+		s.fetchFailed(domain+" "+id, now)
 		return usable(cached)
 	}
 	p.Domain, p.ID, p.Fetched = domain, id, now
@@ -213,6 +221,26 @@ func (s *stsPolicies) policy(ctx context.Context, domain string) *stsPolicy {
 		s.log.Warn("MTA-STS policy cache", "domain", domain, "err", err)
 	}
 	return usable(p)
+}
+
+func (s *stsPolicies) failedRecently(key string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.failed[key]
+	return ok && now.Sub(at) < stsRetryFetch
+}
+
+func (s *stsPolicies) fetchFailed(key string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.failed) >= maxDestinations {
+		for k, at := range s.failed {
+			if now.Sub(at) >= stsRetryFetch {
+				delete(s.failed, k)
+			}
+		}
+	}
+	s.failed[key] = now
 }
 
 func usable(p *stsPolicy) *stsPolicy {

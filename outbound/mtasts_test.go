@@ -184,3 +184,26 @@ func TestSTSPolicyCache(t *testing.T) {
 		t.Fatalf("new id: %s after %d fetches, want testing fetched again", m, srv.fetches.Load())
 	}
 }
+
+// TestSTSFailedFetchNotRepeated: a policy host that fails is not asked
+// again for every message, only after stsRetryFetch.
+func TestSTSFailedFetchNotRepeated(t *testing.T) {
+	ca := newTestCA(t)
+	srv := startPolicyServer(t, ca, "dest.test", "not a policy")
+	z := startZone(t, "mta-sts.dest.test. 60 IN A 127.0.0.1", `_mta-sts.dest.test. 60 IN TXT "v=STSv1; id=one"`)
+	clk := &clock{}
+	s := newSTSPolicies(t.TempDir(), z.resolver(), ca.pool, srv.port, clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i := 0; i < 3; i++ {
+		if p := s.policy(context.Background(), "dest.test"); p != nil {
+			t.Fatalf("a broken policy applied: %+v", p)
+		}
+	}
+	if n := srv.fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches within %s, want 1", n, stsRetryFetch)
+	}
+	clk.Add(stsRetryFetch)
+	s.policy(context.Background(), "dest.test")
+	if n := srv.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches after %s, want 2", n, stsRetryFetch)
+	}
+}
