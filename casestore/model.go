@@ -401,7 +401,10 @@ type Outbound struct {
 	Attempts  int        `json:"attempts"`
 	State     string     `json:"state"`
 	LastError string     `json:"last_error,omitempty"`
-	Done      time.Time  `json:"done,omitempty"`
-	Size      int64      `json:"size"`
-	SHA256    string     `json:"sha256"` // raw content, in the raw bucket or the blob folder
+	// Via says where the last attempt went when that is not obvious (direct
+	// delivery): host, address, TLS, MTA-STS mode and the server's reply.
+	Via    string    `json:"via,omitempty"`
+	Done   time.Time `json:"done,omitempty"`
+	Size   int64     `json:"size"`
+	SHA256 string    `json:"sha256"` // raw content, in the raw bucket or the blob folder
 }

@@ -146,9 +146,19 @@ type Submission struct {
 // Outbound configures the delivery queue.
 type Outbound struct {
 	// Smarthost is host:port of the relay all mail goes through. Empty means
-	// mail is written to the Outbox Maildir instead (development default).
+	// mail is written to the Outbox Maildir instead (development default),
+	// or delivered to the recipients' MX hosts with Delivery "mx".
 	Smarthost string `toml:"smarthost"`
-	// TLS is "none", "starttls" (required) or "opportunistic".
+	// Delivery is "smarthost", "maildir" or "mx" (direct to each recipient
+	// domain's MX hosts, opportunistic STARTTLS, MTA-STS enforced). Empty
+	// derives it as before: "smarthost" when Smarthost is set, else "maildir".
+	Delivery string `toml:"delivery"`
+	// MXPort is the port direct delivery connects to (25; tests use a sink).
+	MXPort int `toml:"mx_port"`
+	// MXDomainConcurrency bounds parallel direct deliveries to one recipient domain.
+	MXDomainConcurrency int `toml:"mx_domain_concurrency"`
+	// TLS is "none", "starttls" (required) or "opportunistic", towards the
+	// smarthost; direct delivery always tries STARTTLS and follows MTA-STS.
 	TLS        string   `toml:"tls"`
 	Username   string   `toml:"username"`
 	Password   string   `toml:"password"`
@@ -211,6 +221,18 @@ func (s *Switch) UnmarshalTOML(v any) error {
 // could look the key up).
 func (o Outbound) DKIMOn(reserved bool) bool {
 	return o.DKIM == "on" || o.DKIM != "off" && !reserved
+}
+
+// Mode is how mail leaves: Delivery, or when empty "smarthost" if a
+// smarthost is set and "maildir" otherwise (configs older than Delivery).
+func (o Outbound) Mode() string {
+	switch {
+	case o.Delivery != "":
+		return o.Delivery
+	case o.Smarthost != "":
+		return "smarthost"
+	}
+	return "maildir"
 }
 
 // Auth configures sender authentication of party mail.
@@ -343,6 +365,7 @@ func (c *Config) Resolve() error {
 	if c.Outbound.DKIMEd25519Selector == "" {
 		c.Outbound.DKIMEd25519Selector = DefaultEd25519Selector
 	}
+	c.Outbound.Delivery = c.Outbound.Mode()
 	return c.Validate()
 }
 
@@ -412,6 +435,20 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Outbound.Smarthost); err != nil {
 			bad("outbound.smarthost %q: %v", c.Outbound.Smarthost, err)
 		}
+	}
+	switch mode := c.Outbound.Mode(); {
+	case mode != "smarthost" && mode != "maildir" && mode != "mx":
+		bad("outbound.delivery %q: want smarthost, maildir or mx", c.Outbound.Delivery)
+	case mode == "smarthost" && c.Outbound.Smarthost == "":
+		bad("outbound: delivery = \"smarthost\" needs outbound.smarthost (host:port)")
+	case mode != "smarthost" && c.Outbound.Smarthost != "":
+		bad("outbound: smarthost %q is set but delivery = %q; clear smarthost or set delivery = \"smarthost\"", c.Outbound.Smarthost, mode)
+	}
+	if c.Outbound.MXPort < 1 || c.Outbound.MXPort > 65535 {
+		bad("outbound.mx_port %d: must be 1..65535", c.Outbound.MXPort)
+	}
+	if c.Outbound.MXDomainConcurrency < 1 || c.Outbound.MXDomainConcurrency > 256 {
+		bad("outbound.mx_domain_concurrency %d: must be 1..256", c.Outbound.MXDomainConcurrency)
 	}
 	switch c.Outbound.TLS {
 	case "none", "starttls", "opportunistic":

@@ -112,3 +112,35 @@ func TestAmounts(t *testing.T) {
 		t.Error("non-number accepted")
 	}
 }
+
+func TestOutboundDelivery(t *testing.T) {
+	for _, c := range []struct {
+		delivery, smarthost, mode, problem string
+	}{
+		{"", "", "maildir", ""}, // the no-config default
+		{"", "relay.example.com:587", "smarthost", ""},
+		{"mx", "", "mx", ""},
+		{"smarthost", "", "", "needs outbound.smarthost"},
+		{"mx", "relay.example.com:587", "", "clear smarthost"},
+		{"maildir", "relay.example.com:587", "", "clear smarthost"},
+		{"direct", "", "", "outbound.delivery"},
+	} {
+		cfg := Default()
+		cfg.Outbound.Delivery, cfg.Outbound.Smarthost, cfg.Outbound.TLS = c.delivery, c.smarthost, "starttls"
+		err := cfg.Resolve()
+		switch {
+		case c.problem == "" && (err != nil || cfg.Outbound.Delivery != c.mode):
+			t.Errorf("delivery %q smarthost %q: %v, mode %q, want %q", c.delivery, c.smarthost, err, cfg.Outbound.Delivery, c.mode)
+		case c.problem != "" && (err == nil || !strings.Contains(err.Error(), c.problem)):
+			t.Errorf("delivery %q smarthost %q: %v, want an error saying %q", c.delivery, c.smarthost, err, c.problem)
+		}
+	}
+	cfg := Default()
+	cfg.Outbound.MXPort, cfg.Outbound.MXDomainConcurrency = 0, 0
+	if err := cfg.Resolve(); err == nil || !strings.Contains(err.Error(), "mx_port") || !strings.Contains(err.Error(), "mx_domain_concurrency") {
+		t.Errorf("bad mx_port and mx_domain_concurrency: %v", err)
+	}
+	if d := Default().Outbound; d.MXPort != 25 || d.MXDomainConcurrency != 4 {
+		t.Errorf("mx defaults %d %d", d.MXPort, d.MXDomainConcurrency)
+	}
+}

@@ -484,8 +484,11 @@ func (d *daemon) Start() {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "=== e2e: start #%d at %s ===\n", d.starts, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(parleyBin, "serve", "--data", d.dataDir, "--smtp", d.smtpAddr,
-		"--smarthost", d.sinkAddr, "--domain", domain, "--config", d.cfgPath)
+	args := []string{"serve", "--data", d.dataDir, "--smtp", d.smtpAddr, "--domain", domain, "--config", d.cfgPath}
+	if d.sinkAddr != "" { // else the config says how mail leaves
+		args = append(args, "--smarthost", d.sinkAddr)
+	}
+	cmd := exec.Command(parleyBin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		d.t.Fatalf("start parley: %v", err)
@@ -650,6 +653,7 @@ type outboundJSON struct {
 	Attempts  int    `json:"attempts"`
 	State     string `json:"state"`
 	LastError string `json:"last_error"`
+	Via       string `json:"via"`
 }
 
 type eventJSON struct {

@@ -33,19 +33,27 @@ type sink struct {
 	mu       sync.Mutex
 	msgs     []string
 	rcpts    []string
-	conns    atomic.Int32
+	conns    atomic.Int32 // connections accepted
+	silent   atomic.Int32 // accept this many connections and never answer
+	held     []net.Conn
 	failures atomic.Int32 // answer this many DATA with reply below
 	reply    *smtp.SMTPError
-	authed   atomic.Int32
-	addr     string
-	srv      *smtp.Server
+	// refuseMail answers this many MAIL commands with reply.
+	refuseMail atomic.Int32
+	// hold keeps each DATA this long, so that deliveries overlap; active and
+	// maxActive count the DATA transfers at once.
+	hold      time.Duration
+	active    atomic.Int32
+	maxActive atomic.Int32
+	authed    atomic.Int32
+	addr      string
+	srv       *smtp.Server
 	// afterDot runs when a message's content and final dot are read,
 	// before the reply: a next hop committing it.
 	afterDot func()
 }
 
 func (s *sink) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	s.conns.Add(1)
 	return &sinkSession{s: s}, nil
 }
 
@@ -64,7 +72,12 @@ func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
 		return nil
 	}), nil
 }
-func (ss *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (ss *sinkSession) Mail(string, *smtp.MailOptions) error {
+	if ss.s.refuseMail.Add(-1) >= 0 {
+		return ss.s.reply
+	}
+	return nil
+}
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.rcpt = to
 	return nil
@@ -77,6 +90,11 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	if ss.s.afterDot != nil {
 		ss.s.afterDot()
 	}
+	n := ss.s.active.Add(1)
+	for m := ss.s.maxActive.Load(); n > m && !ss.s.maxActive.CompareAndSwap(m, n); m = ss.s.maxActive.Load() {
+	}
+	time.Sleep(ss.s.hold) // the server taking its time, not the test waiting
+	ss.s.active.Add(-1)
 	if ss.s.failures.Add(-1) >= 0 {
 		return ss.s.reply
 	}
@@ -91,21 +109,62 @@ func (ss *sinkSession) Logout() error { return nil }
 
 func startSink(t *testing.T, withTLS bool) *sink {
 	t.Helper()
+	var tc *tls.Config
+	if withTLS {
+		tc = selfSigned(t)
+	}
+	return startSinkTLS(t, tc)
+}
+
+// startSinkTLS starts a sink offering STARTTLS with tc (nil: no STARTTLS).
+func startSinkTLS(t *testing.T, tc *tls.Config) *sink {
+	t.Helper()
 	s := &sink{}
 	srv := smtp.NewServer(s)
 	srv.Domain = "sink.test"
 	srv.AllowInsecureAuth = true
-	if withTLS {
-		srv.TLSConfig = selfSigned(t)
-	}
+	srv.TLSConfig = tc
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.addr, s.srv = l.Addr().String(), srv
-	go srv.Serve(l)
+	go srv.Serve(countingListener{l, s})
+	t.Cleanup(s.closeSilent)
 	t.Cleanup(func() { srv.Close() })
 	return s
+}
+
+// countingListener counts the connections it accepts (sessions are more:
+// go-smtp starts a new one after STARTTLS) and keeps the sink's first
+// silent ones open without a word.
+type countingListener struct {
+	net.Listener
+	s *sink
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return c, err
+		}
+		l.s.conns.Add(1)
+		if l.s.silent.Add(-1) < 0 {
+			return c, nil
+		}
+		l.s.mu.Lock()
+		l.s.held = append(l.s.held, c)
+		l.s.mu.Unlock()
+	}
+}
+
+func (s *sink) closeSilent() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.held {
+		c.Close()
+	}
 }
 
 func (s *sink) count() int {
@@ -151,7 +210,7 @@ func baseConfig(smarthost string) Config {
 		MaxBackoff: 100 * time.Millisecond, Concurrency: 2, Timeout: 5 * time.Second, Hostname: "parley.test"}
 }
 
-func startQueue(t *testing.T, dir string, cfg Config, clk *clock) *qenv {
+func startQueue(t *testing.T, dir string, cfg Config, clk *clock, opts ...Option) *qenv {
 	t.Helper()
 	if clk == nil {
 		clk = &clock{}
@@ -160,7 +219,7 @@ func startQueue(t *testing.T, dir string, cfg Config, clk *clock) *qenv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := New(store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	q := New(store, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -183,6 +242,17 @@ func (e *qenv) close() {
 // add commits n outbound rows of case C and hands them to the queue.
 func (e *qenv) add(t *testing.T, n int) []uint64 {
 	t.Helper()
+	to := make([]string, n)
+	for i := range to {
+		to[i] = fmt.Sprintf("shop%d@acme.example", i)
+	}
+	return e.addTo(t, to...)
+}
+
+// addTo commits one outbound row of case C per recipient and queues them.
+func (e *qenv) addTo(t *testing.T, to ...string) []uint64 {
+	t.Helper()
+	n := len(to)
 	var ids []uint64
 	err := e.store.Update(func(tx *casestore.Tx) error {
 		ids = ids[:0]
@@ -191,7 +261,7 @@ func (e *qenv) add(t *testing.T, n int) []uint64 {
 			c = old
 		}
 		for i := 0; i < n; i++ {
-			o := &casestore.Outbound{CaseID: c.ID, Role: "trader", Kind: "relay", To: fmt.Sprintf("shop%d@acme.example", i),
+			o := &casestore.Outbound{CaseID: c.ID, Role: "trader", Kind: "relay", To: to[i],
 				MailFrom: "b.1.x@d.test", Created: e.clock.Now(), Next: e.clock.Now()}
 			raw := fmt.Sprintf("Subject: m%d\r\nMessage-ID: <m%d@d.test>\r\n\r\nbody %d\r\n", i, i, i)
 			if err := tx.AddOutbound(o, []byte(raw)); err != nil {

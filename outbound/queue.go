@@ -1,8 +1,10 @@
 // Package outbound owns delivery of the mail Parley writes: a persistent queue
 // (rows in casestore, scheduled in memory) worked by a bounded pool of workers
 // that deliver to a smarthost over SMTP (RFC 5321; STARTTLS RFC 3207; AUTH
-// PLAIN RFC 4616), keeping connections open between messages, or, when no
-// smarthost is configured, into a Maildir. Temporary failures are retried with
+// PLAIN RFC 4616), keeping connections open between messages, straight to the
+// recipient domains' MX hosts (RFC 5321 section 5.1, null MX RFC 7505,
+// opportunistic TLS RFC 7435, MTA-STS RFC 8461) with a limit and a backoff per
+// domain, or into a Maildir (the default). Temporary failures are retried with
 // exponential backoff and jitter until a give-up age; permanent failures (5xx)
 // and expired messages are marked failed and recorded in their case.
 package outbound
@@ -10,11 +12,13 @@ package outbound
 import (
 	"container/heap"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,6 +29,9 @@ import (
 
 // Config configures delivery.
 type Config struct {
+	// Delivery is "smarthost", "maildir" or "mx"; empty means smarthost
+	// when Smarthost is set, else maildir.
+	Delivery    string
 	Smarthost   string
 	TLS         string // none, starttls, opportunistic
 	Username    string
@@ -40,9 +47,30 @@ type Config struct {
 	DKIM *DKIM
 	// MaxInDoubt bounds the deliveries between their final dot and the
 	// logged reply (indoubt.go): the most a crash can send twice. 0 means
-	// no bound (Concurrency).
+	// no bound (Concurrency). Not applied to direct (MX) delivery.
 	MaxInDoubt int
+	// Direct delivery (Delivery "mx"): the resolver for MX, addresses and
+	// MTA-STS (nil: the system's), the port of MX hosts ("25" when empty)
+	// and the sessions at once per recipient domain (4 when 0).
+	Resolver          *net.Resolver
+	MXPort            string
+	DomainConcurrency int
 }
+
+// Option adjusts a queue for tests.
+type Option func(*options)
+
+type options struct {
+	roots      *x509.CertPool
+	policyPort string
+}
+
+// WithRootCAs makes direct delivery trust roots instead of the system's,
+// for MX certificates and MTA-STS policy fetches (a test CA).
+func WithRootCAs(roots *x509.CertPool) Option { return func(o *options) { o.roots = roots } }
+
+// WithPolicyPort fetches MTA-STS policies from port instead of 443.
+func WithPolicyPort(port string) Option { return func(o *options) { o.policyPort = port } }
 
 // Transport delivers one message. A *PermanentError means do not retry.
 type Transport interface {
@@ -69,6 +97,9 @@ type Queue struct {
 	sent *sentLog
 	// doubt bounds the deliveries a crash can duplicate; nil: no bound.
 	doubt *inDoubt
+	// dests limits and backs off sessions per recipient domain; nil unless
+	// delivering by MX.
+	dests *destinations
 
 	mu        sync.Mutex
 	due       dueHeap
@@ -79,18 +110,50 @@ type Queue struct {
 }
 
 // New builds a queue; it delivers nothing until Start.
-func New(store *casestore.Store, cfg Config, log *slog.Logger) *Queue {
+func New(store *casestore.Store, cfg Config, log *slog.Logger, opts ...Option) *Queue {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	q := &Queue{
-		store: store, cfg: cfg, log: log, now: store.Now, doubt: newInDoubt(cfg.MaxInDoubt),
+		store: store, cfg: cfg, log: log, now: store.Now,
 		scheduled: map[uint64]bool{}, wake: make(chan struct{}, 1), work: make(chan uint64),
 	}
-	if cfg.Smarthost == "" {
+	if cfg.Delivery != "mx" {
+		// Direct delivery talks to many hosts, each taking its own time
+		// over the final dot: one slow host must not hold the others.
+		q.doubt = newInDoubt(cfg.MaxInDoubt)
+	}
+	switch {
+	case cfg.Delivery == "mx":
+		q.newT = q.mx(o)
+	case cfg.Delivery == "smarthost" || cfg.Delivery == "" && cfg.Smarthost != "":
+		q.newT = func() Transport { return &Smarthost{cfg: cfg, log: log} }
+	default:
 		md := &Maildir{Dir: cfg.Outbox}
 		q.newT = func() Transport { return md }
-	} else {
-		q.newT = func() Transport { return &Smarthost{cfg: cfg, log: log} }
 	}
 	return q
+}
+
+// mx sets up direct delivery: one MX transport shared by the workers, the
+// MTA-STS policy cache in the data folder, the per-domain limits.
+func (q *Queue) mx(o options) func() Transport {
+	cfg := q.cfg
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.MXPort == "" {
+		cfg.MXPort = "25"
+	}
+	if cfg.DomainConcurrency <= 0 {
+		cfg.DomainConcurrency = 4
+	}
+	q.dests = newDestinations(cfg.DomainConcurrency)
+	log := q.log.With("delivery", "mx")
+	m := &MX{cfg: cfg, log: log, dns: cfg.Resolver, roots: o.roots, port: cfg.MXPort,
+		sts: newSTSPolicies(filepath.Join(q.store.Dir(), "mta-sts"), cfg.Resolver, o.roots, o.policyPort, q.now, log)}
+	return func() Transport { return m }
 }
 
 // Add schedules committed rows for immediate delivery.
@@ -242,6 +305,27 @@ func (q *Queue) deliver(ctx context.Context, t Transport, id uint64) {
 		q.forget(id)
 		return
 	}
+	if q.dests == nil {
+		q.attempt(ctx, t, o)
+		return
+	}
+	domain := recipientDomain(o.To)
+	if ok, at := q.dests.acquire(domain, id, q.now()); !ok {
+		if !at.IsZero() {
+			q.schedule(id, at) // the domain is backing off: no attempt counted
+		}
+		return // else waiting for one of the domain's sessions to end
+	}
+	derr := q.attempt(ctx, t, o)
+	var dest *destError
+	for _, w := range q.dests.release(domain, errors.As(derr, &dest), q.now(), q.backoff) {
+		q.schedule(w, q.now())
+	}
+}
+
+// attempt delivers o once and records the outcome; it returns the delivery error.
+func (q *Queue) attempt(ctx context.Context, t Transport, o *casestore.Outbound) error {
+	id := o.ID
 	// Streamed from the store: a queue of large relays does not sit in memory.
 	// Signing reads the message once for the signature, delivery once more.
 	var sig string
@@ -270,7 +354,7 @@ func (q *Queue) deliver(ctx context.Context, t Transport, id uint64) {
 			body.release()
 		}
 		q.forget(id)
-		return
+		return nil
 	}
 	wait := func() error { return nil }
 	if err == nil {
@@ -283,6 +367,7 @@ func (q *Queue) deliver(ctx context.Context, t Transport, id uint64) {
 		q.log.Warn("delivery log", "outbound", o.ID, "err", lerr)
 	}
 	q.record(o, err)
+	return err
 }
 
 // record commits the outcome of one attempt and reschedules if needed.
@@ -317,7 +402,11 @@ func (q *Queue) record(o *casestore.Outbound, derr error) {
 		if o.State == casestore.OutFailed {
 			kind = casestore.EvDeliveryFail
 		}
-		if err := tx.AppendEvent(c, casestore.Event{Kind: kind, Role: o.Role, Out: o.ID, Text: o.LastError}); err != nil {
+		text := o.LastError
+		if o.State == casestore.OutSent && o.Via != "" {
+			text = "via " + o.Via // which MX host, TLS or not, its reply
+		}
+		if err := tx.AppendEvent(c, casestore.Event{Kind: kind, Role: o.Role, Out: o.ID, Text: text}); err != nil {
 			return err
 		}
 		return tx.PutCase(c)
@@ -333,18 +422,23 @@ func (q *Queue) record(o *casestore.Outbound, derr error) {
 		if derr != nil {
 			q.log.Warn("delivery failed", "outbound", o.ID, "case", o.CaseID, "to", o.To, "err", o.LastError)
 		} else {
-			q.log.Info("delivered", "outbound", o.ID, "case", o.CaseID, "to", o.To, "kind", o.Kind, "attempt", o.Attempts)
+			q.log.Info("delivered", "outbound", o.ID, "case", o.CaseID, "to", o.To, "kind", o.Kind, "attempt", o.Attempts, "via", o.Via)
 		}
 		q.forget(o.ID)
 	default:
 		if derr != nil {
 			q.log.Info("delivery deferred", "outbound", o.ID, "attempt", o.Attempts, "next", o.Next, "err", derr)
 		}
-		q.mu.Lock()
-		heap.Push(&q.due, dueItem{at: o.Next, id: o.ID})
-		q.mu.Unlock()
-		q.poke()
+		q.schedule(o.ID, o.Next)
 	}
+}
+
+// schedule puts a row that is already scheduled back on the heap for at.
+func (q *Queue) schedule(id uint64, at time.Time) {
+	q.mu.Lock()
+	heap.Push(&q.due, dueItem{at: at, id: id})
+	q.mu.Unlock()
+	q.poke()
 }
 
 func (q *Queue) forget(id uint64) {

@@ -31,7 +31,7 @@ func (r *run) purge() error {
 		if err := r.dropRaw(o.SHA256); err != nil {
 			return err
 		}
-		o.To, o.SHA256, o.LastError = "", "", ""
+		o.To, o.SHA256, o.LastError, o.Via = "", "", "", ""
 		if err := tx.PutOutbound(&o); err != nil {
 			return err
 		}

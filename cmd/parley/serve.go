@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +37,7 @@ func cmdServe(args []string) error {
 	smtpAddr := fs.String("smtp", "", "SMTP listen address (overrides smtp.listen)")
 	imapAddr := fs.String("imap", "", "IMAP listen address (overrides imap.listen)")
 	subAddr := fs.String("submission", "", "SMTP submission listen address (overrides submission.listen)")
-	smarthost := fs.String("smarthost", "", "deliver through this host:port (overrides outbound.smarthost)")
+	smarthost := fs.String("smarthost", "", "deliver through this host:port (overrides outbound.smarthost and outbound.delivery)")
 	outbox := fs.String("outbox", "", "Maildir for outbound mail when no smarthost is set")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +63,7 @@ func cmdServe(args []string) error {
 		cfg.Submission.Listen = *subAddr
 	}
 	if *smarthost != "" {
-		cfg.Outbound.Smarthost = *smarthost
+		cfg.Outbound.Smarthost, cfg.Outbound.Delivery = *smarthost, "smarthost"
 	}
 	if *outbox != "" {
 		cfg.Outbound.Outbox = *outbox
@@ -124,6 +125,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MinBackoff: cfg.Outbound.MinBackoff.D(), MaxBackoff: cfg.Outbound.MaxBackoff.D(),
 		Concurrency: cfg.Outbound.Concurrency, Timeout: cfg.Outbound.Timeout.D(), Hostname: cfg.Hostname, DKIM: dk,
 		MaxInDoubt: cfg.Outbound.MaxInDoubt,
+		Delivery:   cfg.Outbound.Mode(), Resolver: cfg.DNS.NewResolver(), MXPort: strconv.Itoa(cfg.Outbound.MXPort),
+		DomainConcurrency: cfg.Outbound.MXDomainConcurrency,
 	}, log.With("part", "outbound"))
 	tr := cfg.Translation
 	translator, err := translate.New(translate.Config{Engine: tr.Engine, URL: tr.URL, APIKey: tr.APIKey, Timeout: tr.Timeout.D()},
@@ -186,7 +189,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Info("LMTP listening", "addr", ll.Addr().String())
 	}
 	delivery := "smarthost " + cfg.Outbound.Smarthost
-	if cfg.Outbound.Smarthost == "" {
+	switch cfg.Outbound.Mode() {
+	case "mx":
+		delivery = "direct to MX hosts, port " + strconv.Itoa(cfg.Outbound.MXPort)
+	case "maildir":
 		abs, _ := filepath.Abs(cfg.Outbound.Outbox)
 		delivery = "Maildir " + abs
 	}
