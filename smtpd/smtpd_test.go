@@ -162,6 +162,12 @@ func (h *harness) messages() []casestore.Message {
 
 func TestSMTPSmugglingRefused(t *testing.T) {
 	h := start(t, testConfig())
+	testSmugglingRefused(t, h, h.dial)
+}
+
+// testSmugglingRefused sends each smuggling variant over a session that
+// dial opens (plain, or under STARTTLS).
+func testSmugglingRefused(t *testing.T, h *harness, dial func() *client) {
 	variants := map[string]string{
 		"LF.LF":     "\n.\n",
 		"LF.CRLF":   "\n.\r\n",
@@ -175,7 +181,7 @@ func TestSMTPSmugglingRefused(t *testing.T) {
 	}
 	for name, sep := range variants {
 		t.Run(name, func(t *testing.T) {
-			c := h.dial()
+			c := dial()
 			c.cmd("MAIL FROM:<a@example.org>", "250")
 			c.cmd("RCPT TO:<complaints@disputes.test>", "250")
 			c.cmd("DATA", "354")
