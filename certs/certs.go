@@ -3,7 +3,8 @@
 // implicit TLS (RFC 9051, RFC 8314), and submission (RFC 6409). The
 // certificate comes from one of three places:
 //
-//   - files the operator names (cert_file, key_file), read once at start;
+//   - files the operator names (cert_file, key_file), read again when they
+//     change (looked at once a minute), so an outside renewal needs no restart;
 //   - ACME (RFC 8555) through golang.org/x/crypto/acme/autocert, for the
 //     configured host name only, answering TLS-ALPN-01 (RFC 8737) on a
 //     listener of its own (the CA connects to port 443) and HTTP-01 on another
@@ -63,13 +64,17 @@ type Config struct {
 	// RetryFirst is the wait after a failed first issuance, doubled up to an
 	// hour; zero is one minute.
 	RetryFirst time.Duration
+	// Now is the clock of the look at changed certificate files; nil is
+	// time.Now.
+	Now func() time.Time
 }
 
 // Source hands out the certificate to the listeners.
 type Source struct {
 	cfg    Config
 	log    *slog.Logger
-	static *tls.Config // files or self-signed; with ACME the fallback until a certificate is issued
+	static *tls.Config // self-signed; with ACME the fallback until a certificate is issued
+	files  *fileCert   // the operator's files, when named
 	mgr    *autocert.Manager
 	cache  *closingCache
 	ready  atomic.Bool // ACME has a certificate for the host name
@@ -86,11 +91,26 @@ func Open(cfg Config, log *slog.Logger) (*Source, error) {
 	if cfg.ACME && cfg.Hostname == "" {
 		return nil, errors.New("TLS: ACME needs a hostname")
 	}
-	static, err := LoadTLS(cfg.DataDir, cfg.CertFile, cfg.KeyFile, cfg.Hostname)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Source{cfg: cfg, log: log, stop: func() {}}
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		if cfg.CertFile == "" || cfg.KeyFile == "" {
+			return nil, errors.New("TLS: set both cert_file and key_file, or neither")
+		}
+		files, err := newFileCert(cfg.CertFile, cfg.KeyFile, cfg.Now, log)
+		if err != nil {
+			return nil, err
+		}
+		s.files = files
+		return s, nil
+	}
+	static, err := LoadTLS(cfg.DataDir, "", "", cfg.Hostname)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, log: log, static: static, stop: func() {}}
+	s.static = static
 	if !cfg.ACME {
 		return s, nil
 	}
@@ -114,7 +134,11 @@ func Open(cfg Config, log *slog.Logger) (*Source, error) {
 // name the client asks for, it gets the host's certificate (MTAs and mail
 // clients often connect by IP address or send no SNI at all).
 func (s *Source) TLSConfig() *tls.Config {
-	if s.mgr == nil {
+	switch {
+	case s.files != nil:
+		return &tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: tls.NoClientCert,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.files.get(), nil }}
+	case s.mgr == nil:
 		return s.static.Clone()
 	}
 	return &tls.Config{
