@@ -257,34 +257,6 @@ func countedOf(c net.Conn) *countedConn {
 	return cc
 }
 
-// bareWatch remembers whether a CR not followed by LF, or an LF not preceded
-// by CR, went by.
-type bareWatch struct {
-	mu   sync.Mutex
-	prev byte
-	seen bool
-}
-
-func (w *bareWatch) see(p []byte) {
-	w.mu.Lock()
-	for _, b := range p {
-		if (b == '\n' && w.prev != '\r') || (w.prev == '\r' && b != '\n') {
-			w.seen = true
-		}
-		w.prev = b
-	}
-	w.mu.Unlock()
-}
-
-// take reports whether a bare CR or LF went by since the last call.
-func (w *bareWatch) take() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	seen := w.seen
-	w.seen = false
-	return seen
-}
-
 func (c *countedConn) attach(s *smtp.Conn) {
 	c.mu.Lock()
 	c.smtp = s

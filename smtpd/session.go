@@ -194,7 +194,7 @@ func (s *session) Data(r io.Reader) error {
 		watch = cc.watch(tlsOn)
 	}
 	if watch != nil {
-		watch.take() // forget the command phase; the data follows our 354
+		watch.begin(bufferedOf(s.conn, s.log))
 	} else if tlsOn {
 		s.log.Warn("no plaintext watcher under STARTTLS; only the strict reader checks line endings")
 	}
@@ -256,7 +256,7 @@ func (s *session) Data(r io.Reader) error {
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection problem during DATA, please try again"}
 		}
 	}
-	if watch != nil && watch.take() {
+	if watch != nil && watch.end(bufferedOf(s.conn, s.log)) {
 		s.log.Info("message refused", "reason", "bare CR in dot line")
 		return errBareLineEnding
 	}

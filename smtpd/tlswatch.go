@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
 	"log/slog"
@@ -63,4 +64,28 @@ func (wr watchedReader) Read(p []byte) (int, error) {
 	n, err := wr.r.Read(p)
 	wr.w.see(p[:n])
 	return n, err
+}
+
+// bufferedOf is how many bytes go-smtp's reader holds that it read from
+// beneath but has not handed on yet (Conn.text.Reader.R.Buffered()), so the
+// watchers can tell DATA's bytes from the commands pipelined around it. If
+// go-smtp changes shape it logs an error and answers 0, and a message sent
+// without waiting for 354 escapes the watcher (the tests of pipelined
+// smuggling fail then).
+func bufferedOf(c *smtp.Conn, log *slog.Logger) int {
+	text := reflect.ValueOf(c).Elem().FieldByName("text")
+	if !text.IsValid() || text.Kind() != reflect.Pointer {
+		log.Error("cannot see go-smtp's read buffer: its Conn changed shape")
+		return 0
+	}
+	text = reflect.NewAt(text.Type(), unsafe.Pointer(text.UnsafeAddr())).Elem()
+	if text.IsNil() {
+		return 0
+	}
+	r, ok := text.Elem().FieldByName("R").Interface().(*bufio.Reader)
+	if !ok || r == nil {
+		log.Error("cannot see go-smtp's read buffer: its Conn changed shape")
+		return 0
+	}
+	return r.Buffered()
 }
