@@ -6,80 +6,22 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
-	"github.com/miekg/dns"
+	"parley/certs/acmetest"
 )
 
 const testHost = "mx.parley.test"
 
-// pebble is Let's Encrypt's test CA running in the test: its VA really
-// connects to our challenge listeners on 127.0.0.1, finding them through a
-// DNS server of the test's own.
-type pebble struct {
-	url    string
-	client *http.Client
-	roots  *x509.CertPool
-}
-
-// startDNS serves testHost A 127.0.0.1 (and nothing else) over TCP, as
-// pebble's VA asks.
-func startDNS(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{Listener: l, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		for _, qq := range q.Question {
-			if qq.Qtype == dns.TypeA && strings.EqualFold(qq.Name, testHost+".") {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
-					A: net.IPv4(127, 0, 0, 1)})
-			}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return l.Addr().String()
-}
-
-// startPebble runs the CA with certificates valid for validity, its VA
-// validating on httpPort (HTTP-01) and tlsPort (TLS-ALPN-01).
-func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *pebble {
-	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // no random wait before validating
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no deliberate bad nonces
-	t.Setenv("PEBBLE_AUTHZREUSE", "0")      // every order is validated afresh, renewals too
-	logger := log.New(io.Discard, "", 0)
-	if testing.Verbose() {
-		logger = log.New(os.Stderr, "pebble ", log.Lmicroseconds)
-	}
-	store := db.NewMemoryStore()
-	authority := ca.New(logger, store, "", "ecdsa", 0, 1,
-		map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: uint64(validity / time.Second)}})
-	validator := va.New(logger, httpPort, tlsPort, false, startDNS(t), store)
-	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-	srv := httptest.NewTLSServer(front.Handler())
-	t.Cleanup(srv.Close)
-	roots := x509.NewCertPool()
-	roots.AddCert(authority.GetRootCert(0).Cert)
-	return &pebble{url: srv.URL + wfe.DirectoryPath, client: srv.Client(), roots: roots}
+func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *acmetest.CA {
+	return acmetest.Start(t, []string{testHost}, httpPort, tlsPort, validity)
 }
 
 func listen(t *testing.T) (net.Listener, int) {
@@ -99,7 +41,7 @@ func closedPort(t *testing.T) int {
 	return port
 }
 
-func acmeSource(t *testing.T, p *pebble, renewBefore time.Duration) (*Source, string) {
+func acmeSource(t *testing.T, p *acmetest.CA, renewBefore time.Duration) (*Source, string) {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -107,7 +49,7 @@ func acmeSource(t *testing.T, p *pebble, renewBefore time.Duration) (*Source, st
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	src, err := Open(Config{Hostname: testHost, DataDir: dir, ACME: true, ACMEEmail: "postmaster@parley.test",
-		ACMEDirectory: p.url, ACMEClient: p.client, RenewBefore: renewBefore, RetryFirst: 100 * time.Millisecond}, log)
+		ACMEDirectory: p.Directory, ACMEClient: p.Client, RenewBefore: renewBefore, RetryFirst: 100 * time.Millisecond}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,16 +93,9 @@ func until(t *testing.T, what string, cond func() bool) {
 
 // checkIssued verifies the served chain up to pebble's root for testHost and
 // returns the leaf.
-func checkIssued(t *testing.T, p *pebble, chain []*x509.Certificate) *x509.Certificate {
+func checkIssued(t *testing.T, p *acmetest.CA, chain []*x509.Certificate) *x509.Certificate {
 	t.Helper()
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: testHost, Roots: p.roots, Intermediates: inter}); err != nil {
-		t.Fatalf("served certificate does not verify against the CA's root: %v (issuer %q)", err, chain[0].Issuer)
-	}
-	return chain[0]
+	return p.Verify(t, testHost, chain)
 }
 
 func TestACMEIssuesOverTLSALPNAndRenews(t *testing.T) {
@@ -221,7 +156,7 @@ func TestACMEIssuesOverHTTP01(t *testing.T) {
 	// A restart reads the cache: the same certificate, nothing asked of the CA
 	// (there is no challenge listener any more).
 	hs.Close()
-	again, err := Open(Config{Hostname: testHost, DataDir: dir, ACME: true, ACMEDirectory: p.url, ACMEClient: p.client},
+	again, err := Open(Config{Hostname: testHost, DataDir: dir, ACME: true, ACMEDirectory: p.Directory, ACMEClient: p.Client},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
