@@ -209,10 +209,10 @@ func (s *Source) Start(ctx context.Context) {
 // Ready reports whether an ACME certificate is being served.
 func (s *Source) Ready() bool { return s.ready.Load() }
 
-// ChallengeTLSConfig is for the listener the CA connects to for TLS-ALPN-01
+// challengeTLSConfig is for the listener the CA connects to for TLS-ALPN-01
 // (port 443): it answers acme-tls/1 handshakes and presents the host's
 // certificate to anyone else.
-func (s *Source) ChallengeTLSConfig() *tls.Config {
+func (s *Source) challengeTLSConfig() *tls.Config {
 	c := s.mgr.TLSConfig()
 	c.MinVersion = tls.VersionTLS12
 	return c
@@ -221,7 +221,7 @@ func (s *Source) ChallengeTLSConfig() *tls.Config {
 // ServeTLSChallenges answers TLS-ALPN-01 on l until it is closed: the
 // handshake is the whole exchange, so each connection is closed after it.
 func (s *Source) ServeTLSChallenges(l net.Listener) error {
-	cfg := s.ChallengeTLSConfig()
+	cfg := s.challengeTLSConfig()
 	for {
 		c, err := l.Accept()
 		if err != nil {
