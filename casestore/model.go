@@ -285,6 +285,11 @@ type Message struct {
 	Note      string       `json:"note,omitempty"`
 	Auth      string       `json:"auth,omitempty"` // DMARC, SPF and DKIM results
 	Processed bool         `json:"processed"`
+	// TLS says the message arrived under STARTTLS, with which protocol
+	// version ("TLS 1.3") and cipher suite (Go's name of it).
+	TLS        bool   `json:"tls,omitempty"`
+	TLSVersion string `json:"tls_version,omitempty"`
+	TLSCipher  string `json:"tls_cipher,omitempty"`
 	// RelayedTo is whom Parley passed the message on to, recorded in the
 	// transaction that queued the relays (the mediators' mailbox names them
 	// on the message instead of showing every copy).

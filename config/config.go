@@ -48,6 +48,7 @@ type Config struct {
 	Auth        Auth        `toml:"auth"`
 	Translation Translation `toml:"translation"`
 	DNS         DNS         `toml:"dns"`
+	TLS         TLS         `toml:"tls"`
 }
 
 // DNS names the resolver every lookup uses: sender authentication, direct
@@ -131,8 +132,8 @@ type IMAP struct {
 	Listen string `toml:"listen"`
 	// TLSListen is host:port for implicit TLS (port 993 role); empty is off.
 	TLSListen string `toml:"tls_listen"`
-	// CertFile and KeyFile are a PEM certificate chain and key for IMAP and
-	// submission; both empty means a self-signed pair in DATA_DIR/tls.
+	// CertFile and KeyFile are the older place of [tls] cert_file and
+	// key_file, still read when [tls] names none (Config.CertFiles).
 	CertFile string `toml:"cert_file"`
 	KeyFile  string `toml:"key_file"`
 }
@@ -422,6 +423,7 @@ func (c *Config) Validate() error {
 	if (c.IMAP.CertFile == "") != (c.IMAP.KeyFile == "") {
 		bad("imap: set both cert_file and key_file, or neither (a self-signed certificate is made in the data folder)")
 	}
+	c.validateTLS(bad)
 	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength <= 0 || c.SMTP.MaxHeaderSize <= 0 || c.SMTP.MaxConnections <= 0 {
 		bad("smtp: max_message_size, max_recipients, max_line_length, max_header_size and max_connections must be positive")
 	}

@@ -633,6 +633,10 @@ type messageJSON struct {
 	Flags     []string `json:"flags"`
 	Note      string   `json:"note"`
 	Processed bool     `json:"processed"`
+	// How the message arrived: under STARTTLS, which version and cipher.
+	TLS        bool   `json:"tls"`
+	TLSVersion string `json:"tls_version"`
+	TLSCipher  string `json:"tls_cipher"`
 }
 
 func (m messageJSON) HasFlag(f string) bool {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"parley/certs"
 )
 
 func TestLoginRateLimitedPerAddress(t *testing.T) {
@@ -166,7 +168,7 @@ func TestImplicitTLS(t *testing.T) {
 	if err := cert.VerifyHostname("localhost"); err != nil {
 		t.Errorf("self-signed certificate: %v", err)
 	}
-	again, err := LoadTLS(h.dir, "", "", "localhost")
+	again, err := certs.LoadTLS(h.dir, "", "", "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}

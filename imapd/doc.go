@@ -14,8 +14,8 @@
 //   - logins: mediator credentials (argon2id), plain LOGIN only over TLS or
 //     on loopback, failed logins rate-limited per address and per account
 //     (the Authenticator is shared with SMTP submission);
-//   - TLS: implicit TLS and STARTTLS with a configured certificate or a
-//     self-signed one generated into the data folder.
+//   - TLS: implicit TLS and STARTTLS with the certificate the certs package
+//     provides (files, ACME or self-signed).
 //
 // Evidence is never destroyed through IMAP: in case folders \Deleted, DELETE,
 // RENAME, CREATE, COPY, MOVE and APPEND answer NO with the reason, and

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"parley/casestore"
+	"parley/certs"
 	"parley/route"
 	"parley/threading"
 )
@@ -130,7 +131,7 @@ func (h *harness) logger() *slog.Logger {
 }
 
 func (h *harness) start() {
-	tlsCfg, err := LoadTLS(h.dir, "", "", "localhost")
+	tlsCfg, err := certs.LoadTLS(h.dir, "", "", "localhost")
 	if err != nil {
 		h.t.Fatal(err)
 	}

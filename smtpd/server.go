@@ -65,7 +65,8 @@ type Config struct {
 	Submission bool
 	// Authenticate checks mediator credentials in submission mode.
 	Authenticate Authenticator
-	// TLSConfig offers STARTTLS in submission mode; nil means none.
+	// TLSConfig offers STARTTLS (RFC 3207) on SMTP and submission, not LMTP;
+	// nil means none.
 	TLSConfig *tls.Config
 }
 
@@ -101,6 +102,9 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, jobs Submitte
 	// In LMTP each recipient gets its own reply; one commit covers them all,
 	// so go-smtp gives every recipient the status Data returns.
 	srv.LMTP = cfg.LMTP
+	if !cfg.LMTP {
+		srv.TLSConfig = cfg.TLSConfig
+	}
 	s.srv = srv
 	if cfg.Submission {
 		s.setupSubmission()
@@ -121,6 +125,7 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if cc := countedOf(c.Conn()); cc != nil {
 		cc.attach(c)
 	}
+	watchPlaintext(c, s.log)
 	sess := &session{
 		srv: s, conn: c, helo: c.Hostname(), remote: c.Conn().RemoteAddr().String(),
 		log: s.log.With("conn", id, "remote", c.Conn().RemoteAddr().String()),
@@ -214,10 +219,12 @@ func (l *limitListener) release(ip string) {
 	l.mu.Unlock()
 }
 
-// countedConn also watches the raw byte stream for a CR not followed by LF or
-// an LF not preceded by CR. go-smtp's DATA reader swallows the CR of "\r\n.\r"
+// countedConn also watches the byte stream for a CR not followed by LF or an
+// LF not preceded by CR. go-smtp's DATA reader swallows the CR of "\r\n.\r"
 // while unstuffing dots, so the strict reader above it cannot see every bare
-// CR; the session asks this flag at the end of DATA.
+// CR; the session asks the watcher at the end of DATA. Under STARTTLS the
+// socket carries ciphertext, so a second watcher reads the plaintext
+// (tlswatch.go).
 //
 // It also ends sessions that last too long or only talk: go-smtp sets a read
 // deadline before reading each command line (and nowhere else but DATA), so
@@ -233,10 +240,12 @@ type countedConn struct {
 	commandLimit int64
 	commands     atomic.Int64
 
-	mu       sync.Mutex
-	prev     byte
-	bareSeen bool
-	smtp     *smtp.Conn // for replies, through TLS once it is on
+	raw bareWatch // the bytes off the socket: plaintext until STARTTLS
+	// plain watches the plaintext under STARTTLS (tlswatch.go); nil before.
+	plain atomic.Pointer[bareWatch]
+
+	mu   sync.Mutex
+	smtp *smtp.Conn // for replies, through TLS once it is on
 }
 
 // countedOf finds the countedConn under c, also beneath STARTTLS.
@@ -297,24 +306,18 @@ func (c *countedConn) end421(code, text string, args ...any) error {
 
 func (c *countedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	for _, b := range p[:n] {
-		if (b == '\n' && c.prev != '\r') || (c.prev == '\r' && b != '\n') {
-			c.bareSeen = true
-		}
-		c.prev = b
-	}
-	c.mu.Unlock()
+	c.raw.see(p[:n])
 	return n, err
 }
 
-// takeBare reports whether a bare CR or LF arrived since the last call.
-func (c *countedConn) takeBare() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	seen := c.bareSeen
-	c.bareSeen = false
-	return seen
+// watch is the watcher of the plaintext stream: the socket's until
+// STARTTLS, the one beneath go-smtp's reader after it; nil when STARTTLS
+// is on but its watcher could not be placed.
+func (c *countedConn) watch(tlsOn bool) *bareWatch {
+	if tlsOn {
+		return c.plain.Load()
+	}
+	return &c.raw
 }
 
 func (c *countedConn) Close() error {

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,7 +49,12 @@ func (s *session) Reset() {
 	s.mailFrom, s.rcpts = "", nil
 }
 
-func (s *session) Logout() error { return nil }
+// Logout ends a session. go-smtp also calls it right after a STARTTLS
+// handshake, before it reads a byte of plaintext: the moment to watch it.
+func (s *session) Logout() error {
+	watchPlaintext(s.conn, s.log)
+	return nil
+}
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.Reset()
@@ -182,11 +188,15 @@ func (s *session) Data(r io.Reader) error {
 	} else {
 		s.conn.Conn().SetReadDeadline(start.Add(s.srv.cfg.DataTimeout))
 	}
-	// Under STARTTLS the connection is a *tls.Conn over ours and the watcher
-	// sees ciphertext, so only the strict reader applies there.
-	raw, watched := s.conn.Conn().(*countedConn)
-	if watched {
-		raw.takeBare() // forget the command phase; the data follows our 354
+	tlsState, tlsOn := s.conn.TLSConnectionState()
+	var watch *bareWatch
+	if cc := countedOf(s.conn.Conn()); cc != nil {
+		watch = cc.watch(tlsOn)
+	}
+	if watch != nil {
+		watch.begin(bufferedOf(s.conn, s.log))
+	} else if tlsOn {
+		s.log.Warn("no plaintext watcher under STARTTLS; only the strict reader checks line endings")
 	}
 	sr := newStrictReader(r, s.srv.cfg.MaxHeaderSize, s.srv.cfg.MaxLineLength)
 
@@ -246,7 +256,7 @@ func (s *session) Data(r io.Reader) error {
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection problem during DATA, please try again"}
 		}
 	}
-	if watched && raw.takeBare() {
+	if watch != nil && watch.end(bufferedOf(s.conn, s.log)) {
 		s.log.Info("message refused", "reason", "bare CR in dot line")
 		return errBareLineEnding
 	}
@@ -288,6 +298,9 @@ func (s *session) Data(r io.Reader) error {
 			m := &casestore.Message{
 				ID: id, Received: now, RemoteAddr: s.remote, Helo: s.helo, MailFrom: s.mailFrom,
 				Rcpt: rc.addr, Target: rc.target, MessageID: msgID, Size: size, SHA256: sum,
+			}
+			if tlsOn {
+				m.TLS, m.TLSVersion, m.TLSCipher = true, tls.VersionName(tlsState.Version), tls.CipherSuiteName(tlsState.CipherSuite)
 			}
 			if err := tx.PutMessage(m); err != nil {
 				return err

@@ -162,6 +162,12 @@ func (h *harness) messages() []casestore.Message {
 
 func TestSMTPSmugglingRefused(t *testing.T) {
 	h := start(t, testConfig())
+	testSmugglingRefused(t, h, h.dial)
+}
+
+// testSmugglingRefused sends each smuggling variant over a session that
+// dial opens (plain, or under STARTTLS).
+func testSmugglingRefused(t *testing.T, h *harness, dial func() *client) {
 	variants := map[string]string{
 		"LF.LF":     "\n.\n",
 		"LF.CRLF":   "\n.\r\n",
@@ -173,17 +179,42 @@ func TestSMTPSmugglingRefused(t *testing.T) {
 		"bare CR":   "\rX-Other: 1\r\n",
 		"LF header": "",
 	}
+	// Each variant twice: waiting for 354 as RFC 2920 asks, and pipelined
+	// in one write with the commands (a smuggler need not wait), so the
+	// message is read ahead with the commands.
 	for name, sep := range variants {
+		for _, pipelined := range []bool{false, true} {
+			testSmuggling(t, h, dial, name, sep, pipelined)
+		}
+	}
+	if msgs := h.messages(); len(msgs) != 0 {
+		t.Fatalf("stored %d messages from smuggling attempts", len(msgs))
+	}
+}
+
+func testSmuggling(t *testing.T, h *harness, dial func() *client, name, sep string, pipelined bool) {
+	if pipelined {
+		name += " pipelined"
+	}
+	{
 		t.Run(name, func(t *testing.T) {
-			c := h.dial()
-			c.cmd("MAIL FROM:<a@example.org>", "250")
-			c.cmd("RCPT TO:<complaints@disputes.test>", "250")
-			c.cmd("DATA", "354")
+			c := dial()
 			head := "Subject: first\r\n\r\nbody"
-			if name == "LF header" {
+			if strings.HasPrefix(name, "LF header") {
 				head = "Subject: first\nFrom: a@example.org\r\n\r\nbody"
 			}
-			c.raw(head + sep + "MAIL FROM:<evil@example.org>\r\nRCPT TO:<complaints@disputes.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n")
+			msg := head + sep + "MAIL FROM:<evil@example.org>\r\nRCPT TO:<complaints@disputes.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n"
+			if pipelined {
+				c.raw("MAIL FROM:<a@example.org>\r\nRCPT TO:<complaints@disputes.test>\r\nDATA\r\n" + msg)
+				c.expect("250")
+				c.expect("250")
+				c.expect("354")
+			} else {
+				c.cmd("MAIL FROM:<a@example.org>", "250")
+				c.cmd("RCPT TO:<complaints@disputes.test>", "250")
+				c.cmd("DATA", "354")
+				c.raw(msg)
+			}
 			r := c.expect("550 5.6.0")
 			if !strings.Contains(r, "CRLF") {
 				t.Errorf("reply does not explain: %q", r)
@@ -193,8 +224,24 @@ func TestSMTPSmugglingRefused(t *testing.T) {
 			c.cmd("QUIT", "221")
 		})
 	}
-	if msgs := h.messages(); len(msgs) != 0 {
-		t.Fatalf("stored %d messages from smuggling attempts", len(msgs))
+}
+
+// A bare LF in the commands pipelined around a clean message (go-smtp reads
+// such command lines) is not the message's: it is accepted, and the next
+// pipelined message too.
+func TestPipelinedCommandsDoNotTaintMessage(t *testing.T) {
+	h := start(t, testConfig())
+	c := h.dial()
+	msg := func(n int) string {
+		return fmt.Sprintf("Subject: clean %d\r\nMessage-ID: <clean-%d@client.test>\r\n\r\nbody\r\n.\r\n", n, n)
+	}
+	c.raw("MAIL FROM:<a@example.org>\nRCPT TO:<complaints@disputes.test>\r\nDATA\r\n" + msg(1) +
+		"NOOP\nMAIL FROM:<a@example.org>\r\nRCPT TO:<complaints@disputes.test>\nDATA\r\n" + msg(2) + "NOOP\n")
+	for _, want := range []string{"250", "250", "354", "250 2.0.0 Ok: queued", "250", "250", "250", "354", "250 2.0.0 Ok: queued", "250"} {
+		c.expect(want)
+	}
+	if n := len(h.messages()); n != 2 {
+		t.Fatalf("stored %d messages, want 2", n)
 	}
 }
 

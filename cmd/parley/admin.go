@@ -279,6 +279,9 @@ func printCase(d *control.CaseDetail) {
 	msgs := map[uint64]string{}
 	for _, m := range d.Messages {
 		line := fmt.Sprintf("from %s, %d bytes, %q", m.From, m.Size, m.Subject)
+		if m.TLS {
+			line += fmt.Sprintf(", %s %s", m.TLSVersion, m.TLSCipher)
+		}
 		if len(m.Flags) > 0 {
 			line += " [" + strings.Join(m.Flags, ",") + "]"
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +17,7 @@ import (
 
 // mediatorServers are what mediators connect to: the shared IMAP mailbox
 // (plain with STARTTLS, and implicit TLS) and the SMTP submission listener.
-// They share one certificate and one login rate limiter.
+// They share one login rate limiter, and the certificate of every listener.
 type mediatorServers struct {
 	imap *imapd.Server
 	sub  *smtpd.Server
@@ -25,15 +26,12 @@ type mediatorServers struct {
 
 // startMediators listens on the configured addresses; each empty address is
 // off. On an error nothing is left listening.
-func startMediators(cfg config.Config, store *casestore.Store, keys *threading.Keys, jobs smtpd.Submitter, log *slog.Logger) (*mediatorServers, error) {
+func startMediators(cfg config.Config, tlsCfg *tls.Config, store *casestore.Store, keys *threading.Keys, jobs smtpd.Submitter, log *slog.Logger) (*mediatorServers, error) {
 	m := &mediatorServers{errs: make(chan error, 3)}
 	if cfg.IMAP.Listen == "" && cfg.IMAP.TLSListen == "" && cfg.Submission.Listen == "" {
 		return m, nil
 	}
-	tlsCfg, err := imapd.LoadTLS(cfg.DataDir, cfg.IMAP.CertFile, cfg.IMAP.KeyFile, cfg.Hostname)
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	auth := imapd.NewAuthenticator(store, imapd.AuthConfig{}, log.With("part", "auth"))
 	var listeners []net.Listener
 	listen := func(what, addr string) (net.Listener, error) {

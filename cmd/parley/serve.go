@@ -148,7 +148,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	timersDone := make(chan struct{})
 	go func() { defer close(timersDone); engine.RunTimers(workCtx) }()
 
+	tlsSrc, closeTLS, err := startTLS(ctx, cfg, log.With("part", "tls"))
+	if err != nil {
+		return err
+	}
+	defer closeTLS()
 	smtpCfg := smtpConfig(cfg)
+	smtpCfg.TLSConfig = tlsSrc.TLSConfig() // STARTTLS on port 25 (LMTP never offers it)
 	smtpSrv := smtpd.New(smtpCfg, store, keys, runner, log.With("part", "smtp"))
 	l, err := net.Listen("tcp", cfg.SMTP.Listen)
 	if err != nil {
@@ -160,7 +166,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeCtl()
-	mediators, err := startMediators(cfg, store, keys, runner, log)
+	mediators, err := startMediators(cfg, tlsSrc.TLSConfig(), store, keys, runner, log)
 	if err != nil {
 		l.Close()
 		return err

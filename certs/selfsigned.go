@@ -1,4 +1,4 @@
-package imapd
+package certs
 
 import (
 	"crypto/ecdsa"
@@ -21,9 +21,9 @@ import (
 // certificate (cert.pem) and key (key.pem).
 const SelfSignedDir = "tls"
 
-// LoadTLS returns the TLS configuration for IMAP and submission: the
-// certificate in certFile/keyFile when they are set, else a self-signed one
-// for hostname kept in DATA/tls (generated on first use, files mode 0600).
+// LoadTLS returns a TLS configuration with the certificate in
+// certFile/keyFile when they are set, else a self-signed one for hostname kept
+// in DATA/tls (generated on first use, files mode 0600).
 func LoadTLS(dataDir, certFile, keyFile, hostname string) (*tls.Config, error) {
 	if (certFile == "") != (keyFile == "") {
 		return nil, errors.New("TLS: set both cert_file and key_file, or neither")
