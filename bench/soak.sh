@@ -20,7 +20,7 @@ REPO=$(cd "$HERE/.." && pwd)
 RUNS=${RUNS:-30}
 SENDERS=${SENDERS:-8}
 TMP=$(mktemp -d /tmp/parley-soak.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+[ -n "${KEEP:-}" ] && echo "keeping $TMP" >&2 || trap 'rm -rf "$TMP"' EXIT
 (cd "$REPO" && go build -o "$TMP/parley" ./cmd/parley && go build -o "$TMP/soak" ./bench/soak)
 mkdir -p "$TMP/work"
 "$TMP/soak" -parley "$TMP/parley" -runs "$RUNS" -senders "$SENDERS" -work "$TMP/work"
