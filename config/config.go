@@ -5,6 +5,8 @@
 // Durations are strings in Go syntax ("72h", "3s"); working-day clocks also take
 // a count of working days ("20wd"). Every limit has a finite default: nothing is
 // unlimited.
+//
+// Which package takes which section is in docs/architecture.md.
 package config
 
 import (
@@ -172,7 +174,7 @@ type Evidence struct {
 }
 
 // Procedure holds the dispute procedure's clocks, amounts and the bodies it
-// refers to (defaults in docs/architecture.md and the sample, each with its source: the
+// refers to (defaults in sample.toml, each with its source: the
 // WebwinkelKeur procedure, DigiDispuut's arbitration, Directive 2013/11/EU and
 // Directive (EU) 2025/2647).
 type Procedure struct {
