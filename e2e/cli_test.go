@@ -210,6 +210,8 @@ func TestCLIUnknownCommandNamesTheNearest(t *testing.T) {
 		{[]string{"trader", "domain", "delete"}, `parley: unknown command "trader domain delete"; the commands are add, remove`},
 		{[]string{"frobnicate"}, `parley: unknown command "frobnicate"; the commands are serve, init,`},
 		{[]string{"case"}, "parley: case: which command? one of list, show,"},
+		{[]string{"--json", "case", "list"}, "parley: flag --json before the command: only --config, --data,"},
+		{[]string{"--data", "somewhere"}, "parley: which command? one of serve, init,"},
 	} {
 		out, code := runCLI(t, tc.args...)
 		if code != 2 || !strings.HasPrefix(out, tc.want) || strings.Count(out, "\n") != 1 {

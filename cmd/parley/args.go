@@ -42,7 +42,11 @@ func dispatch(path string, args []string, cmds []command) error {
 			fmt.Printf("usage: parley %s %s [flags]; \"parley %s COMMAND -h\" for the flags of one\n", path, strings.Join(names, "|"), path)
 			return errHelp
 		}
-		return usageError{fmt.Sprintf("%s: which command? one of %s", path, strings.Join(names, ", "))}
+		which := fmt.Sprintf("which command? one of %s", strings.Join(names, ", "))
+		if path != "" {
+			which = path + ": " + which
+		}
+		return usageError{which}
 	}
 	for _, c := range cmds {
 		if c.name == args[0] {
@@ -92,6 +96,16 @@ func parseArgs(fs *flag.FlagSet, args []string, positional ...string) ([]string,
 		return nil, usageError{fmt.Sprintf("%s: missing %s (usage: parley %s [flags])", fs.Name(), positional[len(pos)], synopsis)}
 	}
 	return pos, nil
+}
+
+// parseFlags is parseArgs for n arguments named ARG: the helper's former
+// signature, kept so commands written against it still build.
+func parseFlags(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "ARG"
+	}
+	return parseArgs(fs, args, names...)
 }
 
 // hoistGlobals moves --config and --data given before the command

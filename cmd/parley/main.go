@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	_ "time/tzdata" // time zones even on a machine without a zoneinfo database
 )
 
@@ -88,6 +89,9 @@ func run(args []string) error {
 		return nil
 	case "-version", "--version":
 		return cmdVersion(nil)
+	}
+	if name, _, _ := strings.Cut(strings.TrimLeft(args[0], "-"), "="); strings.HasPrefix(args[0], "-") && name != "config" && name != "data" {
+		return usageError{fmt.Sprintf("flag %s before the command: only --config, --data, --help and --version go there", args[0])}
 	}
 	return dispatch("", args, commands())
 }
