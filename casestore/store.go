@@ -81,6 +81,10 @@ type Store struct {
 	watches  []*Watch
 }
 
+// DBPath is the bbolt file of the data folder dir; a folder without it holds
+// no Parley data.
+func DBPath(dir string) string { return filepath.Join(dir, "parley.db") }
+
 // Open opens (creating if needed) DIR/parley.db and DIR/blobs. The folder is
 // created with mode 0700 and the file with 0600.
 func Open(dir string, opts Options) (*Store, error) {
@@ -96,7 +100,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 512
 	}
-	path := filepath.Join(dir, "parley.db")
+	path := DBPath(dir)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        opts.LockTimeout,
 		NoFreelistSync: true,

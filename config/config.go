@@ -5,6 +5,8 @@
 // Durations are strings in Go syntax ("72h", "3s"); working-day clocks also take
 // a count of working days ("20wd"). Every limit has a finite default: nothing is
 // unlimited.
+//
+// Which package takes which section is in docs/architecture.md.
 package config
 
 import (
@@ -256,7 +258,7 @@ type Evidence struct {
 }
 
 // Procedure holds the dispute procedure's clocks, amounts and the bodies it
-// refers to (defaults in DESIGN.md and the sample, each with its source: the
+// refers to (defaults in sample.toml, each with its source: the
 // WebwinkelKeur procedure, DigiDispuut's arbitration, Directive 2013/11/EU and
 // Directive (EU) 2025/2647).
 type Procedure struct {
@@ -327,6 +329,9 @@ func Default() Config {
 }
 
 // Load reads path on top of the defaults. An empty path returns the defaults.
+// Relative paths from a file (data_dir, outbox, key and certificate files,
+// a unix: LMTP socket), its defaults included, are made relative to the
+// file's folder, so the file means the same whatever the current folder.
 func Load(path string) (Config, error) {
 	c := Default()
 	if path == "" {
@@ -343,7 +348,27 @@ func Load(path string) (Config, error) {
 		}
 		return c, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
 	}
+	dir := filepath.Dir(path)
+	for _, p := range c.paths() {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	if sock, ok := strings.CutPrefix(c.SMTP.LMTPListen, "unix:"); ok && !filepath.IsAbs(sock) {
+		c.SMTP.LMTPListen = "unix:" + filepath.Join(dir, sock)
+	}
 	return c, nil
+}
+
+// paths are the keys that name files or folders; a new one gets a line here.
+func (c *Config) paths() []*string {
+	return []*string{
+		&c.DataDir,
+		&c.Outbound.Outbox,
+		&c.Outbound.DKIMKey,
+		&c.IMAP.CertFile,
+		&c.IMAP.KeyFile,
+	}
 }
 
 // Resolve fills derived paths (outbox under the data folder) and validates.
@@ -586,11 +611,20 @@ func isLoopback(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// WriteSample writes the commented sample to path, refusing to overwrite.
-func WriteSample(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// WriteSample writes the commented sample to path (mode 0600). An existing
+// file is an error wrapping os.ErrExist, unless overwrite is set.
+func WriteSample(path string, overwrite bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if overwrite {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
 		return fmt.Errorf("write sample config: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write sample config %s: %w", path, err)
 	}
 	if _, err := f.WriteString(sample); err != nil {
 		f.Close()

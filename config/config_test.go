@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,16 +68,76 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 }
 
 func TestWriteSample(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "parley.toml")
-	if err := WriteSample(path); err != nil {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "parley.toml")
+	if err := WriteSample(path, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteSample(path); err == nil {
-		t.Error("WriteSample overwrote an existing file")
+	if err := os.WriteFile(path, []byte("domain = \"edited.example\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteSample(path, false); !errors.Is(err, os.ErrExist) {
+		t.Errorf("WriteSample over an existing file: %v, want an error wrapping os.ErrExist", err)
+	}
+	if c, _ := Load(path); c.Domain != "edited.example" {
+		t.Fatalf("WriteSample without overwrite changed the file: domain %q", c.Domain)
+	}
+	if err := WriteSample(path, true); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("overwritten sample: %v, mode %v; want 0600", err, st.Mode().Perm())
 	}
 	c, err := Load(path)
-	if err != nil || c != Default() {
+	want := Default()
+	want.DataDir = filepath.Join(dir, want.DataDir) // relative to the file's folder
+	if err != nil || c != want {
 		t.Errorf("sample does not load to the defaults: %v", err)
+	}
+}
+
+func TestLoadResolvesPathsFromTheFilesFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "etc")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "parley.toml")
+	const file = `data_dir = "data"
+[smtp]
+lmtp_listen = "unix:run/lmtp.sock"
+[imap]
+cert_file = "tls/cert.pem"
+key_file = "/srv/tls/key.pem"
+[outbound]
+outbox = "../outbox"
+`
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ key, got, want string }{
+		{"data_dir", c.DataDir, filepath.Join(dir, "data")},
+		{"smtp.lmtp_listen", c.SMTP.LMTPListen, "unix:" + filepath.Join(dir, "run", "lmtp.sock")},
+		{"imap.cert_file", c.IMAP.CertFile, filepath.Join(dir, "tls", "cert.pem")},
+		{"imap.key_file", c.IMAP.KeyFile, "/srv/tls/key.pem"},
+		{"outbound.outbox", c.Outbound.Outbox, filepath.Join(filepath.Dir(dir), "outbox")},
+		{"outbound.dkim_key (empty: derived later)", c.Outbound.DKIMKey, ""},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.key, tc.got, tc.want)
+		}
+	}
+	if err := c.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "data", "keys", "dkim.pem"); c.Outbound.DKIMKey != want {
+		t.Errorf("derived dkim_key %q, want %q under the resolved data_dir", c.Outbound.DKIMKey, want)
+	}
+	if d, err := Load(""); err != nil || d.DataDir != Default().DataDir {
+		t.Errorf("without a file data_dir = %q (%v), want the default relative to the current folder", d.DataDir, err)
 	}
 }
 

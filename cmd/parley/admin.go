@@ -15,80 +15,111 @@ import (
 	"parley/casestore"
 	"parley/control"
 	"parley/threading"
+
+	"golang.org/x/term"
 )
 
 func cmdTrader(args []string) error {
-	if len(args) == 0 {
-		return usageError{}
-	}
-	fs := flag.NewFlagSet("trader "+args[0], flag.ContinueOnError)
+	return dispatch("trader", args, []command{
+		{"add", traderAdd},
+		{"show", func(args []string) error {
+			return showCmd(args, "trader show", "HANDLE", (control.Interface).Trader, printTrader)
+		}},
+		{"address", func(args []string) error {
+			return dispatch("trader address", args, []command{
+				{"add", traderChange("address add", "EMAIL")},
+				{"remove", traderChange("address remove", "EMAIL")},
+			})
+		}},
+		{"domain", func(args []string) error {
+			return dispatch("trader domain", args, []command{
+				{"add", traderChange("domain add", "DOMAIN")},
+				{"remove", traderChange("domain remove", "DOMAIN")},
+			})
+		}},
+		{"list", func(args []string) error {
+			return listCmd(args, "trader list", (control.Interface).Traders, "HANDLE\tNAME\tEMAIL\tLANG",
+				func(t casestore.Trader) []any { return []any{t.Handle, t.Name, t.Email, t.Lang} })
+		}},
+	})
+}
+
+// adminCmd is a command on the data folder: its flags (--config and --data
+// besides those fs has), then the operations; done releases them.
+func adminCmd(fs *flag.FlagSet, args []string, positional ...string) (pos []string, ops control.Interface, done func(), err error) {
 	var cf commonFlags
 	cf.register(fs)
-	switch args[0] {
-	case "add":
-		var req control.TraderAdd
-		var emails, cc, domains listFlag
-		fs.StringVar(&req.Handle, "handle", "", "complaint address local part: HANDLE@DOMAIN")
-		fs.StringVar(&req.Name, "name", "", "the shop's name as parties see it")
-		fs.Var(&emails, "email", "the shop's address; the first gets its notices, more speak for it too (repeatable)")
-		fs.Var(&cc, "cc", "a staff address that gets a copy of all the shop's mail (repeatable)")
-		fs.Var(&domains, "domain", "any address at this domain speaks for the shop (repeatable)")
-		fs.StringVar(&req.Lang, "lang", "en", "language of the trader's messages")
-		if _, err := parseFlags(fs, args[1:], 0); err != nil {
-			return err
-		}
-		if len(emails) == 0 {
-			return fmt.Errorf("trader add: --email is required")
-		}
-		req.Email, req.Staff, req.CC, req.Domains = emails[0], emails[1:], cc, domains
-		ops, done, err := admin(&cf)
-		if err != nil {
-			return err
-		}
-		defer done()
-		tr, err := ops.AddTrader(req)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("trader %s (%s, %s, %s) registered\n", tr.Handle, tr.Name, tr.Email, tr.Lang)
-		return nil
-	case "show":
-		asJSON := fs.Bool("json", false, "print JSON")
-		pos, err := parseFlags(fs, args[1:], 1)
-		if err != nil {
-			return err
-		}
-		ops, done, err := admin(&cf)
-		if err != nil {
-			return err
-		}
-		defer done()
-		tr, err := ops.Trader(pos[0])
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(tr)
-		}
-		printTrader(tr)
-		return nil
-	case "address", "domain":
-		// trader address add|remove HANDLE EMAIL [--cc]; trader domain add|remove HANDLE DOMAIN
-		if len(args) < 2 || (args[1] != "add" && args[1] != "remove") {
-			return fmt.Errorf("trader %s: want add or remove, then HANDLE and the %s", args[0], args[0])
-		}
-		fs = flag.NewFlagSet("trader "+args[0]+" "+args[1], flag.ContinueOnError)
-		cf.register(fs)
+	if pos, err = parseArgs(fs, args, positional...); err != nil {
+		return nil, nil, nil, err
+	}
+	ops, done, err = admin(&cf)
+	return pos, ops, done, err
+}
+
+func traderAdd(args []string) error {
+	fs := flag.NewFlagSet("trader add", flag.ContinueOnError)
+	var req control.TraderAdd
+	var emails, cc, domains listFlag
+	fs.StringVar(&req.Handle, "handle", "", "complaint address local part: HANDLE@DOMAIN")
+	fs.StringVar(&req.Name, "name", "", "the shop's name as parties see it")
+	fs.Var(&emails, "email", "the shop's address; the first gets its notices, more speak for it too (repeatable)")
+	fs.Var(&cc, "cc", "a staff address that gets a copy of all the shop's mail (repeatable)")
+	fs.Var(&domains, "domain", "any address at this domain speaks for the shop (repeatable)")
+	fs.StringVar(&req.Lang, "lang", "en", "language of the trader's messages")
+	_, ops, done, err := adminCmd(fs, args)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if len(emails) == 0 {
+		return fmt.Errorf("trader add: --email is required")
+	}
+	req.Email, req.Staff, req.CC, req.Domains = emails[0], emails[1:], cc, domains
+	tr, err := ops.AddTrader(req)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("trader %s (%s, %s, %s) registered\n", tr.Handle, tr.Name, tr.Email, tr.Lang)
+	return nil
+}
+
+// showCmd is every "parley X show NAME": the one item NAME names, as JSON
+// or printed for people.
+func showCmd[T any](args []string, name, arg string, fetch func(control.Interface, string) (T, error), print func(T)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, ops, done, err := adminCmd(fs, args, arg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	item, err := fetch(ops, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(item)
+	}
+	print(item)
+	return nil
+}
+
+// traderChange is trader address add|remove HANDLE EMAIL [--cc] and trader
+// domain add|remove HANDLE DOMAIN.
+func traderChange(what, arg string) func([]string) error {
+	return func(args []string) error {
+		fs := flag.NewFlagSet("trader "+what, flag.ContinueOnError)
 		ccFlag := false
-		if args[0] == "address" && args[1] == "add" {
+		if what == "address add" {
 			fs.BoolVar(&ccFlag, "cc", false, "the address gets a copy of all the shop's mail, not only in cases it wrote in")
 		}
-		pos, err := parseFlags(fs, args[2:], 2)
+		pos, ops, done, err := adminCmd(fs, args, "HANDLE", arg)
 		if err != nil {
 			return err
 		}
+		defer done()
 		req := control.TraderChange{Handle: pos[0], CC: ccFlag}
-		switch args[0] + " " + args[1] {
+		switch what {
 		case "address add":
 			req.AddEmail = pos[1]
 		case "address remove":
@@ -98,113 +129,75 @@ func cmdTrader(args []string) error {
 		case "domain remove":
 			req.RemoveDomain = pos[1]
 		}
-		ops, done, err := admin(&cf)
-		if err != nil {
-			return err
-		}
-		defer done()
 		tr, err := ops.ChangeTrader(req)
 		if err != nil {
 			return err
 		}
 		printTrader(tr)
 		return nil
-	case "list":
-		return listCmd(args[1:], "trader list", (control.Interface).Traders, "HANDLE\tNAME\tEMAIL\tLANG",
-			func(t casestore.Trader) []any { return []any{t.Handle, t.Name, t.Email, t.Lang} })
 	}
-	return usageError{}
 }
 
 func cmdCase(args []string) error {
-	if len(args) == 0 {
-		return usageError{}
-	}
-	fs := flag.NewFlagSet("case "+args[0], flag.ContinueOnError)
-	var cf commonFlags
-	cf.register(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	switch args[0] {
-	case "list":
-		return listCmd(args[1:], "case list", (control.Interface).Cases, "CASE\tOPENED\tSTATE\tTRADER\tCONSUMER\tMSGS\tTITLE",
-			func(c control.CaseSummary) []any {
-				state := c.State
-				if c.Outcome != "" {
-					state += "/" + c.Outcome
-				}
-				return []any{c.ID, c.Created.Format("2006-01-02 15:04"), state, c.Trader, c.Consumer, c.Messages, c.Title}
-			})
-	case "export":
-		return cmdExport(args[1:])
-	case "verify-export":
-		if len(args) != 2 {
-			return fmt.Errorf("case verify-export: which file? (parley case verify-export FILE.zip)")
-		}
-		return verifyExport(args[1])
-	case "show", "verify":
-		// Accept the id before or after the flags.
-		rest := args[1:]
-		var id string
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			id, rest = rest[0], rest[1:]
-		}
-		if err := fs.Parse(rest); err != nil {
-			return usageError{}
-		}
-		if id == "" && fs.NArg() == 1 {
-			id = fs.Arg(0)
-		}
-		if id == "" {
-			return fmt.Errorf("case show: which case? (parley case show ID)")
-		}
-		ops, done, err := admin(&cf)
-		if err != nil {
-			return err
-		}
-		defer done()
-		if args[0] == "verify" {
-			v, err := ops.Verify(id)
+	return dispatch("case", args, []command{
+		{"list", func(args []string) error {
+			return listCmd(args, "case list", (control.Interface).Cases, "CASE\tOPENED\tSTATE\tTRADER\tCONSUMER\tMSGS\tTITLE",
+				func(c control.CaseSummary) []any {
+					state := c.State
+					if c.Outcome != "" {
+						state += "/" + c.Outcome
+					}
+					return []any{c.ID, c.Created.Format("2006-01-02 15:04"), state, c.Trader, c.Consumer, c.Messages, c.Title}
+				})
+		}},
+		{"show", func(args []string) error {
+			return showCmd(args, "case show", "ID", (control.Interface).Case, printCase)
+		}},
+		{"verify", caseVerify},
+		{"export", cmdExport},
+		{"verify-export", func(args []string) error {
+			pos, err := parseArgs(flag.NewFlagSet("case verify-export", flag.ContinueOnError), args, "FILE.zip")
 			if err != nil {
 				return err
 			}
-			if *asJSON {
-				printJSON(v)
-			}
-			if !v.OK {
-				return fmt.Errorf("case %s: record altered at event %d: %s", v.Case, v.BadSeq, v.Reason)
-			}
-			if !*asJSON {
-				fmt.Printf("case %s: %d events, chain intact; head %s\n", v.Case, v.Events, v.Head)
-				if v.ClosedSeq != 0 {
-					fmt.Printf("closed at event %d; fingerprint %s: the parties' closing notices carry the same\n", v.ClosedSeq, v.ClosedHash)
-				}
-			}
-			return nil
-		}
-		d, err := ops.Case(id)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(d)
-		}
-		printCase(d)
-		return nil
+			return verifyExport(pos[0])
+		}},
+	})
+}
+
+func caseVerify(args []string) error {
+	fs := flag.NewFlagSet("case verify", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, ops, done, err := adminCmd(fs, args, "ID")
+	if err != nil {
+		return err
 	}
-	return usageError{}
+	defer done()
+	v, err := ops.Verify(pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		printJSON(v)
+	}
+	if !v.OK {
+		return fmt.Errorf("case %s: record altered at event %d: %s", v.Case, v.BadSeq, v.Reason)
+	}
+	if !*asJSON {
+		fmt.Printf("case %s: %d events, chain intact; head %s\n", v.Case, v.Events, v.Head)
+		if v.ClosedSeq != 0 {
+			fmt.Printf("closed at event %d; fingerprint %s: the parties' closing notices carry the same\n", v.ClosedSeq, v.ClosedHash)
+		}
+	}
+	return nil
 }
 
 // listCmd is every "parley X list": --data/--config/--json, the data folder
 // (socket or file), then JSON (an empty list is []) or a table.
 func listCmd[T any](args []string, name string, fetch func(control.Interface) ([]T, error), header string, row func(T) []any) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	var cf commonFlags
-	cf.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return usageError{}
-	}
-	ops, done, err := admin(&cf)
+	_, ops, done, err := adminCmd(fs, args)
 	if err != nil {
 		return err
 	}
@@ -324,33 +317,29 @@ func printCase(d *control.CaseDetail) {
 }
 
 func cmdMediator(args []string) error {
-	if len(args) > 0 && args[0] == "list" {
-		return listCmd(args[1:], "mediator list", (control.Interface).Mediators, "EMAIL\tNAME\tLANG",
-			func(m casestore.Mediator) []any { return []any{m.Email, m.Name, m.Lang} })
-	}
-	if len(args) == 0 || args[0] != "add" {
-		return usageError{}
-	}
+	return dispatch("mediator", args, []command{
+		{"add", mediatorAdd},
+		{"list", func(args []string) error {
+			return listCmd(args, "mediator list", (control.Interface).Mediators, "EMAIL\tNAME\tLANG",
+				func(m casestore.Mediator) []any { return []any{m.Email, m.Name, m.Lang} })
+		}},
+	})
+}
+
+func mediatorAdd(args []string) error {
 	fs := flag.NewFlagSet("mediator add", flag.ContinueOnError)
-	var cf commonFlags
-	cf.register(fs)
 	var req control.MediatorAdd
 	fs.StringVar(&req.Email, "email", "", "the mediator's own address (also the IMAP login)")
 	fs.StringVar(&req.Name, "name", "", "the name parties see")
 	fs.StringVar(&req.Lang, "lang", "en", "language of the mediator's notices")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{}
-	}
-	pw, err := readPassword()
-	if err != nil {
-		return err
-	}
-	req.Password = pw
-	ops, done, err := admin(&cf)
+	_, ops, done, err := adminCmd(fs, args)
 	if err != nil {
 		return err
 	}
 	defer done()
+	if req.Password, err = readPassword(req.Email); err != nil {
+		return err
+	}
 	m, err := ops.AddMediator(req)
 	if err != nil {
 		return err
@@ -359,9 +348,36 @@ func cmdMediator(args []string) error {
 	return nil
 }
 
-// readPassword takes PARLEY_PASSWORD, else the first line of standard input.
-func readPassword() (string, error) {
+// readPassword takes PARLEY_PASSWORD; else, on a terminal, asks twice
+// without echo; else reads the first line of standard input.
+func readPassword(email string) (string, error) {
 	if pw := os.Getenv("PARLEY_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(os.Stderr, prompt)
+			pw, err := term.ReadPassword(fd)
+			fmt.Fprintln(os.Stderr)
+			if err != nil {
+				return "", fmt.Errorf("read password: %w", err)
+			}
+			return string(pw), nil
+		}
+		pw, err := ask("Password for " + email + ": ")
+		if err != nil {
+			return "", err
+		}
+		if pw == "" {
+			return "", fmt.Errorf("no password given")
+		}
+		again, err := ask("The same again: ")
+		if err != nil {
+			return "", err
+		}
+		if again != pw {
+			return "", fmt.Errorf("the two passwords differ; nothing changed")
+		}
 		return pw, nil
 	}
 	line, err := bufio.NewReader(io.LimitReader(os.Stdin, 4096)).ReadString('\n')
@@ -378,27 +394,16 @@ func readPassword() (string, error) {
 // cmdExport writes a case file: parley case export ID -o FILE.zip.
 func cmdExport(args []string) error {
 	fs := flag.NewFlagSet("case export", flag.ContinueOnError)
-	var cf commonFlags
-	cf.register(fs)
-	out := fs.String("o", "", "the zip file to write")
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return usageError{}
-	}
-	if id == "" && fs.NArg() == 1 {
-		id = fs.Arg(0)
-	}
-	if id == "" || *out == "" {
-		return fmt.Errorf("case export: usage: parley case export ID -o FILE.zip")
-	}
-	ops, done, err := admin(&cf)
+	out := fs.String("o", "", "the zip file to write (required)")
+	pos, ops, done, err := adminCmd(fs, args, "ID")
 	if err != nil {
 		return err
 	}
 	defer done()
+	if *out == "" {
+		return usageError{"case export: which file? (usage: parley case export ID -o FILE.zip)"}
+	}
+	id := pos[0]
 	// Write beside the target and rename, so a failed export leaves no half file.
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".parley-export-*")
 	if err != nil {
@@ -472,24 +477,4 @@ func printTrader(tr casestore.Trader) {
 	for _, d := range tr.Domains {
 		fmt.Printf("  domain:     any address at %s speaks for the shop\n", d)
 	}
-}
-
-// parseFlags parses flags given before, between or after the positional
-// arguments, and wants exactly n of those.
-func parseFlags(fs *flag.FlagSet, args []string, n int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, usageError{}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != n {
-		return nil, fmt.Errorf("%s: want %d argument(s), got %d: %s", fs.Name(), n, len(pos), strings.Join(pos, " "))
-	}
-	return pos, nil
 }

@@ -40,11 +40,8 @@ func cmdServe(args []string) error {
 	smarthost := fs.String("smarthost", "", "deliver through this host:port (overrides outbound.smarthost and outbound.delivery)")
 	outbox := fs.String("outbox", "", "Maildir for outbound mail when no smarthost is set")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{}
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	cfg, err := cf.load()
 	if err != nil {
@@ -229,17 +226,61 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return nil
 }
 
+// cmdInit writes the sample config and creates the data folder it names
+// (or --data), so admin commands work before the first serve.
 func cmdInit(args []string) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	path := fs.String("config", "parley.toml", "where to write the sample config")
-	if err := fs.Parse(args); err != nil {
-		return usageError{}
-	}
-	if err := config.WriteSample(*path); err != nil {
+	var cf commonFlags
+	cf.register(fs)
+	fs.Lookup("config").Usage = "where to write the sample config (default parley.toml)"
+	force := fs.Bool("force", false, "overwrite an existing config file")
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s; every value in it is a default, edit what you need and run: parley serve --config %s\n", *path, *path)
+	if cf.config == "" {
+		cf.config = "parley.toml"
+	}
+	err := config.WriteSample(cf.config, *force)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists; use --force to overwrite", cf.config)
+	}
+	if err != nil {
+		return err
+	}
+	cfg, err := cf.load()
+	if err != nil {
+		return err
+	}
+	if err := cfg.Resolve(); err != nil {
+		return err
+	}
+	made, err := createData(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	data := "created data folder " + cfg.DataDir
+	if !made {
+		data = "data folder " + cfg.DataDir + " already holds Parley data, left as it is"
+	}
+	fmt.Printf("wrote %s; %s\nevery value in the file is a default: edit what you need and run: parley serve --config %s\n", cf.config, data, cf.config)
 	return nil
+}
+
+// createData makes an empty data folder: the bbolt file and the reply
+// address keys. It reports false, touching nothing, when dir holds data.
+func createData(dir string) (bool, error) {
+	if _, err := os.Stat(casestore.DBPath(dir)); err == nil {
+		return false, nil
+	}
+	store, err := casestore.Open(dir, casestore.Options{})
+	if err != nil {
+		return false, err
+	}
+	defer store.Close()
+	if _, err := threading.LoadOrCreateKeys(keysPath(dir)); err != nil {
+		return false, err
+	}
+	return true, store.Close()
 }
 
 // loadLocales loads the locales as the configuration wants them shown: dates

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"parley/casestore"
@@ -23,7 +25,8 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.data, "data", "", "data folder (overrides data_dir)")
 }
 
-// load reads the config and applies --data.
+// load reads the config and applies --data. Relative paths in the file are
+// relative to its folder; --data is relative to the current folder.
 func (c *commonFlags) load() (config.Config, error) {
 	cfg, err := config.Load(c.config)
 	if err != nil {
@@ -46,6 +49,11 @@ func admin(cf *commonFlags) (ops control.Interface, closeFn func(), err error) {
 	}
 	if err := cfg.Resolve(); err != nil {
 		return nil, nil, err
+	}
+	// Never create a data folder here: a mistyped --data would otherwise
+	// answer with an empty store.
+	if _, err := os.Stat(casestore.DBPath(cfg.DataDir)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("no Parley data in %s; run parley serve or parley init", cfg.DataDir)
 	}
 	if cl, err := control.Dial(cfg.DataDir); err == nil {
 		return cl, func() {}, nil
