@@ -366,8 +366,11 @@ func (c *Config) paths() []*string {
 		&c.DataDir,
 		&c.Outbound.Outbox,
 		&c.Outbound.DKIMKey,
+		&c.Outbound.DKIMEd25519Key,
 		&c.IMAP.CertFile,
 		&c.IMAP.KeyFile,
+		&c.TLS.CertFile,
+		&c.TLS.KeyFile,
 	}
 }
 

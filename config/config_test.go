@@ -110,6 +110,10 @@ cert_file = "tls/cert.pem"
 key_file = "/srv/tls/key.pem"
 [outbound]
 outbox = "../outbox"
+dkim_ed25519_key = "keys/ed.pem"
+[tls]
+cert_file = "tls/cert.pem"
+key_file = "/srv/tls/key.pem"
 `
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
@@ -123,6 +127,9 @@ outbox = "../outbox"
 		{"smtp.lmtp_listen", c.SMTP.LMTPListen, "unix:" + filepath.Join(dir, "run", "lmtp.sock")},
 		{"imap.cert_file", c.IMAP.CertFile, filepath.Join(dir, "tls", "cert.pem")},
 		{"imap.key_file", c.IMAP.KeyFile, "/srv/tls/key.pem"},
+		{"tls.cert_file", c.TLS.CertFile, filepath.Join(dir, "tls", "cert.pem")},
+		{"tls.key_file", c.TLS.KeyFile, "/srv/tls/key.pem"},
+		{"outbound.dkim_ed25519_key", c.Outbound.DKIMEd25519Key, filepath.Join(dir, "keys", "ed.pem")},
 		{"outbound.outbox", c.Outbound.Outbox, filepath.Join(filepath.Dir(dir), "outbox")},
 		{"outbound.dkim_key (empty: derived later)", c.Outbound.DKIMKey, ""},
 	} {
