@@ -194,11 +194,11 @@ func (b *Bundle) T(lang, id string, data any) string {
 		l = b.localizers[b.fallback]
 	}
 	if b.variant != "" {
-		if s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id + "_" + b.variant, TemplateData: data, PluralCount: count, Funcs: template.FuncMap{}}); err == nil {
+		if s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id + "_" + b.variant, TemplateData: data, PluralCount: count}); err == nil {
 			return s
 		}
 	}
-	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, PluralCount: count, Funcs: template.FuncMap{}})
+	s, err := l.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data, PluralCount: count})
 	if err != nil {
 		return "[" + id + "]"
 	}

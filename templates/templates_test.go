@@ -84,3 +84,25 @@ func renderEveryLanguage(t *testing.T, b *locales.Bundle) {
 		}
 	}
 }
+
+// BenchmarkRenderRelay renders the relay of a party's message, the mail
+// Parley writes most.
+func BenchmarkRenderRelay(b *testing.B) {
+	bundle, err := locales.New("en")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(bundle)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := Data{CaseID: "K7Q-4M2P", Trader: "Acme Shop", Name: "Jan", Text: "We are sending a new kettle tomorrow.",
+		Attachments: []Attachment{{Name: "photo.jpg", Size: 2048, SHA256: strings.Repeat("ab", 32)}}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Render(Relay, "nl", d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
