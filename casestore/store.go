@@ -22,8 +22,9 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// SchemaVersion is the layout version of the bbolt file; Open refuses newer files.
-const SchemaVersion = 1
+// SchemaVersion is the layout version of the bbolt file; Open refuses newer
+// files and migrates older ones (migrate.go).
+const SchemaVersion = 2
 
 var (
 	bMeta       = []byte("meta")
@@ -46,8 +47,10 @@ var (
 	// bTranslations caches machine translations by engine, pair and text digest.
 	bTranslations = []byte("translations")
 	bEvidence     = []byte("evidence")
-	bMediators    = []byte("mediators")
-	allBuckets    = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bTranslations, bMediators, bEvidence}, append(mailBuckets, personalBuckets...)...)
+	// bCasesByCreated indexes cases by opening time ("case list" pages).
+	bCasesByCreated = []byte("cases_by_created")
+	bMediators      = []byte("mediators")
+	allBuckets      = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bTranslations, bMediators, bEvidence, bCasesByCreated}, append(mailBuckets, personalBuckets...)...)
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.
@@ -138,10 +141,11 @@ func initSchema(tx *bolt.Tx) error {
 	}
 	meta := tx.Bucket(bMeta)
 	if v := meta.Get([]byte("schema")); v != nil {
-		if n := btoi(v); n > SchemaVersion {
+		n := btoi(v)
+		if n > SchemaVersion {
 			return fmt.Errorf("schema version %d is newer than this program's %d", n, SchemaVersion)
 		}
-		return nil
+		return migrate(tx, n)
 	}
 	return meta.Put([]byte("schema"), itob(SchemaVersion))
 }

@@ -145,6 +145,11 @@ func (t *Tx) Traders() ([]Trader, error) {
 func (t *Tx) PutCase(c *Case) error {
 	c.Updated = t.s.now()
 	t.touch(c.ID)
+	if idx, k := t.tx.Bucket(bCasesByCreated), createdKey(c); idx.Get(k) == nil {
+		if err := idx.Put(k, nil); err != nil {
+			return err
+		}
+	}
 	return t.put(bCases, []byte(c.ID), c)
 }
 

@@ -29,7 +29,7 @@ type Interface interface {
 	Trader(handle string) (casestore.Trader, error)
 	ChangeTrader(req TraderChange) (casestore.Trader, error)
 	Traders() ([]casestore.Trader, error)
-	Cases() ([]CaseSummary, error)
+	Cases(limit int, after string) (CasePage, error)
 	Case(id string) (*CaseDetail, error)
 	AddMediator(req MediatorAdd) (casestore.Mediator, error)
 	Mediators() ([]casestore.Mediator, error)
@@ -361,16 +361,32 @@ func (o *Ops) Traders() (out []casestore.Trader, err error) {
 	return out, err
 }
 
-// Cases lists the cases, newest first.
-func (o *Ops) Cases() ([]CaseSummary, error) {
-	var out []CaseSummary
+// CasePage is one page of `case list`: cases newest first, and whether
+// older ones follow (ask again with after = the last ID).
+type CasePage struct {
+	Cases []CaseSummary `json:"cases"`
+	More  bool          `json:"more"`
+}
+
+// Cases lists up to limit cases, newest first, after the case with id after
+// ("" for the newest), from the store's opening-time index.
+func (o *Ops) Cases(limit int, after string) (CasePage, error) {
+	var out CasePage
+	if after != "" {
+		after = threading.NormalizeCaseID(after)
+	}
 	err := o.Store.View(func(tx *casestore.Tx) error {
-		cases, err := tx.Cases()
+		cases, more, err := tx.CasesPage(limit, after)
 		if err != nil {
+			if errors.Is(err, casestore.ErrNotFound) {
+				return fmt.Errorf("no case %s to list after: %w", after, casestore.ErrNotFound)
+			}
 			return err
 		}
+		out.More = more
+		out.Cases = make([]CaseSummary, 0, len(cases))
 		for _, c := range cases {
-			out = append(out, CaseSummary{
+			out.Cases = append(out.Cases, CaseSummary{
 				ID: c.ID, Created: c.Created.UTC(), State: c.State, Outcome: c.Outcome,
 				Title: c.Title, Trader: c.Trader.Name, Consumer: c.Consumer.Email, Messages: tx.CaseMessageCount(c.ID),
 			})

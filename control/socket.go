@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +69,8 @@ func Serve(ctx context.Context, dataDir string, ops Interface, log *slog.Logger)
 		reply(w, trs, err)
 	})
 	mux.HandleFunc("GET /cases", func(w http.ResponseWriter, r *http.Request) {
-		cs, err := ops.Cases()
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		cs, err := ops.Cases(limit, r.URL.Query().Get("after"))
 		reply(w, cs, err)
 	})
 	mux.HandleFunc("POST /mediators", func(w http.ResponseWriter, r *http.Request) {
@@ -223,8 +225,9 @@ func (c *Client) Traders() (out []casestore.Trader, err error) {
 	return out, err
 }
 
-func (c *Client) Cases() (out []CaseSummary, err error) {
-	err = c.do("GET", "/cases", nil, &out)
+func (c *Client) Cases(limit int, after string) (out CasePage, err error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}, "after": {after}}
+	err = c.do("GET", "/cases?"+q.Encode(), nil, &out)
 	return out, err
 }
 

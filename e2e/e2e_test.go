@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/mail"
 	"sort"
@@ -422,6 +423,21 @@ func TestQueueSurvivesSmarthostOutageAndRestart(t *testing.T) {
 		return false
 	}) {
 		t.Fatalf("no case for %s appeared", consumer2)
+	}
+	// Two cases: `case list` pages through them newest first.
+	for _, tc := range []struct {
+		args []string
+		want string
+		more bool
+	}{{[]string{"--limit", "1"}, id2, true}, {[]string{"--limit", "1", "--after", id2}, oc.ID, false}} {
+		out, err := e.d.Admin(append([]string{"case", "list", "--json"}, tc.args...)...)
+		var page struct {
+			Cases []caseSummary `json:"cases"`
+			More  bool          `json:"more"`
+		}
+		if err != nil || json.Unmarshal(out, &page) != nil || len(page.Cases) != 1 || page.Cases[0].ID != tc.want || page.More != tc.more {
+			t.Errorf("case list %v: %v %s; want %s, more %v", tc.args, err, out, tc.want, tc.more)
+		}
 	}
 
 	// The new rows are queued and have been tried at least once.

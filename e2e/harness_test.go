@@ -709,15 +709,18 @@ func (c *caseDetail) OutboundSummary() string {
 }
 
 func (d *daemon) Cases() ([]caseSummary, error) {
-	out, err := d.Admin("case", "list", "--json")
+	out, err := d.Admin("case", "list", "--all", "--json")
 	if err != nil {
 		return nil, err
 	}
-	var cs []caseSummary
-	if err := json.Unmarshal(out, &cs); err != nil {
-		return nil, fmt.Errorf("case list --json: %v\n%s", err, out)
+	var page struct {
+		Cases []caseSummary `json:"cases"`
+		More  bool          `json:"more"`
 	}
-	return cs, nil
+	if err := json.Unmarshal(out, &page); err != nil || page.More {
+		return nil, fmt.Errorf("case list --all --json: %v (more %v)\n%s", err, page.More, out)
+	}
+	return page.Cases, nil
 }
 
 func (d *daemon) Case(id string) (*caseDetail, error) {

@@ -140,16 +140,7 @@ func traderChange(what, arg string) func([]string) error {
 
 func cmdCase(args []string) error {
 	return dispatch("case", args, []command{
-		{"list", func(args []string) error {
-			return listCmd(args, "case list", (control.Interface).Cases, "CASE\tOPENED\tSTATE\tTRADER\tCONSUMER\tMSGS\tTITLE",
-				func(c control.CaseSummary) []any {
-					state := c.State
-					if c.Outcome != "" {
-						state += "/" + c.Outcome
-					}
-					return []any{c.ID, c.Created.Format("2006-01-02 15:04"), state, c.Trader, c.Consumer, c.Messages, c.Title}
-				})
-		}},
+		{"list", caseList},
 		{"show", func(args []string) error {
 			return showCmd(args, "case show", "ID", (control.Interface).Case, printCase)
 		}},
@@ -163,6 +154,64 @@ func cmdCase(args []string) error {
 			return verifyExport(pos[0])
 		}},
 	})
+}
+
+// caseList prints a page of cases, newest first: --limit of them (50),
+// after the case --after names, or every case with --all.
+func caseList(args []string) error {
+	fs := flag.NewFlagSet("case list", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON (the page's cases and whether more follow)")
+	limit := fs.Int("limit", 50, "cases per page (at most 10000)")
+	after := fs.String("after", "", "start after this case (the last ID of the page before)")
+	all := fs.Bool("all", false, "every case, page after page")
+	_, ops, done, err := adminCmd(fs, args)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if *limit <= 0 || *limit > casestore.MaxCasePage {
+		return usageError{fmt.Sprintf("case list: --limit %d: want 1 to %d", *limit, casestore.MaxCasePage)}
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	if !*asJSON {
+		fmt.Fprintln(w, "CASE\tOPENED\tSTATE\tTRADER\tCONSUMER\tMSGS\tTITLE")
+	}
+	var whole control.CasePage // --json --all: one document
+	for {
+		page, err := ops.Cases(*limit, *after)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			whole.Cases, whole.More = append(whole.Cases, page.Cases...), page.More
+		} else {
+			for _, c := range page.Cases {
+				state := c.State
+				if c.Outcome != "" {
+					state += "/" + c.Outcome
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", c.ID, c.Created.Format("2006-01-02 15:04"), state, c.Trader, c.Consumer, c.Messages, c.Title)
+			}
+		}
+		if !page.More || len(page.Cases) == 0 {
+			break
+		}
+		*after = page.Cases[len(page.Cases)-1].ID
+		if !*all {
+			if !*asJSON {
+				w.Flush()
+				fmt.Fprintf(os.Stderr, "(more: parley case list --after %s)\n", *after)
+			}
+			break
+		}
+	}
+	if *asJSON {
+		if whole.Cases == nil {
+			whole.Cases = []control.CaseSummary{}
+		}
+		return printJSON(whole)
+	}
+	return w.Flush()
 }
 
 func caseVerify(args []string) error {

@@ -6,7 +6,7 @@
 //	parley dns [--domain D] [--check] [--mta-sts-policy]
 //	parley trader add --handle H --name N --email E [--lang L]
 //	parley trader list
-//	parley case list [--json]
+//	parley case list [--limit N] [--after ID] [--all] [--json]
 //	parley case show ID [--json]
 //	parley case verify ID
 //	parley case export ID -o FILE.zip

@@ -1,0 +1,32 @@
+package casestore
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// migrate brings a file written with schema version from up to
+// SchemaVersion, in the transaction that opens it.
+//
+//	1 -> 2: cases_by_created, the index `case list` pages through.
+func migrate(tx *bolt.Tx, from uint64) error {
+	if from < 2 {
+		idx := tx.Bucket(bCasesByCreated)
+		err := tx.Bucket(bCases).ForEach(func(k, v []byte) error {
+			var c Case
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("case %s: %w", k, err)
+			}
+			return idx.Put(createdKey(&c), nil)
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to schema 2: %w", err)
+		}
+	}
+	if from < SchemaVersion {
+		return tx.Bucket(bMeta).Put([]byte("schema"), itob(SchemaVersion))
+	}
+	return nil
+}
