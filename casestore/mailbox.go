@@ -56,6 +56,7 @@ type MailCase struct {
 	ReplyTo    string `json:"reply_to"`
 	Label      string `json:"label"` // folder name part after the case id
 	Closed     bool   `json:"closed,omitempty"`
+	Mediation  bool   `json:"mediation,omitempty"` // in mediation: its party mail is in INBOX
 	Purged     bool   `json:"purged,omitempty"`
 	Quarantine bool   `json:"quarantine,omitempty"` // has a quarantine folder
 	// OutSeen and EventsSeen are the highest outbound id and event sequence
@@ -256,6 +257,11 @@ func (t *Tx) MailEntries(key string) ([]MailEntry, error) {
 		out = append(out, MailEntry{UID: binary.BigEndian.Uint32(rest), Item: string(v)})
 	}
 	return out, nil
+}
+
+// MailHas reports whether item is in the folder.
+func (t *Tx) MailHas(key, item string) bool {
+	return len(t.tx.Bucket(bMailItems).Get(mailKey(key, []byte(item)))) == 4
 }
 
 // MailItems lists the entries of a folder whose item starts with prefix, by item.

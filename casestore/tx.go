@@ -25,8 +25,9 @@ const InlineMax = 256 << 10
 type Tx struct {
 	tx *bolt.Tx
 	s  *Store
-	// touched holds the cases this transaction changed, for Watch.
-	touched map[string]struct{}
+	// touched holds the cases this transaction changed and the messages
+	// of each it wrote, for Watch.
+	touched map[string]map[uint64]struct{}
 }
 
 func itob(v uint64) []byte {
@@ -185,7 +186,7 @@ func (t *Tx) NextMessageID() (uint64, error) { return t.tx.Bucket(bMessages).Nex
 
 // PutMessage writes a message row.
 func (t *Tx) PutMessage(m *Message) error {
-	t.touch(m.CaseID)
+	t.touchMessage(m.CaseID, m.ID)
 	if m.CaseID != "" {
 		if err := t.tx.Bucket(bCaseMsgs).Put(append([]byte(m.CaseID+"/"), itob(m.ID)...), nil); err != nil {
 			return err

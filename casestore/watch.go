@@ -1,25 +1,35 @@
 package casestore
 
 import (
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 )
 
 // A Watch learns which cases the store's commits changed, so a reader that
 // mirrors cases (the IMAP index) updates just those, without re-reading every
 // case to find them. A commit changes a case when it writes the case record,
-// one of its messages or one of its outbound rows. Changes are kept until
-// taken; Changed is signalled once for any number of them.
+// one of its messages or one of its outbound rows; the messages are named,
+// so a busy case costs the reader its new messages, not all of them.
+// Changes are kept until taken; Changed is signalled once for any number.
 type Watch struct {
 	s       *Store
 	mu      sync.Mutex
-	pending map[string]struct{}
+	pending map[string]map[uint64]struct{} // case -> messages written
 	signal  chan struct{}
+}
+
+// Change is what commits changed of one case: the messages written (in id
+// order), besides the case record or its outbound rows, which a reader
+// compares itself.
+type Change struct {
+	Case     string
+	Messages []uint64
 }
 
 // Watch registers a watcher; it sees every commit from now on.
 func (s *Store) Watch() *Watch {
-	w := &Watch{s: s, pending: make(map[string]struct{}), signal: make(chan struct{}, 1)}
+	w := &Watch{s: s, pending: make(map[string]map[uint64]struct{}), signal: make(chan struct{}, 1)}
 	s.watchMu.Lock()
 	s.watches = append(s.watches, w)
 	s.watchMu.Unlock()
@@ -36,24 +46,30 @@ func (w *Watch) Pending() bool {
 	return len(w.pending) > 0
 }
 
-// Take returns the cases changed since the last Take, sorted, and forgets them.
-func (w *Watch) Take() []string {
+// Take returns the cases changed since the last Take, sorted by case, and
+// forgets them.
+func (w *Watch) Take() []Change {
 	w.mu.Lock()
-	ids := make([]string, 0, len(w.pending))
-	for id := range w.pending {
-		ids = append(ids, id)
+	out := make([]Change, 0, len(w.pending))
+	for id, msgs := range w.pending {
+		ch := Change{Case: id, Messages: make([]uint64, 0, len(msgs))}
+		for m := range msgs {
+			ch.Messages = append(ch.Messages, m)
+		}
+		slices.Sort(ch.Messages)
+		out = append(out, ch)
 	}
 	clear(w.pending)
 	w.mu.Unlock()
-	sort.Strings(ids)
-	return ids
+	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.Case, b.Case) })
+	return out
 }
 
-// Requeue gives back cases a reader took but could not process, so the next
-// Take returns them again.
-func (w *Watch) Requeue(ids []string) {
-	if len(ids) > 0 {
-		w.add(ids)
+// Requeue gives back changes a reader took but could not process, so the
+// next Take returns them again.
+func (w *Watch) Requeue(changes []Change) {
+	if len(changes) > 0 {
+		w.add(changes)
 	}
 }
 
@@ -70,10 +86,17 @@ func (w *Watch) Close() {
 	}
 }
 
-func (w *Watch) add(ids []string) {
+func (w *Watch) add(changes []Change) {
 	w.mu.Lock()
-	for _, id := range ids {
-		w.pending[id] = struct{}{}
+	for _, ch := range changes {
+		msgs := w.pending[ch.Case]
+		if msgs == nil {
+			msgs = make(map[uint64]struct{}, len(ch.Messages))
+			w.pending[ch.Case] = msgs
+		}
+		for _, m := range ch.Messages {
+			msgs[m] = struct{}{}
+		}
 	}
 	w.mu.Unlock()
 	select {
@@ -82,15 +105,27 @@ func (w *Watch) add(ids []string) {
 	}
 }
 
-// touch records that the transaction changed a case.
+// touch records that the transaction changed a case (its record or its
+// outbound rows).
 func (t *Tx) touch(caseID string) {
 	if caseID == "" {
 		return
 	}
 	if t.touched == nil {
-		t.touched = make(map[string]struct{})
+		t.touched = make(map[string]map[uint64]struct{})
 	}
-	t.touched[caseID] = struct{}{}
+	if t.touched[caseID] == nil {
+		t.touched[caseID] = make(map[uint64]struct{})
+	}
+}
+
+// touchMessage records that the transaction wrote a message of a case.
+func (t *Tx) touchMessage(caseID string, id uint64) {
+	if caseID == "" {
+		return
+	}
+	t.touch(caseID)
+	t.touched[caseID][id] = struct{}{}
 }
 
 // notify tells every watcher what a committed transaction changed.
@@ -104,11 +139,15 @@ func (s *Store) notify(t *Tx) {
 	if len(watches) == 0 {
 		return
 	}
-	ids := make([]string, 0, len(t.touched))
-	for id := range t.touched {
-		ids = append(ids, id)
+	changes := make([]Change, 0, len(t.touched))
+	for id, msgs := range t.touched {
+		ch := Change{Case: id}
+		for m := range msgs {
+			ch.Messages = append(ch.Messages, m)
+		}
+		changes = append(changes, ch)
 	}
 	for _, w := range watches {
-		w.add(ids)
+		w.add(changes)
 	}
 }

@@ -36,7 +36,7 @@ func TestWatchNamesChangedCases(t *testing.T) {
 	default:
 		t.Fatal("no signal after a commit")
 	}
-	if got, want := w.Take(), []string{"AAA-0001", "BBB-0002", "CCC-0003"}; !reflect.DeepEqual(got, want) {
+	if got, want := w.Take(), []Change{{"AAA-0001", []uint64{}}, {"BBB-0002", []uint64{1}}, {"CCC-0003", []uint64{}}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Take = %v, want %v", got, want)
 	}
 	if got := w.Take(); len(got) != 0 {
@@ -56,9 +56,12 @@ func TestWatchNamesChangedCases(t *testing.T) {
 		t.Fatalf("a rolled-back write was announced: %v", w.Take())
 	}
 	// Requeued cases come back; a closed watcher hears nothing.
-	w.Requeue([]string{"AAA-0001"})
-	if got := w.Take(); !reflect.DeepEqual(got, []string{"AAA-0001"}) {
-		t.Fatalf("after Requeue: %v", got)
+	w.Requeue([]Change{{"AAA-0001", []uint64{7, 3}}})
+	if err := s.Update(func(tx *Tx) error { return tx.PutMessage(&Message{ID: 5, CaseID: "AAA-0001"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Take(); !reflect.DeepEqual(got, []Change{{"AAA-0001", []uint64{3, 5, 7}}}) {
+		t.Fatalf("after Requeue and a commit: %v", got)
 	}
 	if other.Pending() {
 		t.Fatal("a closed watcher was told")

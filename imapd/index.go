@@ -100,10 +100,16 @@ func (x *index) refresh() error {
 		x.watch.Take()
 		return x.loadLocked()
 	}
-	ids := x.watch.Take()
-	for i := 0; i < len(ids); i += syncBatch {
-		if err := x.syncCases(ids[i:min(i+syncBatch, len(ids))]); err != nil {
-			x.watch.Requeue(ids[i:])
+	return x.syncAll(x.watch.Take(), false)
+}
+
+// syncAll indexes the changed cases in batches; full re-reads each case
+// whole (at start), else a case whose folders and INBOX membership stay as
+// they were is brought up to date from the messages its commits named.
+func (x *index) syncAll(changes []casestore.Change, full bool) error {
+	for i := 0; i < len(changes); i += syncBatch {
+		if err := x.syncCases(changes[i:min(i+syncBatch, len(changes))], full); err != nil {
+			x.watch.Requeue(changes[i:])
 			return err
 		}
 	}
@@ -147,20 +153,14 @@ func (x *index) loadLocked() error {
 	x.rebuildLocked()
 	x.mu.Unlock()
 	x.isLoaded = true
-	var changed []string
+	var changed []casestore.Change
 	for id, st := range stamps {
 		if old, ok := x.stamps[id]; !ok || old != st {
-			changed = append(changed, id)
+			changed = append(changed, casestore.Change{Case: id})
 		}
 	}
-	sort.Strings(changed)
-	for i := 0; i < len(changed); i += syncBatch {
-		if err := x.syncCases(changed[i:min(i+syncBatch, len(changed))]); err != nil {
-			x.watch.Requeue(changed[i:])
-			return err
-		}
-	}
-	return nil
+	sort.Slice(changed, func(i, j int) bool { return changed[i].Case < changed[j].Case })
+	return x.syncAll(changed, true)
 }
 
 // caseSync is what indexing one case changed.
@@ -199,7 +199,7 @@ func sortCandidates(cs []candidate) {
 // result to live mailboxes. The function given to Update only touches its
 // transaction and its own result variables, which it resets, because the
 // group committer may run it twice.
-func (x *index) syncCases(ids []string) error {
+func (x *index) syncCases(changes []casestore.Change, full bool) error {
 	var (
 		results   []*caseSync
 		inboxAdds []casestore.MailEntry
@@ -207,10 +207,10 @@ func (x *index) syncCases(ids []string) error {
 	err := x.store.Update(func(tx *casestore.Tx) error {
 		results, inboxAdds = nil, nil
 		var pending []candidate
-		for _, id := range ids {
-			r, inbox, err := x.syncCase(tx, id)
+		for _, ch := range changes {
+			r, inbox, err := x.syncCase(tx, ch, full)
 			if err != nil {
-				return fmt.Errorf("index case %s: %w", id, err)
+				return fmt.Errorf("index case %s: %w", ch.Case, err)
 			}
 			if r != nil {
 				results = append(results, r)
@@ -258,7 +258,8 @@ func needsAttention(c *casestore.Case, m *casestore.Message) bool {
 
 // syncCase brings the folders of one case up to date. It returns the
 // case's INBOX items that are new, for the caller to number across cases.
-func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, error) {
+func (x *index) syncCase(tx *casestore.Tx, ch casestore.Change, full bool) (*caseSync, []candidate, error) {
+	id := ch.Case
 	c, err := tx.Case(id)
 	if errors.Is(err, casestore.ErrNotFound) {
 		return nil, nil, nil
@@ -281,7 +282,12 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 	if mc.ReplyTo == "" {
 		mc.ReplyTo = x.keys.PartyLocal(id, route.Mediator) + "@" + x.domain
 	}
+	if !full && r.prev != nil && r.prev.Layout == caseLayout && !c.Purged && !mc.Purged && mc.Label == caseLabel(c) &&
+		mc.Closed == (c.State == casestore.StateClosed) && mc.Mediation == (c.State == casestore.StateMediation) {
+		return x.syncCaseMessages(tx, c, mc, ch.Messages, r)
+	}
 	mc.Label, mc.Closed, mc.Purged = caseLabel(c), c.State == casestore.StateClosed, c.Purged
+	mc.Mediation = c.State == casestore.StateMediation
 	if mc.Root == "" {
 		mc.Root = threadRoot(id, mc.ReplyTo)
 	}
@@ -341,34 +347,11 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 			}
 			want[caseKey] = append(want[caseKey], candidate{item: e.Item})
 		}
-		outs, err := tx.CaseOutboundAfter(id, mc.OutSeen)
+		fresh, err := newRows(tx, id, &mc)
 		if err != nil {
 			return nil, nil, err
 		}
-		var prev *casestore.Outbound
-		if mc.OutSeen > 0 {
-			if p, err := tx.Outbound(mc.OutSeen); err == nil {
-				prev = p
-			}
-		}
-		for i := range outs {
-			o := &outs[i]
-			if shownInCase(o, prev) {
-				want[caseKey] = append(want[caseKey], candidate{item: itemRef(id, kindOutbound, o.ID), t: o.Created, rank: 2, id: o.ID})
-			}
-			prev = o
-			mc.OutSeen = max(mc.OutSeen, o.ID)
-		}
-		evs, err := tx.EventsAfter(id, mc.EventsSeen)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, ev := range evs {
-			if ev.Kind == casestore.EvNote && ev.Text != "" {
-				want[caseKey] = append(want[caseKey], candidate{item: itemRef(id, kindNote, ev.Seq), t: ev.Time, rank: 1, id: ev.Seq})
-			}
-			mc.EventsSeen = max(mc.EventsSeen, ev.Seq)
-		}
+		want[caseKey] = append(want[caseKey], fresh...)
 	}
 	for _, key := range []string{caseKey, quarKey} {
 		existing, err := tx.MailItems(key, id+"/")
@@ -389,19 +372,8 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 				return nil, nil, err
 			}
 		}
-		if len(adds) > 0 {
-			sortCandidates(adds)
-			items := make([]string, len(adds))
-			for i, a := range adds {
-				items[i] = a.item
-			}
-			uids, err := tx.MailAppend(key, items...)
-			if err != nil {
-				return nil, nil, err
-			}
-			for i, item := range items {
-				r.adds[key] = append(r.adds[key], casestore.MailEntry{UID: uids[i], Item: item})
-			}
+		if err := r.append(tx, key, adds); err != nil {
+			return nil, nil, err
 		}
 		if key == quarKey {
 			mc.Quarantine = len(existing)-len(removes)+len(adds) > 0
@@ -431,6 +403,63 @@ func (x *index) syncCase(tx *casestore.Tx, id string) (*caseSync, []candidate, e
 	}
 	r.mc = mc
 	return r, inboxAdds, nil
+}
+
+// append numbers the candidates of a folder in time order and records them
+// as added.
+func (r *caseSync) append(tx *casestore.Tx, key string, adds []candidate) error {
+	if len(adds) == 0 {
+		return nil
+	}
+	sortCandidates(adds)
+	items := make([]string, len(adds))
+	for i, a := range adds {
+		items[i] = a.item
+	}
+	uids, err := tx.MailAppend(key, items...)
+	if err != nil {
+		return err
+	}
+	for i, item := range items {
+		r.adds[key] = append(r.adds[key], casestore.MailEntry{UID: uids[i], Item: item})
+	}
+	return nil
+}
+
+// newRows returns the outbound rows and notes of a case indexed since
+// mc.OutSeen and mc.EventsSeen that belong in its folder, and moves both on:
+// they only grow, so no sync reads them twice.
+func newRows(tx *casestore.Tx, id string, mc *casestore.MailCase) ([]candidate, error) {
+	var out []candidate
+	outs, err := tx.CaseOutboundAfter(id, mc.OutSeen)
+	if err != nil {
+		return nil, err
+	}
+	var prev *casestore.Outbound
+	if mc.OutSeen > 0 {
+		if p, err := tx.Outbound(mc.OutSeen); err == nil {
+			prev = p
+		}
+	}
+	for i := range outs {
+		o := &outs[i]
+		if shownInCase(o, prev) {
+			out = append(out, candidate{item: itemRef(id, kindOutbound, o.ID), t: o.Created, rank: 2, id: o.ID})
+		}
+		prev = o
+		mc.OutSeen = max(mc.OutSeen, o.ID)
+	}
+	evs, err := tx.EventsAfter(id, mc.EventsSeen)
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range evs {
+		if ev.Kind == casestore.EvNote && ev.Text != "" {
+			out = append(out, candidate{item: itemRef(id, kindNote, ev.Seq), t: ev.Time, rank: 1, id: ev.Seq})
+		}
+		mc.EventsSeen = max(mc.EventsSeen, ev.Seq)
+	}
+	return out, nil
 }
 
 // diffItems compares a folder's entries with the items that belong there.

@@ -97,3 +97,34 @@ func BenchmarkCommitToClient(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBusyCaseRefresh measures the index's work for one new message in
+// a case of 5,000: from the messages the commit named (incremental), and by
+// re-reading the case whole as at start (full), for comparison.
+//
+//	go test -run - -bench BusyCaseRefresh -benchtime 100x ./imapd
+func BenchmarkBusyCaseRefresh(b *testing.B) {
+	h := newHarness(b, beforeStart(func(h *harness) { seedBench(b, h, 1, 5000) }), withConfig(func(c *Config) { c.PollInterval = time.Hour }))
+	id := benchCaseID(0)
+	c := h.client(nil)
+	if _, err := c.Select(fmt.Sprintf("Cases/%s-Shop-0", id), nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	for _, full := range []bool{false, true} {
+		name := map[bool]string{false: "incremental", true: "full"}[full]
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				h.addMessage(id, "trader", []byte(fmt.Sprintf("From: shop@example.org\r\nSubject: more\r\nMessage-ID: <busy.%s.%d@example.org>\r\n\r\nMore.\r\n", name, i)))
+				b.StartTimer()
+				x := h.srv.idx
+				x.syncMu.Lock()
+				err := x.syncAll(x.watch.Take(), full)
+				x.syncMu.Unlock()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -59,11 +59,12 @@ func TestOneThreadPerCase(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := c.Select(folder, nil).Wait(); err != nil {
+	sel, err := c.Select(folder, nil).Wait()
+	if err != nil {
 		t.Fatal(err)
 	}
 	all := imap.SeqSet{}
-	all.AddRange(1, c.Mailbox().NumMessages)
+	all.AddRange(1, sel.NumMessages)
 	ms := fetchAll(t, c, all, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
 	t.Logf("case folder: %d messages for 6 written by the parties, the mediator's mail and its note (the former layout: %d)", len(ms), before)
 	seen := map[string]int{}
