@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"parley/casestore"
+	"parley/metrics"
 )
 
 // Config configures delivery.
@@ -38,6 +39,8 @@ type Config struct {
 	Hostname    string // EHLO name
 	// DKIM signs each message at delivery; nil sends unsigned.
 	DKIM *DKIM
+	// Metrics counts deliveries; nil counts nothing.
+	Metrics *metrics.Outbound
 }
 
 // Transport delivers one message. A *PermanentError means do not retry.
@@ -312,6 +315,9 @@ func (q *Queue) record(o *casestore.Outbound, derr error) {
 	} else if derr == nil && q.sent != nil {
 		q.sent.recorded(o.ID)
 	}
+	if err == nil {
+		q.count(o, now)
+	}
 	switch {
 	case err == nil && o.State != casestore.OutQueued:
 		if derr != nil {
@@ -328,6 +334,21 @@ func (q *Queue) record(o *casestore.Outbound, derr error) {
 		heap.Push(&q.due, dueItem{at: o.Next, id: o.ID})
 		q.mu.Unlock()
 		q.poke()
+	}
+}
+
+// count tells the metrics how an attempt ended; a relay is timed from the
+// 250 that accepted its message.
+func (q *Queue) count(o *casestore.Outbound, now time.Time) {
+	switch {
+	case o.State == casestore.OutSent && !o.InboundAt.IsZero():
+		q.cfg.Metrics.Delivered(now.Sub(o.InboundAt))
+	case o.State == casestore.OutSent:
+		q.cfg.Metrics.Delivered(0)
+	case o.State == casestore.OutFailed:
+		q.cfg.Metrics.Failed()
+	default:
+		q.cfg.Metrics.Deferred()
 	}
 }
 

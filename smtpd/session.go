@@ -29,6 +29,7 @@ type session struct {
 	remote   string
 	mailFrom string
 	rcpts    []rcpt
+	accepted int // messages answered 2xx, for the session metric
 }
 
 type rcpt struct {
@@ -47,8 +48,6 @@ func tempFail(log *slog.Logger, what string, err error) error {
 func (s *session) Reset() {
 	s.mailFrom, s.rcpts = "", nil
 }
-
-func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.Reset()
@@ -174,8 +173,8 @@ func splitAddress(addr string) (local, domain string, ok bool) {
 	return addr[:i], addr[i+1:], true
 }
 
-// Data stores the message durably and commits its rows and jobs before 250.
-func (s *session) Data(r io.Reader) error {
+// data stores the message durably and commits its rows and jobs before 250.
+func (s *session) data(r io.Reader) error {
 	start := time.Now()
 	if cc := countedOf(s.conn.Conn()); cc != nil {
 		cc.Conn.SetReadDeadline(start.Add(s.srv.cfg.DataTimeout)) // not a command: not counted
