@@ -24,6 +24,7 @@
 #                    per-destination concurrency is also 20)
 #   KEEP [0]     1 keeps the work folder (logs, data) after a successful run
 #   DKIM [""]    a selector (e.g. parley) makes Parley DKIM-sign every relay (RSA-2048)
+#   METRICS [on] off turns Parley's metrics listener off (on: a free loopback port)
 set -euo pipefail
 
 MSGS=${MSGS:-5000}
@@ -192,6 +193,8 @@ cat >"$TMP/parley.toml" <<EOF
 listen = "127.0.0.1:0"
 [submission]
 listen = "127.0.0.1:0"
+[metrics]
+listen = "$([ "${METRICS:-on}" = off ] || echo 127.0.0.1:0)"
 [outbound]
 concurrency = $CONCURRENCY
 dkim_selector = "${DKIM:-}"
