@@ -45,6 +45,13 @@ func (h *Health) Serving(name string) (stopped func(error)) {
 	}
 }
 
+// Up marks name as up again (the daemon done starting).
+func (h *Health) Up(name string) {
+	h.mu.Lock()
+	delete(h.stopped, name)
+	h.mu.Unlock()
+}
+
 // Down marks name as down for why (a listener stopped, the daemon shutting
 // down).
 func (h *Health) Down(name, why string) {

@@ -27,6 +27,7 @@ type monitor struct {
 // serves /metrics, /healthz and (on loopback) /debug/pprof/.
 func startMonitor(cfg config.Config, store *casestore.Store, log *slog.Logger) (*monitor, error) {
 	m := &monitor{health: metrics.NewHealth()}
+	m.health.Down("parley", "starting") // until serve has started every listener
 	m.health.Check("store", func() error { return store.View(func(*casestore.Tx) error { return nil }) })
 	if cfg.Metrics.Listen == "" {
 		return m, nil

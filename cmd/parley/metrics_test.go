@@ -157,6 +157,10 @@ func TestHealthzSaysWhatIsDown(t *testing.T) {
 		served <- mon.serving("smtp", func() error { close(started); return srv.Serve(l) })
 	}()
 	<-started
+	if code, body := get(t, url); code != http.StatusServiceUnavailable || body != "parley: starting\n" {
+		t.Fatalf("healthz before serve is done starting: %d %q", code, body)
+	}
+	mon.health.Up("parley")
 	if code, body := get(t, url); code != http.StatusOK || body != "ok\n" {
 		t.Fatalf("healthz while serving: %d %q", code, body)
 	}

@@ -206,6 +206,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		delivery = "Maildir " + abs
 	}
 	absData, _ := filepath.Abs(cfg.DataDir)
+	mon.health.Up("parley")
 	log.Info("parley serving", "smtp", l.Addr().String(), "domain", cfg.Domain, "data", absData,
 		"delivery", delivery, "intake", "complaints@"+cfg.Domain)
 
