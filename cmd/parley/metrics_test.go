@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"parley/casestore"
 	"parley/config"
 	"parley/metrics"
@@ -220,6 +222,14 @@ func TestDashboardMatchesMetrics(t *testing.T) {
 	f, err := metrics.Scrape("http://" + mon.addr.String() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The naming conventions, checked by promtool's linter.
+	problems, err := testutil.GatherAndLint(mon.reg.Gatherer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 	name := regexp.MustCompile(`\b(parley_[a-z_]+?)(_bucket|_sum|_count)?\b`)
 	queried := 0
