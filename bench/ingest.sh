@@ -25,6 +25,7 @@
 #   KEEP [0]     1 keeps the work folder (logs, data) after a successful run
 #   DKIM [auto]  on makes Parley DKIM-sign every relay (Ed25519 and RSA-2048), which
 #                auto leaves off on disputes.localhost
+#   METRICS [on] off turns Parley's metrics listener off (on: a free loopback port)
 set -euo pipefail
 
 MSGS=${MSGS:-5000}
@@ -37,7 +38,7 @@ OPENING=2 # notices Parley sends when the case opens: acknowledgement to the con
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-PFRELAY="$REPO/../shared/tools/postfix-relay.sh"
+PFRELAY=${PFRELAY:-"$REPO/../shared/tools/postfix-relay.sh"} # a worktree elsewhere: set PFRELAY
 
 die() { echo "ingest.sh: FAIL: $*" >&2; exit 1; }
 note() { echo "--- $*" >&2; }
@@ -64,6 +65,11 @@ pf_stop() {
 	if [ -n "$mpid" ]; then # wait (bounded) until master and its children are gone
 		for _ in $(seq 100); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
 	fi
+}
+
+# cpu_s prints the CPU seconds (user + system) process $1 has used.
+cpu_s() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
 cleanup() {
@@ -193,6 +199,8 @@ cat >"$TMP/parley.toml" <<EOF
 listen = "127.0.0.1:0"
 [submission]
 listen = "127.0.0.1:0"
+[metrics]
+listen = "$([ "${METRICS:-on}" = off ] || echo 127.0.0.1:0)"
 [outbound]
 concurrency = $CONCURRENCY
 dkim = "${DKIM:-auto}"
@@ -224,8 +232,23 @@ assert d["state"] == "open", d["state"]
 print([p for p in d["parties"] if p["role"] == "trader"][0]["case_address"])')
 note "case $CASE_ID open; trader case address $TRADER_ADDR"
 
+# With metrics on, scrape them every second during the load, as Prometheus would (more often).
+SCRAPES=0
+if [ "${METRICS:-on}" != off ]; then
+	MURL=$(grep -o 'addr=http://[^ ]*/metrics' "$TMP/parley.log" | head -1 | cut -d= -f2)
+	[ -n "$MURL" ] || die "metrics on but no 'metrics served' line in the log"
+	(while curl -sf -o /dev/null "$MURL"; do echo >>"$TMP/scrapes"; sleep 1; done) &
+	PIDS+=($!)
+	SCRAPER=$!
+fi
+P_CPU0=$(cpu_s "$PARLEY_PID")
 load parley "$P_PORT" "$TRADER_ADDR" "$P_SINK_OUT" "$base"
 P_ACC=$ACC P_REL=$REL P_TSRC=$T_SRC P_TREL=$T_REL
+P_CPU=$(awk -v a="$P_CPU0" -v b="$(cpu_s "$PARLEY_PID")" 'BEGIN { printf "%.1f", b - a }')
+if [ -n "${SCRAPER:-}" ]; then
+	kill "$SCRAPER" 2>/dev/null || true
+	SCRAPES=$(wc -l <"$TMP/scrapes" 2>/dev/null || echo 0)
+fi
 
 # Check that what reached the sink are the relays (not quarantine notices etc.).
 sleep 1
@@ -275,6 +298,7 @@ rm -rf "$PF_DIR"
 echo
 echo "ingest benchmark: $MSGS messages x $SIZE bytes, $SESSIONS smtp-source sessions (one connection per message)"
 echo "parley: one case, trader -> consumer relays, outbound concurrency $CONCURRENCY; peak RSS $P_RSS, data folder $P_DB"
+echo "parley: CPU ${P_CPU}s during the load ($(awk -v c="$P_CPU" -v n="$MSGS" 'BEGIN { printf "%.2f", c * 1000 / n }') ms a message), metrics ${METRICS:-on}, $SCRAPES scrapes"
 echo
 printf '%-10s %14s %22s %12s %12s\n' system "accepted msg/s" "relayed e2e msg/s" "accept s" "e2e s"
 printf '%-10s %14s %22s %12s %12s\n' parley "$P_ACC" "$P_REL" "$P_TSRC" "$P_TREL"

@@ -16,7 +16,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SMTP=127.0.0.1:$(port)
 (cd "$REPO" && go build -o "$TMP/parley" ./cmd/parley)
-"$TMP/parley" serve --data "$TMP/data" --smtp "$SMTP" --imap 127.0.0.1:0 --submission 127.0.0.1:0 --log-level warn 2>"$TMP/log" &
+"$TMP/parley" serve --data "$TMP/data" --smtp "$SMTP" --imap 127.0.0.1:0 --submission 127.0.0.1:0 --metrics 127.0.0.1:0 --log-level warn 2>"$TMP/log" &
 PID=$!
 for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',${SMTP#*:}),1)" 2>/dev/null && break; sleep 0.1; done
 "$TMP/parley" trader add --data "$TMP/data" --handle acme --name Acme --email support@acme.example >/dev/null

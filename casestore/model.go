@@ -412,4 +412,7 @@ type Outbound struct {
 	Done   time.Time `json:"done,omitempty"`
 	Size   int64     `json:"size"`
 	SHA256 string    `json:"sha256"` // raw content, in the raw bucket or the blob folder
+	// InboundAt is when the message this row relays was accepted (its 250);
+	// zero for mail Parley writes itself. It times relays end to end.
+	InboundAt time.Time `json:"inbound_at,omitzero"`
 }

@@ -51,6 +51,14 @@ type Config struct {
 	Translation Translation `toml:"translation"`
 	DNS         DNS         `toml:"dns"`
 	TLS         TLS         `toml:"tls"`
+	Metrics     Metrics     `toml:"metrics"`
+}
+
+// Metrics configures the HTTP listener for Prometheus, health checks and
+// (on loopback only) pprof.
+type Metrics struct {
+	// Listen is host:port; empty turns the listener off.
+	Listen string `toml:"listen"`
 }
 
 // DNS names the resolver every lookup uses: sender authentication, direct
@@ -440,7 +448,7 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.SMTP.Listen); err != nil {
 		bad("smtp.listen %q: %v", c.SMTP.Listen, err)
 	}
-	for _, l := range []struct{ key, addr string }{{"imap.listen", c.IMAP.Listen}, {"imap.tls_listen", c.IMAP.TLSListen}, {"submission.listen", c.Submission.Listen}} {
+	for _, l := range []struct{ key, addr string }{{"imap.listen", c.IMAP.Listen}, {"imap.tls_listen", c.IMAP.TLSListen}, {"submission.listen", c.Submission.Listen}, {"metrics.listen", c.Metrics.Listen}} {
 		if l.addr == "" {
 			continue
 		}

@@ -17,6 +17,9 @@ func TestDefaultsAreValid(t *testing.T) {
 	if c.SMTP.Listen != "127.0.0.1:2525" || c.Domain != "disputes.localhost" || c.DataDir != "parley-data" {
 		t.Errorf("defaults changed: %+v", c)
 	}
+	if c.Metrics.Listen != "127.0.0.1:9464" {
+		t.Errorf("metrics default = %q, want loopback 127.0.0.1:9464", c.Metrics.Listen)
+	}
 	if c.Outbound.Outbox != filepath.Join("parley-data", "outbox") {
 		t.Errorf("outbox default = %q", c.Outbound.Outbox)
 	}
@@ -52,6 +55,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.SMTP.MaxRecipients = 0
 	c.Outbound.Smarthost = "smtp.example.com:587"
 	c.Outbound.Username = "u" // AUTH in clear over the network
+	c.Metrics.Listen = "9464"
 	err := c.Resolve()
 	if err == nil {
 		t.Fatal("invalid config accepted")
@@ -60,7 +64,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if err2 := c.Validate(); err2 == nil || !strings.Contains(err2.Error(), "outbound.tls") {
 		t.Errorf("bad tls mode accepted: %v", err2)
 	}
-	for _, want := range []string{"domain", "max_recipients", "AUTH"} {
+	for _, want := range []string{"domain", "max_recipients", "AUTH", "metrics.listen"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}

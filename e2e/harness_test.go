@@ -414,6 +414,8 @@ type daemon struct {
 	smtpAddr string
 	sinkAddr string
 	logPath  string
+	// metricsAddr serves /metrics, /healthz and /debug/pprof/.
+	metricsAddr string
 
 	cmd    *exec.Cmd
 	done   chan struct{}
@@ -436,10 +438,12 @@ func newDaemonWithConfig(t testing.TB, sinkAddr, extraTOML string) *daemon {
 		smtpAddr: freeAddr(t),
 		sinkAddr: sinkAddr,
 		logPath:  filepath.Join(dir, "parley.log"),
+
+		metricsAddr: freeAddr(t),
 	}
-	// IMAP and submission on their own free ports, so tests never collide
+	// IMAP, submission and metrics on their own free ports, so tests never collide
 	// with each other or with a daemon the developer runs on the defaults.
-	cfg := fmt.Sprintf("[imap]\nlisten = %q\n[submission]\nlisten = %q\n[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"1s\"\n", freeAddr(t), freeAddr(t))
+	cfg := fmt.Sprintf("[imap]\nlisten = %q\n[submission]\nlisten = %q\n[metrics]\nlisten = %q\n[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"1s\"\n", freeAddr(t), freeAddr(t), d.metricsAddr)
 	if extraTOML != "" {
 		cfg += "\n" + extraTOML + "\n"
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"parley/casestore"
+	"parley/metrics"
 	"parley/password"
 	"parley/peer"
 )
@@ -33,6 +34,8 @@ type AuthConfig struct {
 	MaxConcurrent int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts logins; nil counts nothing.
+	Metrics *metrics.IMAP
 }
 
 // Errors of Authenticator.Login.
@@ -110,6 +113,7 @@ func (a *Authenticator) Login(ctx context.Context, remote net.Addr, username, pw
 		wait := max(waitAddr, waitUser)
 		a.log.Warn("login refused: rate limit", "user", logUser(user), "remote", remote.String(),
 			"by_address", overAddr, "by_account", overUser, "retry_in", wait.Round(time.Second))
+		a.cfg.Metrics.Login("rate_limited")
 		return "", &RateLimitError{Wait: wait}
 	}
 	var m casestore.Mediator
@@ -128,11 +132,13 @@ func (a *Authenticator) Login(ctx context.Context, remote net.Addr, username, pw
 	}
 	if known && ok && verr == nil {
 		a.byUser.succeeded(uk)
+		a.cfg.Metrics.Login("success")
 		return m.Email, nil
 	}
 	a.byAddr.failed(ak)
 	a.byUser.failed(uk)
 	a.log.Info("login failed", "user", logUser(user), "remote", remote.String())
+	a.cfg.Metrics.Login("failure")
 	if a.cfg.FailDelay > 0 {
 		t := time.NewTimer(a.cfg.FailDelay)
 		select {

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"parley/casestore"
+	"parley/metrics"
 	"parley/peer"
 	"parley/threading"
 )
@@ -50,6 +51,8 @@ type Config struct {
 	Retention time.Duration
 	// Now is the clock of the sweep; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts sessions; nil counts nothing.
+	Metrics *metrics.IMAP
 }
 
 // capabilities are the extensions advertised beyond what go-imap adds by
@@ -362,6 +365,7 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 	}
 	s.sessions[sess] = struct{}{}
 	s.live.Add(1)
+	s.cfg.Metrics.Session()
 	_, isTLS := nc.(*tls.Conn)
 	sess.log.Debug("connected", "tls", isTLS)
 	return sess, nil, nil

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"parley/casestore"
+	"parley/metrics"
 )
 
 // Config configures delivery.
@@ -55,6 +56,8 @@ type Config struct {
 	Resolver          *net.Resolver
 	MXPort            string
 	DomainConcurrency int
+	// Metrics counts deliveries; nil counts nothing.
+	Metrics *metrics.Outbound
 }
 
 // Option adjusts a queue for tests.
@@ -417,6 +420,9 @@ func (q *Queue) record(o *casestore.Outbound, derr error) {
 	} else if derr == nil && q.sent != nil {
 		q.sent.recorded(o.ID)
 	}
+	if err == nil {
+		q.count(o, now)
+	}
 	switch {
 	case err == nil && o.State != casestore.OutQueued:
 		if derr != nil {
@@ -439,6 +445,21 @@ func (q *Queue) schedule(id uint64, at time.Time) {
 	heap.Push(&q.due, dueItem{at: at, id: id})
 	q.mu.Unlock()
 	q.poke()
+}
+
+// count tells the metrics how an attempt ended; a relay is timed from the
+// 250 that accepted its message.
+func (q *Queue) count(o *casestore.Outbound, now time.Time) {
+	switch {
+	case o.State == casestore.OutSent && !o.InboundAt.IsZero():
+		q.cfg.Metrics.Delivered(now.Sub(o.InboundAt))
+	case o.State == casestore.OutSent:
+		q.cfg.Metrics.Delivered(0)
+	case o.State == casestore.OutFailed:
+		q.cfg.Metrics.Failed()
+	default:
+		q.cfg.Metrics.Deferred()
+	}
 }
 
 func (q *Queue) forget(id uint64) {

@@ -23,6 +23,7 @@ import (
 	"parley/intent"
 	"parley/locales"
 	"parley/mailauth"
+	"parley/metrics"
 	"parley/route"
 	"parley/templates"
 	"parley/threading"
@@ -41,6 +42,8 @@ type Config struct {
 	// Translator translates between parties of different languages; nil is off.
 	Translator       translate.Engine
 	TranslateTimeout time.Duration
+	// Metrics counts failing jobs and timers; nil counts nothing.
+	Metrics *metrics.Procedure
 }
 
 // Engine processes ingest jobs.

@@ -182,6 +182,9 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 			}
 			msg.RelayedTo = append(msg.RelayedTo, casestore.Relay{Role: o.Role, Out: id, At: o.Created})
 		}
+		if err := markRelays(tx, msg.RelayedTo, msg.Received); err != nil {
+			return nil, err
+		}
 		if len(given) > 0 || len(unclear) > 0 {
 			r := e.newRun(tx, cc)
 			r.by, r.message = role, msg.ID
@@ -353,6 +356,9 @@ func (e *Engine) withRun(caseID, state string, msg *casestore.Message, by route.
 		}
 		if msg != nil {
 			msg.RelayedTo = r.relayedTo // this attempt's: the transaction may run again
+			if err := markRelays(tx, msg.RelayedTo, msg.Received); err != nil {
+				return nil, err
+			}
 		}
 		return r.out, tx.PutCase(cc)
 	}
@@ -548,4 +554,20 @@ func (e *Engine) bounce(in *inbound) error {
 		}
 		return nil, tx.PutCase(cc)
 	})
+}
+
+// markRelays records on each relayed row when its message arrived, so the
+// queue can time relays from the 250 to delivery (the relay latency metric).
+func markRelays(tx *casestore.Tx, relays []casestore.Relay, received time.Time) error {
+	for _, rl := range relays {
+		o, err := tx.Outbound(rl.Out)
+		if err != nil {
+			return err
+		}
+		o.InboundAt = received
+		if err := tx.PutOutbound(o); err != nil {
+			return err
+		}
+	}
+	return nil
 }

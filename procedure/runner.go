@@ -176,6 +176,7 @@ func (r *Runner) run(ctx context.Context, job casestore.Job) {
 		if errors.As(err, &pe) {
 			attrs = append(attrs, "stack", string(pe.stack))
 		}
+		r.e.cfg.Metrics.JobFailed(!again)
 		if !again {
 			r.e.log.Error("job failed too often, parked until the next start", attrs...)
 			return

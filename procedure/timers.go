@@ -188,6 +188,7 @@ func (e *Engine) timerFailed(d casestore.DueTimer, cause error, now time.Time) e
 		attrs = append(attrs, "stack", string(pe.stack))
 	}
 	text := fmt.Sprintf("%s failed (attempt %d): %v", d.Kind, n, cause)
+	e.cfg.Metrics.TimerFailed(!again)
 	if again {
 		e.log.Warn("timer failed, will retry", append(attrs, "retry_in", wait)...)
 		text += fmt.Sprintf("; next attempt at %s", now.Add(wait).UTC().Format(time.RFC3339))

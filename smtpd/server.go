@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"parley/casestore"
+	"parley/metrics"
 	"parley/peer"
 	"parley/threading"
 )
@@ -68,6 +69,8 @@ type Config struct {
 	// TLSConfig offers STARTTLS (RFC 3207) on SMTP and submission, not LMTP;
 	// nil means none.
 	TLSConfig *tls.Config
+	// Metrics counts sessions and messages; nil counts nothing.
+	Metrics *metrics.SMTP
 }
 
 // Submitter receives the jobs committed with each accepted message.
@@ -126,8 +129,9 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		cc.attach(c)
 	}
 	watchPlaintext(c, s.log)
+	_, overTLS := c.TLSConnectionState()
 	sess := &session{
-		srv: s, conn: c, helo: c.Hostname(), remote: c.Conn().RemoteAddr().String(),
+		srv: s, conn: c, helo: c.Hostname(), remote: c.Conn().RemoteAddr().String(), overTLS: overTLS,
 		log: s.log.With("conn", id, "remote", c.Conn().RemoteAddr().String()),
 	}
 	if s.cfg.Submission {
@@ -151,7 +155,7 @@ func (s *Server) Serve(l net.Listener) error {
 		commands = s.cfg.MaxIdleCommands + s.cfg.MaxRecipients + 5 // EHLO, MAIL, DATA, a RSET and QUIT
 	}
 	return s.srv.Serve(&limitListener{Listener: l, max: s.cfg.MaxConnections, perIP: perIP, byIP: map[string]int{},
-		lifetime: s.cfg.MaxSession, commands: commands, now: now, log: s.log})
+		lifetime: s.cfg.MaxSession, commands: commands, now: now, log: s.log, metrics: s.cfg.Metrics})
 }
 
 // Shutdown stops accepting and waits for sessions to end (or ctx).
@@ -166,6 +170,7 @@ type limitListener struct {
 	commands   int           // between accepted messages; 0: no limit
 	now        func() time.Time
 	log        *slog.Logger
+	metrics    *metrics.SMTP
 
 	mu      sync.Mutex
 	active  int
@@ -194,6 +199,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			fmt.Fprintf(c, "421 4.7.0 Too many connections, try again later\r\n")
 			c.Close()
+			l.metrics.Refused()
 			if refused == 1 || refused%100 == 0 {
 				l.log.Warn("connections refused: limit reached", "remote", ip, "max", l.max, "per_ip", l.perIP, "refused", refused)
 			}

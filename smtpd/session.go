@@ -30,6 +30,10 @@ type session struct {
 	remote   string
 	mailFrom string
 	rcpts    []rcpt
+	accepted int // messages answered 2xx, for the session metric
+	// overTLS: the session began on a TLS connection (implicit TLS, or
+	// after STARTTLS, when go-smtp starts a new session).
+	overTLS bool
 }
 
 type rcpt struct {
@@ -47,13 +51,6 @@ func tempFail(log *slog.Logger, what string, err error) error {
 
 func (s *session) Reset() {
 	s.mailFrom, s.rcpts = "", nil
-}
-
-// Logout ends a session. go-smtp also calls it right after a STARTTLS
-// handshake, before it reads a byte of plaintext: the moment to watch it.
-func (s *session) Logout() error {
-	watchPlaintext(s.conn, s.log)
-	return nil
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
@@ -180,8 +177,8 @@ func splitAddress(addr string) (local, domain string, ok bool) {
 	return addr[:i], addr[i+1:], true
 }
 
-// Data stores the message durably and commits its rows and jobs before 250.
-func (s *session) Data(r io.Reader) error {
+// data stores the message durably and commits its rows and jobs before 250.
+func (s *session) data(r io.Reader) error {
 	start := time.Now()
 	if cc := countedOf(s.conn.Conn()); cc != nil {
 		cc.Conn.SetReadDeadline(start.Add(s.srv.cfg.DataTimeout)) // not a command: not counted

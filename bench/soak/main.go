@@ -150,7 +150,7 @@ func freeAddr() string {
 func (d *daemon) init() {
 	d.smtpAddr = freeAddr()
 	d.cfg = filepath.Join(d.dir, "parley.toml")
-	cfg := fmt.Sprintf("[imap]\nlisten = %q\n[submission]\nlisten = %q\n[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"2s\"\n", freeAddr(), freeAddr())
+	cfg := fmt.Sprintf("[imap]\nlisten = %q\n[submission]\nlisten = %q\n[metrics]\nlisten = %q\n[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"2s\"\n", freeAddr(), freeAddr(), freeAddr())
 	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
 		log.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Command parley is the Parley daemon and its operator's command line:
 //
 //	parley serve [--config FILE] [--data DIR] [--domain D] [--smtp ADDR] [--imap ADDR] [--submission ADDR]
-//	             [--smarthost HOST:PORT] [--outbox DIR]
+//	             [--smarthost HOST:PORT] [--outbox DIR] [--metrics ADDR|off]
 //	parley init [--config FILE] [--data DIR] [--force]
 //	parley dns [--domain D] [--check] [--mta-sts-policy]
 //	parley trader add --handle H --name N --email E [--lang L]

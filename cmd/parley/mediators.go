@@ -26,13 +26,13 @@ type mediatorServers struct {
 
 // startMediators listens on the configured addresses; each empty address is
 // off. On an error nothing is left listening.
-func startMediators(cfg config.Config, tlsCfg *tls.Config, store *casestore.Store, keys *threading.Keys, jobs smtpd.Submitter, log *slog.Logger) (*mediatorServers, error) {
+func startMediators(cfg config.Config, tlsCfg *tls.Config, store *casestore.Store, keys *threading.Keys, jobs smtpd.Submitter, mon *monitor, log *slog.Logger) (*mediatorServers, error) {
 	m := &mediatorServers{errs: make(chan error, 3)}
 	if cfg.IMAP.Listen == "" && cfg.IMAP.TLSListen == "" && cfg.Submission.Listen == "" {
 		return m, nil
 	}
 	var err error
-	auth := imapd.NewAuthenticator(store, imapd.AuthConfig{}, log.With("part", "auth"))
+	auth := imapd.NewAuthenticator(store, imapd.AuthConfig{Metrics: mon.reg.IMAP()}, log.With("part", "auth"))
 	var listeners []net.Listener
 	listen := func(what, addr string) (net.Listener, error) {
 		l, err := net.Listen("tcp", addr)
@@ -64,21 +64,22 @@ func startMediators(cfg config.Config, tlsCfg *tls.Config, store *casestore.Stor
 	var addrs []any
 	if plainL != nil || tlsL != nil {
 		m.imap = imapd.New(imapd.Config{Domain: cfg.Domain, TLS: tlsCfg,
-			Retention: cfg.Procedure.Retention.From(store.Now()).Sub(store.Now())}, store, keys, auth, log.With("part", "imap"))
+			Retention: cfg.Procedure.Retention.From(store.Now()).Sub(store.Now()), Metrics: mon.reg.IMAP()}, store, keys, auth, log.With("part", "imap"))
 		if plainL != nil {
-			go func() { m.errs <- m.imap.Serve(plainL) }()
+			go func() { m.errs <- mon.serving("imap", func() error { return m.imap.Serve(plainL) }) }()
 			addrs = append(addrs, "imap", plainL.Addr().String())
 		}
 		if tlsL != nil {
-			go func() { m.errs <- m.imap.ServeTLS(tlsL) }()
+			go func() { m.errs <- mon.serving("imaps", func() error { return m.imap.ServeTLS(tlsL) }) }()
 			addrs = append(addrs, "imaps", tlsL.Addr().String())
 		}
 	}
 	if subL != nil {
 		subCfg := smtpConfig(cfg)
 		subCfg.Submission, subCfg.Authenticate, subCfg.TLSConfig = true, submissionAuth(auth), tlsCfg
+		subCfg.Metrics = mon.reg.SMTP("submission")
 		m.sub = smtpd.New(subCfg, store, keys, jobs, log.With("part", "submission"))
-		go func() { m.errs <- m.sub.Serve(subL) }()
+		go func() { m.errs <- mon.serving("submission", func() error { return m.sub.Serve(subL) }) }()
 		addrs = append(addrs, "submission", subL.Addr().String())
 	}
 	log.Info("mediators served", addrs...)

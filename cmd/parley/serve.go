@@ -37,6 +37,7 @@ func cmdServe(args []string) error {
 	smtpAddr := fs.String("smtp", "", "SMTP listen address (overrides smtp.listen)")
 	imapAddr := fs.String("imap", "", "IMAP listen address (overrides imap.listen)")
 	subAddr := fs.String("submission", "", "SMTP submission listen address (overrides submission.listen)")
+	metricsAddr := fs.String("metrics", "", "metrics and health HTTP listen address (overrides metrics.listen; \"off\": none)")
 	smarthost := fs.String("smarthost", "", "deliver through this host:port (overrides outbound.smarthost and outbound.delivery)")
 	outbox := fs.String("outbox", "", "Maildir for outbound mail when no smarthost is set")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -58,6 +59,13 @@ func cmdServe(args []string) error {
 	}
 	if *subAddr != "" {
 		cfg.Submission.Listen = *subAddr
+	}
+	switch *metricsAddr {
+	case "":
+	case "off":
+		cfg.Metrics.Listen = ""
+	default:
+		cfg.Metrics.Listen = *metricsAddr
 	}
 	if *smarthost != "" {
 		cfg.Outbound.Smarthost, cfg.Outbound.Delivery = *smarthost, "smarthost"
@@ -90,6 +98,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer store.Close()
 	store.Blobs.CleanTmp()
+	mon, err := startMonitor(cfg, store, log.With("part", "metrics"))
+	if err != nil {
+		return err
+	}
+	defer mon.close()
 	keys, err := threading.LoadOrCreateKeys(keysPath(cfg.DataDir))
 	if err != nil {
 		return err
@@ -124,6 +137,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxInDoubt: cfg.Outbound.MaxInDoubt,
 		Delivery:   cfg.Outbound.Mode(), Resolver: cfg.DNS.NewResolver(), MXPort: strconv.Itoa(cfg.Outbound.MXPort),
 		DomainConcurrency: cfg.Outbound.MXDomainConcurrency,
+		Metrics:           mon.reg.Outbound(),
 	}, log.With("part", "outbound"))
 	tr := cfg.Translation
 	translator, err := translate.New(translate.Config{Engine: tr.Engine, URL: tr.URL, APIKey: tr.APIKey, Timeout: tr.Timeout.D()},
@@ -131,9 +145,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	translator = mon.reg.Translations(translator)
 	engine := procedure.NewEngine(store, keys, tmpl, loc, procedure.Config{
 		Domain: cfg.Domain, Hostname: cfg.Hostname, Procedure: cfg.Procedure, Evidence: cfg.Evidence, Auth: cfg.Auth,
 		Translator: translator, TranslateTimeout: tr.Timeout.D(), Resolver: cfg.DNS.NewResolver(),
+		Metrics: mon.reg.Procedure(),
 	}, log.With("part", "procedure"), queue.Add)
 	runner := procedure.NewRunner(engine, cfg.Procedure.Workers)
 	if err := queue.Start(workCtx); err != nil {
@@ -152,6 +168,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer closeTLS()
 	smtpCfg := smtpConfig(cfg)
 	smtpCfg.TLSConfig = tlsSrc.TLSConfig() // STARTTLS on port 25 (LMTP never offers it)
+	smtpCfg.Metrics = mon.reg.SMTP("smtp")
 	smtpSrv := smtpd.New(smtpCfg, store, keys, runner, log.With("part", "smtp"))
 	l, err := net.Listen("tcp", cfg.SMTP.Listen)
 	if err != nil {
@@ -163,14 +180,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeCtl()
-	mediators, err := startMediators(cfg, tlsSrc.TLSConfig(), store, keys, runner, log)
+	mediators, err := startMediators(cfg, tlsSrc.TLSConfig(), store, keys, runner, mon, log)
 	if err != nil {
 		l.Close()
 		return err
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- smtpSrv.Serve(l) }()
+	go func() { serveErr <- mon.serving("smtp", func() error { return smtpSrv.Serve(l) }) }()
 	if cfg.SMTP.LMTPListen != "" {
 		network, addr := "tcp", cfg.SMTP.LMTPListen
 		if path, ok := strings.CutPrefix(addr, "unix:"); ok {
@@ -185,9 +202,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			os.Chmod(addr, 0o660)
 		}
 		lmtpCfg := smtpCfg
-		lmtpCfg.LMTP = true
+		lmtpCfg.LMTP, lmtpCfg.Metrics = true, mon.reg.SMTP("lmtp")
 		lmtpSrv := smtpd.New(lmtpCfg, store, keys, runner, log.With("part", "lmtp"))
-		go func() { serveErr <- lmtpSrv.Serve(ll) }()
+		go func() { serveErr <- mon.serving("lmtp", func() error { return lmtpSrv.Serve(ll) }) }()
 		defer lmtpSrv.Shutdown(context.Background())
 		log.Info("LMTP listening", "addr", ll.Addr().String())
 	}
@@ -200,6 +217,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		delivery = "Maildir " + abs
 	}
 	absData, _ := filepath.Abs(cfg.DataDir)
+	mon.health.Up("parley")
 	log.Info("parley serving", "smtp", l.Addr().String(), "domain", cfg.Domain, "data", absData,
 		"delivery", delivery, "intake", "complaints@"+cfg.Domain)
 
@@ -215,6 +233,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 	log.Info("shutting down")
+	mon.health.Down("parley", "shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	smtpSrv.Shutdown(sctx)

@@ -1,0 +1,62 @@
+package casestore
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Counts are the store's gauges that cost no scan of the whole file: each
+// walks only an index that holds the work still to do.
+type Counts struct {
+	OutboundQueued int       // outbound rows waiting for delivery
+	OldestQueued   time.Time // when the oldest of them was created; zero when none
+	Jobs           int       // committed jobs not yet processed
+	Timers         int       // procedure timers scheduled
+	ParkedTimers   int       // timers taken out of the schedule after failing too often
+}
+
+// Counts reads the queue, job and timer indexes.
+func (t *Tx) Counts() (Counts, error) {
+	n := Counts{
+		OutboundQueued: t.keyCount(bOutQueued),
+		Jobs:           t.keyCount(bJobs),
+		Timers:         t.keyCount(bTimers),
+		ParkedTimers:   t.keyCount(bParkedTimers),
+	}
+	// Outbound ids grow with creation, so the first queued id is the oldest row.
+	if k, _ := t.tx.Bucket(bOutQueued).Cursor().First(); k != nil {
+		o, err := t.Outbound(btoi(k))
+		if err != nil {
+			return n, err
+		}
+		n.OldestQueued = o.Created
+	}
+	return n, nil
+}
+
+func (t *Tx) keyCount(bucket []byte) int {
+	n := 0
+	c := t.tx.Bucket(bucket).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+// CaseStates counts the cases in each state, every state listed (zero
+// included). It reads every case row (only its state is decoded), so callers
+// that ask often should cache the answer.
+func (t *Tx) CaseStates() (map[string]int, error) {
+	out := map[string]int{StateIntake: 0, StateOpen: 0, StateChoice: 0, StateMediation: 0, StateClosed: 0}
+	err := t.tx.Bucket(bCases).ForEach(func(_, v []byte) error {
+		var c struct {
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal(v, &c); err != nil {
+			return err
+		}
+		out[c.State]++
+		return nil
+	})
+	return out, err
+}
