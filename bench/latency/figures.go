@@ -48,6 +48,18 @@ type result struct {
 	// taken up 10 ms or more after their time.
 	DueToStart dist `json:"due_to_start_ms"`
 	LateStarts int  `json:"late_starts"`
+	// Periods splits the offer into equal parts by due time, to show
+	// whether latency stays level or climbs as the case grows.
+	Periods []period `json:"periods"`
+}
+
+// periods is how many parts Periods has.
+const periods = 5
+
+type period struct {
+	From          float64 `json:"from_s"` // due time of its first message, seconds from the start
+	AcceptToRelay dist    `json:"accept_to_relay_ms"`
+	DataTo250     dist    `json:"data_to_250_ms"`
 }
 
 type count struct {
@@ -94,8 +106,10 @@ func summarise(opt options, samples []sample, arrivals map[int][]time.Time, malf
 	var lastAck, lastRelay time.Time
 	var a2r, d2r, d250, d2s []time.Duration
 	errs := map[string]int{}
+	parts := make([]struct{ a2r, d250 []time.Duration }, min(periods, len(samples)))
 	for i := range samples {
 		s := &samples[i]
+		part := &parts[i*len(parts)/len(samples)]
 		d2s = append(d2s, s.start.Sub(s.due))
 		if s.start.Sub(s.due) >= lateStart {
 			r.LateStarts++
@@ -111,6 +125,7 @@ func summarise(opt options, samples []sample, arrivals map[int][]time.Time, malf
 		r.Acked++
 		lastAck = later(lastAck, s.ack)
 		d250 = append(d250, s.ack.Sub(s.data))
+		part.d250 = append(part.d250, s.ack.Sub(s.data))
 		arr := arrivals[i]
 		if len(arr) == 0 {
 			r.Lost++
@@ -121,6 +136,7 @@ func summarise(opt options, samples []sample, arrivals map[int][]time.Time, malf
 		first := slices.MinFunc(arr, func(a, b time.Time) int { return a.Compare(b) })
 		lastRelay = later(lastRelay, first)
 		a2r = append(a2r, first.Sub(s.ack))
+		part.a2r = append(part.a2r, first.Sub(s.ack))
 		d2r = append(d2r, first.Sub(s.due))
 	}
 	for m := range arrivals {
@@ -147,6 +163,11 @@ func summarise(opt options, samples []sample, arrivals map[int][]time.Time, malf
 		return r.Errors[i].What < r.Errors[j].What
 	})
 	r.AcceptToRelay, r.DueToRelay, r.DataTo250, r.DueToStart = distOf(a2r), distOf(d2r), distOf(d250), distOf(d2s)
+	for k, p := range parts {
+		r.Periods = append(r.Periods, period{
+			From:          ms(samples[k*len(samples)/len(parts)].due.Sub(t0)) / 1e3,
+			AcceptToRelay: distOf(p.a2r), DataTo250: distOf(p.d250)})
+	}
 	return r
 }
 
@@ -194,4 +215,9 @@ func (r *result) writeTable(w io.Writer) {
 	row("DATA to 250 (SMTP answer to the message)", r.DataTo250)
 	row("due to start (waiting for a free client)", r.DueToStart)
 	fmt.Fprintf(w, "late starts (10 ms or more after due): %d\n", r.LateStarts)
+	fmt.Fprintf(w, "\n%-12s %10s %10s %10s %10s %10s\n", "by due time", "relayed", "a2r p50", "a2r p99", "a2r max", "250 p99")
+	for _, p := range r.Periods {
+		fmt.Fprintf(w, "%-12s %10d %10.1f %10.1f %10.1f %10.1f\n", fmt.Sprintf("from %.1f s", p.From),
+			p.AcceptToRelay.N, p.AcceptToRelay.P50, p.AcceptToRelay.P99, p.AcceptToRelay.Max, p.DataTo250.P99)
+	}
 }

@@ -54,6 +54,13 @@ func TestMeasure(t *testing.T) {
 		t.Errorf("DATA to 250 from %v ms, due to relay from %v ms: a 250 and a relay both come after the message is sent",
 			r.DataTo250.Min, r.DueToRelay.Min)
 	}
+	n := 0
+	for _, p := range r.Periods {
+		n += p.AcceptToRelay.N
+	}
+	if len(r.Periods) != periods || n != r.Relayed {
+		t.Errorf("%d periods holding %d relays; want %d holding all %d", len(r.Periods), n, periods, r.Relayed)
+	}
 	if runtime.GOOS == "linux" && (r.DaemonCPU <= 0 || r.ToolCPU <= 0) {
 		t.Errorf("CPU: daemon %v s, tool %v s; want both read from /proc", r.DaemonCPU, r.ToolCPU)
 	}
@@ -116,6 +123,9 @@ func TestSummarise(t *testing.T) {
 	}
 	if r.DueToRelay.Max != 35 || r.DueToStart.Max != 20 {
 		t.Errorf("due to relay max %v, due to start max %v; want 35, 20", r.DueToRelay.Max, r.DueToStart.Max)
+	}
+	if len(r.Periods) != 4 || r.Periods[1].From != 0.01 || r.Periods[1].AcceptToRelay.Max != 10 || r.Periods[3].AcceptToRelay.N != 0 {
+		t.Errorf("periods %+v; want one a message, the second from 0.01 s with 10 ms, the refused last one empty", r.Periods)
 	}
 	if len(r.Errors) != 1 || r.Errors[0].N != 1 {
 		t.Errorf("errors %v", r.Errors)
