@@ -15,7 +15,8 @@
 # over CLIENTS reused SMTP sessions. Prints the offered and accepted rates,
 # p50/p90/p99/p99.9/max of accept-to-relay (from the 250 at the client to the
 # relay at the sink), of due-to-relay and of DATA-to-250, and the acked
-# replies never relayed (lost) or relayed twice. Loopback only; needs go.
+# replies never relayed (lost: still missing once the sink has been idle for
+# -drain, 30 s) or relayed twice. Loopback only; needs go.
 # Exit status 0 unless the tool itself fails: the figures are for reading.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

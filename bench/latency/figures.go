@@ -23,11 +23,11 @@ type result struct {
 	AcceptedRate float64 `json:"accepted_per_s"`   // acked / (last 250 - first due time, at least the duration)
 	Relayed      int     `json:"relayed"`          // acked messages relayed at least once
 	RelayedRate  float64 `json:"relayed_per_s"`    // relayed / (last relay - first due time, at least the duration)
-	Lost         int     `json:"lost"`             // acked but never relayed within the drain time
+	Lost         int     `json:"lost"`             // acked but not relayed before Drain
 	Duplicates   int     `json:"duplicates"`       // relays beyond the first of one message
 	Unacked      int     `json:"relayed_unacked"`  // relayed although the client got no 250
 	Malformed    int     `json:"malformed_markers"`
-	Drain        string  `json:"drain"`
+	Drain        string  `json:"drain"` // how long the sink was idle before the missing relays were counted lost
 	LoadStart    string  `json:"loadavg_start,omitempty"`
 	LoadEnd      string  `json:"loadavg_end,omitempty"`
 	// CPU seconds used by the daemon (from its start) and by this tool
@@ -98,7 +98,7 @@ func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 // summarise turns what the clients and the sink saw into the figures.
 func summarise(opt options, samples []sample, arrivals map[int][]time.Time, malformed int, load0, load1 string) *result {
 	r := &result{OfferedRate: opt.Rate, Duration: opt.Duration.String(), Clients: opt.Clients, Size: opt.Size,
-		Offered: len(samples), Malformed: malformed, Drain: opt.Drain.String(), LoadStart: load0, LoadEnd: load1}
+		Offered: len(samples), Malformed: malformed, Drain: fmt.Sprintf("%v (at most %v after the offer)", opt.Drain, opt.DrainMax), LoadStart: load0, LoadEnd: load1}
 	if len(samples) == 0 {
 		return r
 	}
@@ -200,7 +200,7 @@ func (r *result) writeTable(w io.Writer) {
 		}
 		fmt.Fprintf(w, "          %d x %s\n", e.N, e.What)
 	}
-	fmt.Fprintf(w, "relayed   %7.1f msg/s: %d of the acked; lost %d (no relay within %s of the end), duplicates %d, relayed unacked %d\n",
+	fmt.Fprintf(w, "relayed   %7.1f msg/s: %d of the acked; lost %d (not relayed when the sink had been idle %s), duplicates %d, relayed unacked %d\n",
 		r.RelayedRate, r.Relayed, r.Lost, r.Drain, r.Duplicates, r.Unacked)
 	if r.LoadStart != "" {
 		fmt.Fprintf(w, "load avg  %s at start, %s at end (a shared machine makes the figures indicative)\n", r.LoadStart, r.LoadEnd)

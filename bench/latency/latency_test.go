@@ -27,7 +27,7 @@ func TestMeasure(t *testing.T) {
 		t.Fatalf("go build ./cmd/parley: %v\n%s", err, out)
 	}
 	opt := options{Parley: bin, Work: t.TempDir(), Rate: 50, Duration: 2 * time.Second, Clients: 4, Size: 2048,
-		PerSession: 7, Drain: 30 * time.Second, Settle: 200 * time.Millisecond}
+		PerSession: 7, Drain: 30 * time.Second, DrainMax: time.Minute, Settle: 200 * time.Millisecond}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	r, err := measure(ctx, opt, t.Logf)

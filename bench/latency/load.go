@@ -24,7 +24,8 @@ type options struct {
 	Clients    int           // concurrent SMTP sessions
 	Size       int           // bytes per message
 	PerSession int           // messages per session before a new connection
-	Drain      time.Duration // after the last 250, how long missing relays are waited for
+	Drain      time.Duration // after the offer, a relay still missing when the sink was idle this long is lost
+	DrainMax   time.Duration // and at the most this long after the offer
 	Settle     time.Duration // after every relay arrived, how long duplicates are waited for
 }
 
@@ -40,8 +41,8 @@ func (o options) check() error {
 		return fmt.Errorf("size %d: want 0 to 20 MiB", o.Size)
 	case o.PerSession < 1:
 		return fmt.Errorf("per-session %d: want at least 1", o.PerSession)
-	case o.Drain <= 0 || o.Settle < 0:
-		return fmt.Errorf("drain %v, settle %v: want drain above 0 and settle not below 0", o.Drain, o.Settle)
+	case o.Drain <= 0 || o.DrainMax < o.Drain || o.Settle < 0:
+		return fmt.Errorf("drain %v, drain-max %v, settle %v: want 0 < drain <= drain-max and settle not below 0", o.Drain, o.DrainMax, o.Settle)
 	}
 	if n := o.Rate * o.Duration.Seconds(); n < 1 || n > 10_000_000 {
 		return fmt.Errorf("rate x duration = %.0f messages: want 1 to 10,000,000", n)
@@ -118,8 +119,9 @@ func measure(ctx context.Context, opt options, logf func(string, ...any)) (*resu
 	for i := range samples {
 		acked[i] = samples[i].acked
 	}
-	logf("offer done; waiting up to %v for the relays still missing (%d)", opt.Drain, snk.missing(acked))
-	drain(ctx, snk, acked, opt.Drain, opt.Settle)
+	logf("offer done; waiting for the %d relays still missing while they keep coming (until %v without any, at most %v)",
+		snk.missing(acked), opt.Drain, opt.DrainMax)
+	drain(ctx, snk, acked, opt.Drain, opt.DrainMax, opt.Settle)
 	arrivals, stray := snk.snapshot()
 	r := summarise(opt, samples, arrivals, stray, load0, loadAvg())
 	pid := d.cmd.Process.Pid
@@ -150,14 +152,21 @@ func schedule(ctx context.Context, samples []sample, jobs chan<- int, clock func
 }
 
 // drain waits until every acked message has a relay (then settle longer for
-// duplicates), or until limit passes.
-func drain(ctx context.Context, snk *sink, acked []bool, limit, settle time.Duration) {
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
+// duplicates), or until the sink has had nothing for idle, or max passed:
+// a daemon that is behind but still relaying is waited for, so only what it
+// really dropped counts as lost.
+func drain(ctx context.Context, snk *sink, acked []bool, idle, max, settle time.Duration) {
+	quiet := time.NewTimer(idle)
+	defer quiet.Stop()
+	end := time.NewTimer(max)
+	defer end.Stop()
 	for snk.missing(acked) > 0 {
 		select {
 		case <-snk.changed:
-		case <-deadline.C:
+			quiet.Reset(idle)
+		case <-quiet.C:
+			return
+		case <-end.C:
 			return
 		case <-ctx.Done():
 			return
