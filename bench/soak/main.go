@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"parley/bench/internal/mailsink"
 )
 
 const domain = "disputes.localhost"
@@ -281,7 +283,7 @@ func replyMessage(caseAddr, marker string) []byte {
 
 type sink struct {
 	addr          string
-	srv           *smtp.Server
+	srv           *mailsink.Sink
 	mu            sync.Mutex
 	seen          map[string][]int // marker -> arrival numbers
 	n             int
@@ -313,50 +315,22 @@ func (s *sink) depth(id string, memo map[string]int) int {
 }
 
 func (s *sink) start() {
-	srv := smtp.NewServer(s)
-	srv.Domain = "sink.example"
-	var l net.Listener
-	var err error
-	for i := 0; i < 100; i++ {
-		if l, err = net.Listen("tcp", s.addr); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv, _, err := mailsink.Listen(s.addr, s.deliver)
 	if err != nil {
 		log.Fatal(err)
 	}
 	s.srv = srv
-	go srv.Serve(l)
 }
 
 func (s *sink) stop() { s.srv.Close() }
 
-func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }
-
-type sinkSession struct {
-	s     *sink
-	rcpts []string
-}
-
-func (ss *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	ss.rcpts = append(ss.rcpts, to)
-	return nil
-}
-func (ss *sinkSession) Reset()        { ss.rcpts = nil }
-func (ss *sinkSession) Logout() error { return nil }
-func (ss *sinkSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s := ss.s
+// deliver takes one message the daemon relayed.
+func (s *sink) deliver(rcpts []string, raw []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.n++
 	toConsumer := false
-	for _, rc := range ss.rcpts {
+	for _, rc := range rcpts {
 		if rc == "jan@consumer.example" {
 			toConsumer = true
 		}
@@ -379,7 +353,6 @@ func (ss *sinkSession) Data(r io.Reader) error {
 			s.msgOf[mk] = id
 		}
 	}
-	return nil
 }
 
 func (s *sink) traderReplyTo() string {
