@@ -38,7 +38,7 @@ func freeAddr() (string, error) {
 // startDaemon runs bin serve in dir (data folder dir/data, log dir/parley.log)
 // relaying through smarthost, and waits for its SMTP greeting.
 func startDaemon(ctx context.Context, bin, dir, smarthost string) (*daemon, error) {
-	var addrs [3]string
+	var addrs [4]string
 	for i := range addrs {
 		a, err := freeAddr()
 		if err != nil {
@@ -52,7 +52,7 @@ func startDaemon(ctx context.Context, bin, dir, smarthost string) (*daemon, erro
 	}
 	d := &daemon{bin: bin, dir: dir, smtpAddr: addrs[0], logf: logf, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, "serve", "--data", filepath.Join(dir, "data"), "--domain", domain,
-		"--smtp", addrs[0], "--imap", addrs[1], "--submission", addrs[2], "--smarthost", smarthost)
+		"--smtp", addrs[0], "--imap", addrs[1], "--submission", addrs[2], "--metrics", addrs[3], "--smarthost", smarthost)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		logf.Close()
