@@ -387,6 +387,11 @@ func TestKill9KeepsAcceptedMail(t *testing.T) {
 		dups += n - 1
 	}
 	t.Logf("duplicate relays after the kill: %d (bench/soak.sh measures this over many kills)", dups)
+	// Each marker was sent once, so a copy can only be a relay in doubt at
+	// the kill, and [outbound] max_in_doubt (1 by default) bounds those.
+	if dups > 1 {
+		t.Errorf("%d duplicate relays after one kill -9; max_in_doubt = 1 allows at most one", dups)
+	}
 }
 
 // TestQueueSurvivesSmarthostOutageAndRestart: mail queued while the smarthost
