@@ -11,6 +11,9 @@
 //	parley case export ID -o FILE.zip
 //	parley case verify-export FILE.zip
 //	parley mediator add --email E --name N [--lang L]   (password from stdin or PARLEY_PASSWORD)
+//	parley backup -o FILE.tar
+//	parley restore FILE.tar --data DIR
+//	parley fsck [--repair] [--min-age D] [--json]
 //
 // The admin commands take --data DIR and --config FILE, and work whether or
 // not `serve` runs on the same data folder (they use its control socket).
@@ -37,6 +40,9 @@ commands:
   case export ID -o F  write the case file (zip: .eml, evidence, events, manifest, summary)
   case verify-export F check a case file's digests and event chain, offline
   mediator add|list    register mediators (password from stdin or PARLEY_PASSWORD); add again to change it
+  backup -o FILE.tar   copy the data folder (database snapshot, blobs, keys), also while serve runs
+  restore FILE.tar --data DIR   make a data folder (new or empty) from a backup, checking every digest
+  fsck [--repair]      report blobs missing or unreferenced and broken event chains; --repair removes unreferenced blobs
 
 Run "parley COMMAND -h" for the flags of a command.
 `
@@ -72,6 +78,12 @@ func run(args []string) error {
 		return cmdCase(args[1:])
 	case "mediator":
 		return cmdMediator(args[1:])
+	case "backup":
+		return cmdBackup(args[1:])
+	case "restore":
+		return cmdRestore(args[1:])
+	case "fsck":
+		return cmdFsck(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
