@@ -182,7 +182,13 @@ func TestRestoreRejectsDamagedBackup(t *testing.T) {
 	damaged[i] = 'K'
 	// Cut short: everything up to the manifest's header.
 	cut := tarball[:bytes.Index(tarball, []byte(ManifestName))]
+	if _, err := Verify(bytes.NewReader(tarball)); err != nil {
+		t.Errorf("verify a sound backup: %v", err)
+	}
 	for name, data := range map[string][]byte{"damaged": damaged, "cut": cut} {
+		if _, err := Verify(bytes.NewReader(data)); err == nil {
+			t.Errorf("%s backup verified", name)
+		}
 		dst := filepath.Join(t.TempDir(), name)
 		_, err := Restore(bytes.NewReader(data), dst)
 		if err == nil {
@@ -244,6 +250,26 @@ func TestBackupHoldsBlobsPurgedAfterSnapshot(t *testing.T) {
 	}
 	if _, err := Restore(bytes.NewReader(buf.Bytes()), filepath.Join(t.TempDir(), "r")); err != nil {
 		t.Error(err)
+	}
+}
+
+// A blob released during a backup and referenced again before it ends (new
+// mail with the same content) survives the deferred removal.
+func TestBackupKeepsBlobReferencedAgainDuringHold(t *testing.T) {
+	f := newFolder(t)
+	release := f.store.Blobs.Hold()
+	err := f.store.Update(func(tx *casestore.Tx) error { _, err := tx.RefRaw(f.att, -1); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store.Blobs.Remove(f.att) // the purge's removal, after its commit: deferred
+	err = f.store.Update(func(tx *casestore.Tx) error { _, err := tx.RefRaw(f.att, 1); return err })
+	if err != nil {
+		t.Fatalf("a new reference while the removal waits: %v", err)
+	}
+	release()
+	if !f.store.Blobs.Has(f.att) {
+		t.Fatal("a referenced blob was removed at the release of a hold")
 	}
 }
 

@@ -25,6 +25,9 @@ type Blobs struct {
 	mu       sync.Mutex
 	holds    int
 	deferred []string
+	// removeDeferred removes a blob whose deletion waited for a release,
+	// if it is still unreferenced (the store sets it); nil removes outright.
+	removeDeferred func(sum string)
 }
 
 // OpenBlobs creates the folder (0700) if needed.
@@ -180,7 +183,12 @@ func (b *Blobs) Hold() (release func()) {
 			}
 			b.mu.Unlock()
 			for _, sum := range todo {
-				b.remove(sum)
+				if b.removeDeferred != nil {
+					// While held, new mail may have brought the same content back.
+					b.removeDeferred(sum)
+				} else {
+					b.remove(sum)
+				}
 			}
 		})
 	}

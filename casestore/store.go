@@ -135,6 +135,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		commits: make(chan *commitReq, 4096), maxBatch: opts.MaxBatch,
 		stopped: make(chan struct{}),
 	}
+	blobs.removeDeferred = func(sum string) { s.RemoveUnreferencedBlob(sum, nil) }
 	go s.commitLoop()
 	return s, nil
 }
