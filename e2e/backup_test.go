@@ -91,7 +91,11 @@ func TestBackupDuringIngestRestores(t *testing.T) {
 	mu.Unlock()
 	close(stop)
 	wg.Wait()
-	t.Logf("backup in %s: %s", took.Round(time.Millisecond), strings.TrimSpace(string(out)))
+	st, err := os.Stat(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("backup of %d MiB in %s: %s", st.Size()>>20, took.Round(time.Millisecond), strings.TrimSpace(string(out)))
 	if during == 0 {
 		t.Error("no message was acknowledged while the backup ran: the load did not overlap it")
 	}
@@ -110,7 +114,7 @@ func TestBackupDuringIngestRestores(t *testing.T) {
 	if out, err := exec.Command(parleyBin, "restore", tarball, "--data", d2.dataDir).CombinedOutput(); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
-	out, err := d2.Admin("fsck")
+	out, err = d2.Admin("fsck")
 	if err != nil {
 		t.Fatalf("fsck of the restored folder: %v", err)
 	}
