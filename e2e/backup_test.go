@@ -31,20 +31,30 @@ type ack struct {
 // caught still queued).
 func TestBackupDuringIngestRestores(t *testing.T) {
 	e := newEnv(t)
-	const senders, perSender = 3, 25
+	// Each sender sends up to 10 messages, waits for the backup to begin,
+	// then sends until it ends: mail is always arriving while it runs.
+	const senders, beforeBackup = 3, 10
 	var (
-		mu    sync.Mutex
-		acks  []ack
-		wg    sync.WaitGroup
-		stop  = make(chan struct{})
-		first = make(chan struct{})
-		once  sync.Once
+		mu      sync.Mutex
+		acks    []ack
+		wg      sync.WaitGroup
+		stop    = make(chan struct{})
+		started = make(chan struct{})
+		first   = make(chan struct{})
+		once    sync.Once
 	)
 	for s := range senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range perSender {
+			for i := 0; ; i++ {
+				if i == beforeBackup {
+					select {
+					case <-started:
+					case <-stop:
+						return
+					}
+				}
 				select {
 				case <-stop:
 					return
@@ -66,6 +76,8 @@ func TestBackupDuringIngestRestores(t *testing.T) {
 			}
 		}()
 	}
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopLoad() // on an early failure too: no sender outlives the test
 	select {
 	case <-first:
 	case <-time.After(60 * time.Second):
@@ -79,6 +91,7 @@ func TestBackupDuringIngestRestores(t *testing.T) {
 
 	tarball := filepath.Join(t.TempDir(), "parley-backup.tar")
 	began := time.Now()
+	close(started)
 	out := e.d.MustAdmin("backup", "-o", tarball)
 	took := time.Since(began)
 	mu.Lock()
@@ -89,8 +102,7 @@ func TestBackupDuringIngestRestores(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	st, err := os.Stat(tarball)
 	if err != nil {
 		t.Fatal(err)
