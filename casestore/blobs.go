@@ -9,13 +9,25 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Blobs is a folder of write-once files named by the SHA-256 of their content
 // (blobs/ab/abcdef...). A blob is written to a temporary file, fsynced, renamed
 // into place and its folder fsynced, so after Put returns it survives a crash.
+//
+// While a backup holds the folder (Hold), Remove only notes what to delete and
+// deletes it at the release, so a blob the snapshot references stays readable
+// until the backup has copied it even if the retention purge drops it meanwhile.
 type Blobs struct {
 	dir string
+
+	mu       sync.Mutex
+	holds    int
+	deferred []string
+	// removeDeferred removes a blob whose deletion waited for a release,
+	// if it is still unreferenced (the store sets it); nil removes outright.
+	removeDeferred func(sum string)
 }
 
 // OpenBlobs creates the folder (0700) if needed.
@@ -114,6 +126,9 @@ func (w *Writer) Abort() {
 
 // Has reports whether a blob is stored.
 func (b *Blobs) Has(sum string) bool {
+	if len(sum) < 2 {
+		return false
+	}
 	_, err := os.Stat(b.Path(sum))
 	return err == nil
 }
@@ -131,13 +146,101 @@ func (b *Blobs) Put(r io.Reader) (string, int64, error) {
 	return w.Commit()
 }
 
-// Remove deletes a blob; a missing blob is not an error.
+// Remove deletes a blob; a missing blob is not an error. While the folder is
+// held, the deletion waits for the last release.
 func (b *Blobs) Remove(sum string) error {
+	b.mu.Lock()
+	if b.holds > 0 {
+		b.deferred = append(b.deferred, sum)
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+	return b.remove(sum)
+}
+
+func (b *Blobs) remove(sum string) error {
 	err := os.Remove(b.Path(sum))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	return err
+}
+
+// Hold defers every Remove until release is called (once per Hold).
+func (b *Blobs) Hold() (release func()) {
+	b.mu.Lock()
+	b.holds++
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			b.holds--
+			var todo []string
+			if b.holds == 0 {
+				todo, b.deferred = b.deferred, nil
+			}
+			b.mu.Unlock()
+			for _, sum := range todo {
+				if b.removeDeferred != nil {
+					// While held, new mail may have brought the same content back.
+					b.removeDeferred(sum)
+				} else {
+					b.remove(sum)
+				}
+			}
+		})
+	}
+}
+
+// Dir is the blob folder.
+func (b *Blobs) Dir() string { return b.dir }
+
+// List returns the digests of the blob files present (not the partial writes
+// in tmp), and the names of files in the folder that are not blobs.
+func (b *Blobs) List() (sums, strays []string, err error) {
+	tops, err := os.ReadDir(b.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("list blobs: %w", err)
+	}
+	for _, top := range tops {
+		if top.Name() == "tmp" {
+			continue
+		}
+		if !top.IsDir() || len(top.Name()) != 2 {
+			strays = append(strays, top.Name())
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(b.dir, top.Name()))
+		if err != nil {
+			return nil, nil, fmt.Errorf("list blobs: %w", err)
+		}
+		for _, e := range ents {
+			if n := e.Name(); e.Type().IsRegular() && IsDigest(n) && n[:2] == top.Name() {
+				sums = append(sums, n)
+			} else {
+				strays = append(strays, filepath.Join(top.Name(), n))
+			}
+		}
+	}
+	return sums, strays, nil
+}
+
+// IsDigest reports whether s is a lower-case hex SHA-256, a blob's name.
+func IsDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // CleanTmp removes partial writes left by a crash.
@@ -152,6 +255,9 @@ func (b *Blobs) CleanTmp() error {
 	}
 	return nil
 }
+
+// SyncDir fsyncs a folder, so the names created in it survive a crash.
+func SyncDir(dir string) error { return syncDir(dir) }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

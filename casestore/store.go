@@ -67,6 +67,10 @@ type Options struct {
 	Now func() time.Time
 	// MaxBatch bounds how many callers share one commit; zero means 512.
 	MaxBatch int
+	// ReadOnly opens an existing file for reading only (a shared lock, so
+	// beside other readers but never beside the daemon): for backup and fsck.
+	// Update then fails.
+	ReadOnly bool
 }
 
 // Store is the open database plus its blob folder.
@@ -91,7 +95,12 @@ func DBPath(dir string) string { return filepath.Join(dir, "parley.db") }
 // Open opens (creating if needed) DIR/parley.db and DIR/blobs. The folder is
 // created with mode 0700 and the file with 0600.
 func Open(dir string, opts Options) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	path := DBPath(dir)
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no Parley data in %s: %w", dir, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 	}
 	if opts.LockTimeout == 0 {
@@ -103,8 +112,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 512
 	}
-	path := DBPath(dir)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		ReadOnly:       opts.ReadOnly,
 		Timeout:        opts.LockTimeout,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
@@ -115,39 +124,64 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := db.Update(initSchema); err != nil {
+	schema := initSchema
+	if opts.ReadOnly {
+		schema = checkSchema
+	}
+	if err := schema(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
-	blobs, err := OpenBlobs(filepath.Join(dir, "blobs"))
-	if err != nil {
-		db.Close()
-		return nil, err
+	blobs := &Blobs{dir: filepath.Join(dir, "blobs")}
+	if !opts.ReadOnly {
+		if blobs, err = OpenBlobs(blobs.dir); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	s := &Store{
 		db: db, dir: dir, Blobs: blobs, now: opts.Now,
 		commits: make(chan *commitReq, 4096), maxBatch: opts.MaxBatch,
 		stopped: make(chan struct{}),
 	}
+	blobs.removeDeferred = func(sum string) { s.RemoveUnreferencedBlob(sum, nil) }
 	go s.commitLoop()
 	return s, nil
 }
 
-func initSchema(tx *bolt.Tx) error {
-	for _, name := range allBuckets {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return err
+func initSchema(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
 		}
-	}
-	meta := tx.Bucket(bMeta)
-	if v := meta.Get([]byte("schema")); v != nil {
-		n := btoi(v)
-		if n > SchemaVersion {
+		meta := tx.Bucket(bMeta)
+		if v := meta.Get([]byte("schema")); v != nil {
+			n := btoi(v)
+			if n > SchemaVersion {
+				return fmt.Errorf("schema version %d is newer than this program's %d", n, SchemaVersion)
+			}
+			return migrate(tx, n)
+		}
+		return meta.Put([]byte("schema"), itob(SchemaVersion))
+	})
+}
+
+// checkSchema is initSchema for a file opened read-only: every bucket must
+// be there already, at a version this program reads.
+func checkSchema(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("bucket %s missing: start parley serve on this folder once to bring it up to date", name)
+			}
+		}
+		if n := btoi(tx.Bucket(bMeta).Get([]byte("schema"))); n > SchemaVersion {
 			return fmt.Errorf("schema version %d is newer than this program's %d", n, SchemaVersion)
 		}
-		return migrate(tx, n)
-	}
-	return meta.Put([]byte("schema"), itob(SchemaVersion))
+		return nil
+	})
 }
 
 // Dir is the data folder.

@@ -565,6 +565,12 @@ func (t *Tx) RawRefs(sum string) int64 { return int64(btoi(t.tx.Bucket(bRawRefs)
 // RefRaw changes the reference count of raw content sum by delta and reports
 // whether nothing references it any more.
 func (t *Tx) RefRaw(sum string, delta int) (unused bool, err error) {
+	// A new reference to content not kept inline needs its blob: checked in
+	// the transaction, so fsck --repair (RemoveUnreferencedBlob) cannot
+	// delete a blob between its writer's Put and this commit.
+	if delta > 0 && sum != "" && t.tx.Bucket(bRaw).Get([]byte(sum)) == nil && !t.s.Blobs.Has(sum) {
+		return false, fmt.Errorf("content %s is neither inline nor in the blob folder", sum)
+	}
 	b := t.tx.Bucket(bRawRefs)
 	n := int64(btoi(b.Get([]byte(sum)))) + int64(delta)
 	if n <= 0 {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"parley/backup"
 	"parley/casefile"
 	"parley/casestore"
 	"parley/locales"
@@ -35,6 +36,8 @@ type Interface interface {
 	Mediators() ([]casestore.Mediator, error)
 	Verify(id string) (*Verification, error)
 	Export(id string, w io.Writer) error
+	Backup(w io.Writer) error
+	Fsck(req FsckRequest) (*backup.Report, error)
 }
 
 // MediatorAdd is the request of `parley mediator add`.

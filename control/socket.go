@@ -104,6 +104,7 @@ func Serve(ctx context.Context, dataDir string, ops Interface, log *slog.Logger)
 		d, err := ops.Case(r.PathValue("id"))
 		reply(w, d, err)
 	})
+	serveBackup(mux, ops)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go srv.Serve(l)
 	return func() {
@@ -202,7 +203,14 @@ func (c *Client) doStream(method, path string, in any, read func(io.Reader) erro
 		}
 		return err
 	}
-	return read(resp.Body)
+	if err := read(resp.Body); err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body) // the trailer comes after the body
+	if e := resp.Trailer.Get(errorTrailer); e != "" {
+		return fmt.Errorf("daemon: %s", e)
+	}
+	return nil
 }
 
 func (c *Client) AddTrader(req TraderAdd) (tr casestore.Trader, err error) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -66,15 +65,8 @@ func TestDiskFullHealsWithoutRestart(t *testing.T) {
 	reply := func(marker string, seed int64) []byte {
 		data := make([]byte, 600<<10)
 		rand.New(rand.NewSource(seed)).Read(data)
-		enc := base64.StdEncoding.EncodeToString(data)
-		var b strings.Builder
-		for len(enc) > 76 {
-			b.WriteString(enc[:76] + "\n")
-			enc = enc[76:]
-		}
-		b.WriteString(enc + "\n")
 		return e.traderReply(oc, "", []header{{"Content-Type", "multipart/mixed; boundary=B"}},
-			"--B\nContent-Type: text/plain\n\nOur answer "+marker+".\n--B\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"credit-note.pdf\"\nContent-Transfer-Encoding: base64\n\n"+b.String()+"--B--\n")
+			"--B\nContent-Type: text/plain\n\nOur answer "+marker+".\n"+attachmentPart("B", "credit-note.pdf", "application/pdf", data)+"--B--\n")
 	}
 	send := func(marker string, seed int64) error {
 		return sendMail(d.smtpAddr, traderEmail, []string{oc.TraderAddr}, reply(marker, seed))

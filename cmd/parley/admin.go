@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -453,24 +452,7 @@ func cmdExport(args []string) error {
 		return usageError{"case export: which file? (usage: parley case export ID -o FILE.zip)"}
 	}
 	id := pos[0]
-	// Write beside the target and rename, so a failed export leaves no half file.
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".parley-export-*")
-	if err != nil {
-		return fmt.Errorf("case export: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := ops.Export(id, tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
+	if err := writeFileAtomic(*out, func(f *os.File) error { return ops.Export(id, f) }); err != nil {
 		return fmt.Errorf("case export: %w", err)
 	}
 	fmt.Printf("case %s exported to %s\n", threading.NormalizeCaseID(id), *out)

@@ -13,6 +13,9 @@
 //	parley case verify-export FILE.zip
 //	parley mediator add --email E --name N [--lang L]   (password asked on a terminal, else stdin or PARLEY_PASSWORD)
 //	parley version
+//	parley backup -o FILE.tar
+//	parley restore FILE.tar --data DIR
+//	parley fsck [--repair] [--min-age D] [--json]
 //
 // The admin commands take --data DIR and --config FILE, and work whether or
 // not `serve` runs on the same data folder (they use its control socket).
@@ -44,6 +47,9 @@ commands:
   mediator add|list    register mediators (password asked on a terminal, else from stdin or PARLEY_PASSWORD);
                        add again to change it
   version              the version, commit and Go it was built from (also: parley --version)
+  backup -o FILE.tar   copy the data folder (database snapshot, blobs, keys), also while serve runs
+  restore FILE.tar --data DIR   make a data folder (new or empty) from a backup, checking every digest
+  fsck [--repair]      report blobs missing or unreferenced and broken event chains; --repair removes unreferenced blobs
 
 Flags may come before or after a command's arguments; --config and --data also before the command.
 Run "parley COMMAND -h" for the flags of a command.
@@ -73,6 +79,9 @@ func commands() []command {
 		{"serve", cmdServe},
 		{"init", cmdInit},
 		{"dns", cmdDNS},
+		{"backup", cmdBackup},
+		{"restore", cmdRestore},
+		{"fsck", cmdFsck},
 		{"trader", cmdTrader},
 		{"case", cmdCase},
 		{"mediator", cmdMediator},
