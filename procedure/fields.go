@@ -260,7 +260,12 @@ func (r *reader) negatedBefore(s string, i int, lang string) bool {
 // read extracts the trader line and the complaint fields from a message
 // text in lang, and what it could not settle.
 func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields, unclear []unclearValue) {
+	// What a complaint says is at its top; the rest (long quoted threads,
+	// pasted order histories) only costs the reading time (the patterns of
+	// 26 languages run over every byte), so it is left unread.
+	text = clip(text, maxReadText)
 	traderValue = r.value("LabelTrader", text)
+	unlabelled := r.withoutLabelled(text)
 	ask := func(u *unclearValue) {
 		if u != nil {
 			unclear = append(unclear, *u)
@@ -273,12 +278,12 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 	} else {
 		// Only a date shortly after an order word: running text has other
 		// dates (delivery promises, Parley's own deadlines in quoted mail).
-		f.OrderDate = sentenceDate(r.withoutLabelled(text), r.orderWord, lang)
+		f.OrderDate = sentenceDate(unlabelled, r.orderWord, lang)
 	}
 	if v := r.value("LabelOrderRef", text); v != "" {
 		f.OrderRef = clip(v, 100)
 	} else {
-		for _, m := range r.freeRef.FindAllStringSubmatch(r.withoutLabelled(text), 5) {
+		for _, m := range r.freeRef.FindAllStringSubmatch(unlabelled, 5) {
 			if ref := strings.TrimRight(m[1], ".,;:)/-"); strings.ContainsAny(ref, "0123456789") {
 				f.OrderRef = ref
 				break
@@ -289,10 +294,10 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 	if v := r.value("LabelAmount", text); v != "" {
 		f.Amount, f.Currency, u = amountFrom(v, lang, true)
 	} else {
-		f.Amount, f.Currency, u = amountFrom(r.withoutLabelled(text), lang, false)
+		f.Amount, f.Currency, u = amountFrom(unlabelled, lang, false)
 	}
 	ask(u)
-	free := r.withoutLabelled(text)
+	free := unlabelled
 	if v := r.value("LabelProblem", text); v != "" {
 		f.Problem = clip(v, 4000)
 	} else {
@@ -313,7 +318,7 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 		f.ComplainedOn, u = dateFrom("LabelComplainedOn", v, lang)
 		ask(u)
 	} else {
-		f.ComplainedOn = sentenceDate(r.withoutLabelled(text), r.complainedWord, lang)
+		f.ComplainedOn = sentenceDate(unlabelled, r.complainedWord, lang)
 	}
 	return traderValue, f, unclear
 }
@@ -628,6 +633,9 @@ func (e *Engine) missing(c *casestore.Case, lang string, unclear []unclearValue)
 	}
 	return lines
 }
+
+// maxReadText bounds the text of a message the intake reads for fields.
+const maxReadText = 16 << 10
 
 func clip(s string, n int) string {
 	s = strings.TrimFunc(s, unicode.IsSpace)
