@@ -127,7 +127,7 @@ func (o *Ops) Export(id string, w io.Writer) error {
 	id = threading.NormalizeCaseID(id)
 	if err := o.Store.View(func(tx *casestore.Tx) error { _, err := tx.Case(id); return err }); err != nil {
 		if errors.Is(err, casestore.ErrNotFound) {
-			return fmt.Errorf("case %s: %w", id, casestore.ErrNotFound)
+			return fmt.Errorf("case %s: %w (parley case list shows the cases)", id, casestore.ErrNotFound)
 		}
 		return err
 	}
@@ -353,7 +353,7 @@ func (o *Ops) Verify(id string) (*Verification, error) {
 		return nil
 	})
 	if errors.Is(err, casestore.ErrNotFound) {
-		return nil, fmt.Errorf("case %s: %w", id, casestore.ErrNotFound)
+		return nil, fmt.Errorf("case %s: %w (parley case list shows the cases)", id, casestore.ErrNotFound)
 	}
 	return v, err
 }
@@ -431,7 +431,7 @@ func (o *Ops) Case(id string) (*CaseDetail, error) {
 		return err
 	})
 	if errors.Is(err, casestore.ErrNotFound) {
-		return nil, fmt.Errorf("case %s: %w", id, casestore.ErrNotFound)
+		return nil, fmt.Errorf("case %s: %w (parley case list shows the cases)", id, casestore.ErrNotFound)
 	}
 	return &d, err
 }

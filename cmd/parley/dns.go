@@ -60,6 +60,14 @@ func cmdDNS(args []string) error {
 			return err
 		}
 		if dnsrecords.Failed(vs) {
+			none := true
+			for _, v := range vs {
+				none = none && v.Status != dnsrecords.OK && v.Status != dnsrecords.Differs
+			}
+			if none {
+				// Nothing at all found: as likely the resolver as the zone.
+				return fmt.Errorf("dns --check: no record found for %s; if they are published, check that the resolver (%s) answers for the domain", set.Domain, resolverName(cfg.DNS.Resolver))
+			}
 			return errors.New("dns --check: records missing or different; `parley dns` prints what to publish")
 		}
 		return nil
@@ -103,4 +111,12 @@ func loadDKIM(cfg config.Config) (*outbound.DKIM, error) {
 		dk.Keys = append(dk.Keys, outbound.DKIMKey{Selector: k.selector, Signer: key})
 	}
 	return dk, nil
+}
+
+// resolverName names the resolver a check used, for its messages.
+func resolverName(addr string) string {
+	if addr == "" {
+		return "the system's, /etc/resolv.conf; [dns] resolver sets another"
+	}
+	return addr
 }
