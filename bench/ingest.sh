@@ -224,7 +224,7 @@ sleep 1 # anything beyond the two notices would show up now
 base=$(sink_count "$P_SINK_OUT")
 [ "$base" = "$OPENING" ] || die "expected $OPENING opening notices at the sink, got $base"
 
-CASE_ID=$("$PARLEY" case list --json --data "$DATA" | python3 -c 'import json,sys; c=json.load(sys.stdin); assert len(c)==1, c; print(c[0]["id"])')
+CASE_ID=$("$PARLEY" case list --json --data "$DATA" | python3 -c 'import json,sys; c=json.load(sys.stdin)["cases"]; assert len(c)==1, c; print(c[0]["id"])')
 TRADER_ADDR=$("$PARLEY" case show "$CASE_ID" --json --data "$DATA" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)

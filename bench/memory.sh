@@ -31,7 +31,7 @@ send('acme@disputes.localhost', b'From: jan@consumer.example\r\nSubject: kettle\
 def cli(*a):
     return json.loads(subprocess.check_output([tmp+'/parley', *a, '--data', tmp+'/data', '--json']))
 for _ in range(100):
-    cases = cli('case', 'list')
+    cases = cli('case', 'list')['cases']
     if cases: break
     time.sleep(0.1)
 case = cli('case', 'show', cases[0]['id'])
