@@ -3,7 +3,6 @@ package casestore
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 )
 
@@ -53,7 +52,7 @@ func (t *Tx) CasesPage(limit int, after string) (cases []Case, more bool, err er
 			continue
 		}
 		var c Case
-		if err := json.Unmarshal(v, &c); err != nil {
+		if err := decodeRow(v, &c); err != nil {
 			return nil, false, fmt.Errorf("case %s: %w", k[8:], err)
 		}
 		if !bytes.Equal(createdKey(&c), k) {

@@ -2,7 +2,6 @@ package casestore
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -49,7 +48,7 @@ func (t *Tx) CaseEvidence(caseID string) ([]Evidence, error) {
 	c := t.tx.Bucket(bEvidence).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var ev Evidence
-		if err := json.Unmarshal(v, &ev); err != nil {
+		if err := decodeRow(v, &ev); err != nil {
 			return nil, fmt.Errorf("evidence %s: %w", k, err)
 		}
 		out = append(out, ev)

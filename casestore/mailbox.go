@@ -11,7 +11,6 @@ package casestore
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/crc64"
 	"sort"
@@ -354,7 +353,7 @@ func (t *Tx) MailCases() ([]MailCase, error) {
 	var out []MailCase
 	err := t.tx.Bucket(bMailCases).ForEach(func(k, v []byte) error {
 		var mc MailCase
-		if err := json.Unmarshal(v, &mc); err != nil {
+		if err := decodeRow(v, &mc); err != nil {
 			return fmt.Errorf("mail case %s: %w", k, err)
 		}
 		out = append(out, mc)

@@ -1,7 +1,6 @@
 package casestore
 
 import (
-	"encoding/json"
 	"fmt"
 )
 
@@ -22,7 +21,7 @@ func (t *Tx) Mediators() ([]Mediator, error) {
 	var out []Mediator
 	err := t.tx.Bucket(bMediators).ForEach(func(k, v []byte) error {
 		var m Mediator
-		if err := json.Unmarshal(v, &m); err != nil {
+		if err := decodeRow(v, &m); err != nil {
 			return fmt.Errorf("mediator %s: %w", k, err)
 		}
 		out = append(out, m)

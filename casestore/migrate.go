@@ -1,7 +1,6 @@
 package casestore
 
 import (
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -16,7 +15,7 @@ func migrate(tx *bolt.Tx, from uint64) error {
 		idx := tx.Bucket(bCasesByCreated)
 		err := tx.Bucket(bCases).ForEach(func(k, v []byte) error {
 			var c Case
-			if err := json.Unmarshal(v, &c); err != nil {
+			if err := decodeRow(v, &c); err != nil {
 				return fmt.Errorf("case %s: %w", k, err)
 			}
 			return idx.Put(createdKey(&c), nil)

@@ -9,7 +9,6 @@ package casestore
 // reference-counted with RefRaw, so a copy of a case message costs nothing.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -55,7 +54,7 @@ func (t *Tx) PersonalUsage(owner string) (PersonalUsage, error) {
 	if v == nil {
 		return u, nil
 	}
-	if err := json.Unmarshal(v, &u); err != nil {
+	if err := decodeRow(v, &u); err != nil {
 		return u, fmt.Errorf("personal usage of %s: %w", owner, err)
 	}
 	return u, nil

@@ -5,7 +5,6 @@ package casestore
 // copy references, and the removal of a blob nothing references.
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -63,7 +62,7 @@ func (t *Tx) BlobRefs() (BlobRefs, error) {
 			var row struct {
 				SHA256 string `json:"sha256"`
 			}
-			if err := json.Unmarshal(v, &row); err != nil {
+			if err := decodeRow(v, &row); err != nil {
 				return fmt.Errorf("%s %x: %w", name, k, err)
 			}
 			if row.SHA256 != "" && raw.Get([]byte(row.SHA256)) == nil {

@@ -1,7 +1,6 @@
 package casestore
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -52,7 +51,7 @@ func (t *Tx) CaseStates() (map[string]int, error) {
 		var c struct {
 			State string `json:"state"`
 		}
-		if err := json.Unmarshal(v, &c); err != nil {
+		if err := decodeRow(v, &c); err != nil {
 			return err
 		}
 		out[c.State]++

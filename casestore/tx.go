@@ -56,7 +56,7 @@ func (t *Tx) get(bucket, key []byte, v any) error {
 	if b == nil {
 		return ErrNotFound
 	}
-	return json.Unmarshal(b, v)
+	return decodeRow(b, v)
 }
 
 // NormalizeEmail lower-cases an address for lookups.
@@ -133,7 +133,7 @@ func (t *Tx) Traders() ([]Trader, error) {
 	var out []Trader
 	err := t.tx.Bucket(bTraders).ForEach(func(k, v []byte) error {
 		var tr Trader
-		if err := json.Unmarshal(v, &tr); err != nil {
+		if err := decodeRow(v, &tr); err != nil {
 			return fmt.Errorf("trader %s: %w", k, err)
 		}
 		out = append(out, tr)
@@ -171,7 +171,7 @@ func (t *Tx) Cases() ([]Case, error) {
 	var out []Case
 	err := t.tx.Bucket(bCases).ForEach(func(k, v []byte) error {
 		var c Case
-		if err := json.Unmarshal(v, &c); err != nil {
+		if err := decodeRow(v, &c); err != nil {
 			return fmt.Errorf("case %s: %w", k, err)
 		}
 		out = append(out, c)
@@ -213,7 +213,7 @@ func (t *Tx) CaselessMessages(cutoff time.Time, limit int) ([]Message, error) {
 			return nil
 		}
 		var m Message
-		if err := json.Unmarshal(v, &m); err != nil {
+		if err := decodeRow(v, &m); err != nil {
 			return fmt.Errorf("message %d: %w", btoi(k), err)
 		}
 		if m.CaseID == "" && m.SHA256 != "" && m.Processed && m.Received.Before(cutoff) {
@@ -389,7 +389,7 @@ func (t *Tx) EventsAfter(caseID string, after uint64) ([]Event, error) {
 	c := t.tx.Bucket(bEvents).Cursor()
 	for k, v := c.Seek(eventKey(caseID, after+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var ev Event
-		if err := json.Unmarshal(v, &ev); err != nil {
+		if err := decodeRow(v, &ev); err != nil {
 			return nil, fmt.Errorf("event %s: %w", k, err)
 		}
 		out = append(out, ev)
@@ -418,7 +418,7 @@ func (t *Tx) Jobs() ([]Job, error) {
 	var out []Job
 	err := t.tx.Bucket(bJobs).ForEach(func(k, v []byte) error {
 		var j Job
-		if err := json.Unmarshal(v, &j); err != nil {
+		if err := decodeRow(v, &j); err != nil {
 			return fmt.Errorf("job %d: %w", btoi(k), err)
 		}
 		out = append(out, j)
