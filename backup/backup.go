@@ -42,7 +42,7 @@ const (
 	// ManifestName is the tar's last member.
 	ManifestName = "MANIFEST.json"
 	// DBName is the database, as in the data folder.
-	DBName = "parley.db"
+	DBName = casestore.DBFile
 )
 
 // Member is one file of a backup.
@@ -66,7 +66,7 @@ type Manifest struct {
 // as files: the database (snapshotted), the blob folder (copied by
 // reference), the control socket, and the Maildir outbox (mail already
 // delivered, not state).
-var skipped = []string{DBName, "blobs", "parley.sock", "outbox"}
+var skipped = []string{DBName, casestore.BlobsDir, "parley.sock" /* control.SocketName: control imports this package */, "outbox"}
 
 // Write writes a backup of store (open, by the daemon or read-only) to w.
 func Write(store *casestore.Store, w io.Writer, now func() time.Time) (*Manifest, error) {

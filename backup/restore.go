@@ -36,7 +36,7 @@ func Restore(r io.Reader, dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(stage, "blobs"), 0o700); err != nil { // even with no blob in it
+	if err := os.MkdirAll(filepath.Join(stage, casestore.BlobsDir), 0o700); err != nil { // even with no blob in it
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	ents, err := os.ReadDir(stage)

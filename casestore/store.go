@@ -90,7 +90,14 @@ type Store struct {
 
 // DBPath is the bbolt file of the data folder dir; a folder without it holds
 // no Parley data.
-func DBPath(dir string) string { return filepath.Join(dir, "parley.db") }
+func DBPath(dir string) string { return filepath.Join(dir, DBFile) }
+
+// DBFile and BlobsDir are the names of the bbolt file and the blob folder
+// inside a data folder.
+const (
+	DBFile   = "parley.db"
+	BlobsDir = "blobs"
+)
 
 // Open opens (creating if needed) DIR/parley.db and DIR/blobs. The folder is
 // created with mode 0700 and the file with 0600.
@@ -132,7 +139,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
-	blobs := &Blobs{dir: filepath.Join(dir, "blobs")}
+	blobs := &Blobs{dir: filepath.Join(dir, BlobsDir)}
 	if !opts.ReadOnly {
 		if blobs, err = OpenBlobs(blobs.dir); err != nil {
 			db.Close()

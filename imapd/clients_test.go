@@ -196,29 +196,12 @@ func TestMbsync(t *testing.T) {
 	if err := c.Store(imap.SeqSetNum(5), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagAnswered}}, nil).Close(); err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := net.SplitHostPort(h.addr)
 	home := t.TempDir()
 	maildir := filepath.Join(home, "Mail")
 	if err := os.MkdirAll(maildir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`IMAPAccount parley
-Host %s
-Port %s
-User %s
-Pass "%s"
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore parley-remote
-Account parley
-
-MaildirStore parley-local
-Path %s/
-Inbox %s/INBOX
-SubFolders Verbatim
-
-Channel parley
+	conf := mbsyncConf(h, maildir, "", `Channel parley
 Far :parley-remote:
 Near :parley-local:
 Patterns * !Sent
@@ -234,7 +217,7 @@ Create Near
 Sync Pull Push
 Expunge None
 SyncState *
-`, host, port, testUser, testPassword, maildir, maildir)
+`)
 	// A message written locally goes up to the personal Sent folder.
 	sentDir := filepath.Join(maildir, "Sent")
 	for _, sub := range []string{"cur", "new", "tmp"} {
@@ -328,4 +311,28 @@ SyncState *
 		!slices.Contains(ms[0].Flags, imap.FlagSeen) {
 		t.Errorf("Sent message from mbsync: flags %v\n%q", ms[0].Flags, got)
 	}
+}
+
+// mbsyncConf is an mbsync configuration for the test mediator against the
+// harness: the IMAP account, its remote store (with remote lines such as
+// "SubscribedOnly yes"), a Maildir store in maildir, and the channels.
+func mbsyncConf(h *harness, maildir, remote, channels string) string {
+	host, port, _ := net.SplitHostPort(h.addr)
+	return fmt.Sprintf(`IMAPAccount parley
+Host %s
+Port %s
+User %s
+Pass "%s"
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore parley-remote
+Account parley
+%s
+MaildirStore parley-local
+Path %s/
+Inbox %s/INBOX
+SubFolders Verbatim
+
+%s`, host, port, testUser, testPassword, remote, maildir, maildir, channels)
 }

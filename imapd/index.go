@@ -33,7 +33,6 @@ type index struct {
 	syncMu   sync.Mutex // one refresh at a time; guards the fields below
 	isLoaded bool
 	lastRun  time.Time
-	stamps   map[string]uint64 // of the indexed cases, for the first scan
 
 	// personalMu serialises writes to personal folders, so their new UIDs
 	// reach the live mailboxes in order.
@@ -57,7 +56,7 @@ const syncBatch = 250
 func newIndex(store *casestore.Store, keys *threading.Keys, domain string, cacheBytes int, log *slog.Logger) *index {
 	return &index{
 		store: store, keys: keys, domain: domain, log: log, cache: newContentCache(cacheBytes), watch: store.Watch(),
-		stamps: make(map[string]uint64), cases: make(map[string]casestore.MailCase),
+		cases:  make(map[string]casestore.MailCase),
 		byName: make(map[string]string), live: make(map[string]*mailbox), ensured: make(map[string]bool),
 		recent: make(map[string]imap.UID), recentDirty: make(map[string]imap.UID),
 	}
@@ -147,18 +146,17 @@ func (x *index) loadLocked() error {
 	x.mu.Lock()
 	for _, mc := range initial {
 		x.cases[mc.ID] = mc
-		x.stamps[mc.ID] = mc.Stamp
 	}
 	x.keywords = keywords
 	x.rebuildLocked()
-	x.mu.Unlock()
-	x.isLoaded = true
 	var changed []casestore.Change
 	for id, st := range stamps {
-		if old, ok := x.stamps[id]; !ok || old != st {
+		if old, ok := x.cases[id]; !ok || old.Stamp != st {
 			changed = append(changed, casestore.Change{Case: id})
 		}
 	}
+	x.mu.Unlock()
+	x.isLoaded = true
 	sort.Slice(changed, func(i, j int) bool { return changed[i].Case < changed[j].Case })
 	return x.syncAll(changed, true)
 }
@@ -493,7 +491,6 @@ func (x *index) apply(results []*caseSync, inboxAdds []casestore.MailEntry) {
 	defer x.mu.Unlock()
 	rebuild := false
 	for _, r := range results {
-		x.stamps[r.mc.ID] = r.mc.Stamp
 		if r.prev == nil || folderName(*r.prev) != folderName(r.mc) || r.prev.Quarantine != r.mc.Quarantine || r.prev.Purged != r.mc.Purged {
 			rebuild = true
 		}

@@ -1,8 +1,6 @@
 package imapd
 
 import (
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,27 +109,9 @@ func TestSubscriptionsWithMbsync(t *testing.T) {
 	a := h.raw(testUser, testPassword)
 	a.ok("UNSUBSCRIBE %q", folderA)
 	a.ok("UNSUBSCRIBE Trash")
-	host, port, _ := net.SplitHostPort(h.addr)
 	home := t.TempDir()
 	maildir := filepath.Join(home, "Mail")
-	conf := fmt.Sprintf(`IMAPAccount parley
-Host %s
-Port %s
-User %s
-Pass "%s"
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore parley-remote
-Account parley
-SubscribedOnly yes
-
-MaildirStore parley-local
-Path %s/
-Inbox %s/INBOX
-SubFolders Verbatim
-
-Channel parley
+	conf := mbsyncConf(h, maildir, "SubscribedOnly yes\n", `Channel parley
 Far :parley-remote:
 Near :parley-local:
 Patterns *
@@ -139,7 +119,7 @@ Create Near
 Sync Pull
 Expunge None
 SyncState *
-`, host, port, testUser, testPassword, maildir, maildir)
+`)
 	rc := filepath.Join(home, "mbsyncrc")
 	if err := os.MkdirAll(maildir, 0o700); err != nil {
 		t.Fatal(err)

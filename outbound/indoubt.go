@@ -50,9 +50,10 @@ func (b *gatedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// release gives the slot back, if the body took one.
+// release gives the slot back, if the body took one; a nil body (no
+// delivery was tried) has none.
 func (b *gatedBody) release() {
-	if b.held {
+	if b != nil && b.held {
 		b.held = false
 		<-b.g.slots
 	}

@@ -353,9 +353,7 @@ func (q *Queue) attempt(ctx context.Context, t Transport, o *casestore.Outbound)
 	}
 	if ctx.Err() != nil && err != nil {
 		// Shutting down: the row stays queued and is retried at the next start.
-		if body != nil {
-			body.release()
-		}
+		body.release()
 		q.forget(id)
 		return nil
 	}
@@ -363,9 +361,7 @@ func (q *Queue) attempt(ctx context.Context, t Transport, o *casestore.Outbound)
 	if err == nil {
 		wait = q.sent.add(o.ID)
 	}
-	if body != nil {
-		body.release() // the id is in the log: no longer in doubt after a kill
-	}
+	body.release() // the id is in the log: no longer in doubt after a kill
 	if lerr := wait(); lerr != nil {
 		q.log.Warn("delivery log", "outbound", o.ID, "err", lerr)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -205,18 +204,12 @@ func resolved(cf *commonFlags) (config.Config, error) {
 // socket when it runs, else on the bbolt file, opened read-only unless
 // writable (fsck --repair), which then takes the file's only lock.
 func dataOps(cfg config.Config, writable bool) (control.Interface, func(), error) {
-	if cl, err := control.Dial(cfg.DataDir); err == nil {
-		return cl, func() {}, nil
-	}
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "parley.db")); err != nil {
-		return nil, nil, fmt.Errorf("no Parley data in %s: %w", cfg.DataDir, err)
-	}
-	store, err := casestore.Open(cfg.DataDir, casestore.Options{ReadOnly: !writable})
-	if errors.Is(err, casestore.ErrLocked) {
-		return nil, nil, fmt.Errorf("%s is held by a running parley, but its control socket %s does not answer", cfg.DataDir, control.SocketPath(cfg.DataDir))
-	}
+	cl, store, err := reachData(cfg, casestore.Options{ReadOnly: !writable})
 	if err != nil {
 		return nil, nil, err
+	}
+	if cl != nil {
+		return cl, func() {}, nil
 	}
 	return &control.Ops{Store: store}, func() { store.Close() }, nil
 }

@@ -40,6 +40,24 @@ func (c *commonFlags) load() (config.Config, error) {
 
 func keysPath(dataDir string) string { return filepath.Join(dataDir, "keys", "reply.keys") }
 
+// reachData finds the data folder of cfg: the daemon's control socket when
+// it runs (cl), else the bbolt file opened with opts (store). It never
+// creates a data folder: a mistyped --data would otherwise answer with an
+// empty store.
+func reachData(cfg config.Config, opts casestore.Options) (cl *control.Client, store *casestore.Store, err error) {
+	if _, err := os.Stat(casestore.DBPath(cfg.DataDir)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("no Parley data in %s; run parley serve or parley init", cfg.DataDir)
+	}
+	if cl, err := control.Dial(cfg.DataDir); err == nil {
+		return cl, nil, nil
+	}
+	store, err = casestore.Open(cfg.DataDir, opts)
+	if errors.Is(err, casestore.ErrLocked) {
+		return nil, nil, fmt.Errorf("%s is held by a running parley, but its control socket %s does not answer", cfg.DataDir, control.SocketPath(cfg.DataDir))
+	}
+	return nil, store, err
+}
+
 // admin returns the operations for the data folder: through the daemon's
 // socket when it runs, else on the bbolt file directly. close releases it.
 func admin(cf *commonFlags) (ops control.Interface, closeFn func(), err error) {
@@ -50,20 +68,12 @@ func admin(cf *commonFlags) (ops control.Interface, closeFn func(), err error) {
 	if err := cfg.Resolve(); err != nil {
 		return nil, nil, err
 	}
-	// Never create a data folder here: a mistyped --data would otherwise
-	// answer with an empty store.
-	if _, err := os.Stat(casestore.DBPath(cfg.DataDir)); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("no Parley data in %s; run parley serve or parley init", cfg.DataDir)
-	}
-	if cl, err := control.Dial(cfg.DataDir); err == nil {
-		return cl, func() {}, nil
-	}
-	store, err := casestore.Open(cfg.DataDir, casestore.Options{})
-	if errors.Is(err, casestore.ErrLocked) {
-		return nil, nil, fmt.Errorf("%s is held by a running parley, but its control socket %s does not answer", cfg.DataDir, control.SocketPath(cfg.DataDir))
-	}
+	cl, store, err := reachData(cfg, casestore.Options{})
 	if err != nil {
 		return nil, nil, err
+	}
+	if cl != nil {
+		return cl, func() {}, nil
 	}
 	keys, err := threading.LoadOrCreateKeys(keysPath(cfg.DataDir))
 	if err != nil {
