@@ -24,3 +24,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzStripQuoted$$' -fuzztime $(FUZZTIME) ./threading
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./evidence
 	$(GO) test -run '^$$' -fuzz '^FuzzAmount$$' -fuzztime $(FUZZTIME) ./notation
+	$(GO) test -run '^$$' -fuzz '^FuzzCountTokens$$' -fuzztime $(FUZZTIME) ./intent

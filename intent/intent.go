@@ -156,15 +156,20 @@ func (r *Reader) Read(text, lang string) Reading {
 	seen := map[Kind]bool{}
 	words := 0
 	for i, c := range clauses(text, lang) {
+		// A question ("Resolved?") states no intent, nor does a clause past
+		// the opening: those only add to the count of words, which needs no
+		// list of them (a long message is mostly such clauses).
+		if i >= openingClauses || c.start >= openingBytes || c.question {
+			if n := countTokens(c.text); n > courtesy {
+				words += n
+			}
+			continue
+		}
 		toks := tokens(c.text)
 		if len(toks) == 0 {
 			continue
 		}
-		var here, denied []Kind
-		// A question ("Resolved?") states no intent.
-		if i < openingClauses && c.start < openingBytes && !c.question {
-			here, denied = match(toks, vocabs)
-		}
+		here, denied := match(toks, vocabs)
 		rd.Negated = append(rd.Negated, denied...)
 		for _, k := range here {
 			if !seen[k] {
@@ -290,21 +295,90 @@ func clauses(text, lang string) []clause {
 // and "accepte"; "don't" stays one word.
 func tokens(s string) []string {
 	var out []string
-	for _, f := range strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' && r != '’'
-	}) {
-		f = strings.ReplaceAll(f, "’", "'")
-		f = strings.Trim(f, "'")
-		if f == "" {
-			continue
+	for _, f := range strings.FieldsFunc(strings.ToLower(s), notWordRune) {
+		a, b := fieldTokens(f)
+		if a != "" {
+			out = append(out, a)
 		}
-		if i := strings.IndexByte(f, '\''); i > 0 && i <= 2 && i < len(f)-1 {
-			out = append(out, f[:i+1], f[i+1:])
-			continue
+		if b != "" {
+			out = append(out, b)
 		}
-		out = append(out, f)
 	}
 	return out
+}
+
+// countTokens is len(tokens(s)) without making the list.
+func countTokens(s string) int {
+	n := 0
+	add := func(f string) {
+		a, b := fieldTokens(f)
+		if a != "" {
+			n++
+		}
+		if b != "" {
+			n++
+		}
+	}
+	if isASCII(s) {
+		// Lower-casing changes no ASCII byte's class, and ASCII has no ’.
+		for i := 0; i < len(s); {
+			for i < len(s) && !asciiWord(s[i]) {
+				i++
+			}
+			j := i
+			for j < len(s) && asciiWord(s[j]) {
+				j++
+			}
+			if j > i {
+				add(s[i:j])
+			}
+			i = j
+		}
+		return n
+	}
+	s = strings.ToLower(s)
+	for {
+		i := strings.IndexFunc(s, isWordRune)
+		if i < 0 {
+			return n
+		}
+		s = s[i:]
+		j := strings.IndexFunc(s, notWordRune)
+		if j < 0 {
+			j = len(s)
+		}
+		add(s[:j])
+		s = s[j:]
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiWord(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '\''
+}
+
+func isWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '\'' || r == '’'
+}
+func notWordRune(r rune) bool { return !isWordRune(r) }
+
+// fieldTokens splits one run of word characters into its words: none (only
+// apostrophes), one, or an elided particle and the word after it.
+func fieldTokens(f string) (string, string) {
+	f = strings.ReplaceAll(f, "’", "'")
+	f = strings.Trim(f, "'")
+	if i := strings.IndexByte(f, '\''); i > 0 && i <= 2 && i < len(f)-1 {
+		return f[:i+1], f[i+1:]
+	}
+	return f, ""
 }
 
 // Bundle is what WordsFrom needs of the locales.
