@@ -44,7 +44,7 @@ func btoi(b []byte) uint64 {
 }
 
 func (t *Tx) put(bucket, key []byte, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encodeRow(v)
 	if err != nil {
 		return err
 	}
