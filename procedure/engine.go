@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"time"
 
@@ -115,7 +114,7 @@ type errPermanent struct{ error }
 // Process runs one ingest job to completion: results and the job's deletion
 // are one transaction.
 func (e *Engine) Process(ctx context.Context, job casestore.Job) error {
-	st, err := e.prepare(ctx, job)
+	st, err := e.prepare(ctx, job, nil)
 	if err != nil || st == nil {
 		return err
 	}
@@ -141,11 +140,16 @@ var errStale = errors.New("case changed since the message was prepared")
 
 // prepare does everything for job that needs no transaction. It returns nil
 // when the job is already done.
-func (e *Engine) prepare(ctx context.Context, job casestore.Job) (*step, error) {
+func (e *Engine) prepare(ctx context.Context, job casestore.Job, a *ahead) (*step, error) {
 	if e.beforeJob != nil {
 		if err := e.beforeJob(job); err != nil {
 			return nil, err
 		}
+	}
+	if a != nil {
+		// Read ahead of the batch, after the batches before it were
+		// committed: the job and its message are as they were then.
+		return e.prepareMessage(ctx, job, a)
 	}
 	var msg *casestore.Message
 	if err := e.store.View(func(tx *casestore.Tx) error {
@@ -170,7 +174,16 @@ func (e *Engine) prepare(ctx context.Context, job casestore.Job) (*step, error) 
 		}
 		release = func() { <-e.large }
 	}
-	st, err := e.prepareMessage(ctx, job, msg)
+	raw, err := e.store.Raw(msg.SHA256)
+	if err != nil {
+		if release != nil {
+			release()
+		}
+		return nil, fmt.Errorf("load raw of message %d: %w", msg.ID, err)
+	}
+	pm := e.parser.Parse(raw)
+	a = &ahead{msg: msg, raw: raw, pm: pm, text: threading.StripQuoted(pm.Text), auth: e.checkSender(ctx, msg, pm, raw)}
+	st, err := e.prepareMessage(ctx, job, a)
 	if st == nil || err != nil {
 		if release != nil {
 			release()
@@ -182,20 +195,14 @@ func (e *Engine) prepare(ctx context.Context, job casestore.Job) (*step, error) 
 	return st, nil
 }
 
-func (e *Engine) prepareMessage(ctx context.Context, job casestore.Job, msg *casestore.Message) (*step, error) {
-	raw, err := e.store.Raw(msg.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("load raw of message %d: %w", msg.ID, err)
-	}
-	pm := e.parser.Parse(raw)
-	in := &inbound{job: job, msg: msg, parsed: pm, raw: raw, auto: evidence.AutoReply(pm, msg.MailFrom), forwarded: map[string]bool{}}
+func (e *Engine) prepareMessage(ctx context.Context, job casestore.Job, a *ahead) (*step, error) {
+	msg, pm := a.msg, a.pm
+	in := &inbound{job: job, msg: msg, parsed: pm, raw: a.raw, text: a.text, auto: evidence.AutoReply(pm, msg.MailFrom), forwarded: map[string]bool{}}
 	// Mail that speaks for a party is checked against its From domain's DMARC
 	// policy; complaints can come from anyone and are not.
-	if e.auth != nil && msg.Target.SpeaksForParty() && pm.FromAddr != "" {
-		host, _, _ := net.SplitHostPort(msg.RemoteAddr)
-		res := e.auth.Check(ctx, net.ParseIP(host), msg.Helo, msg.MailFrom, pm.FromAddr, raw)
-		msg.Auth = res.String()
-		in.unauthenticated = res.Enforce() && e.cfg.Auth.DMARC == "enforce"
+	if a.auth != nil {
+		msg.Auth = a.auth.String()
+		in.unauthenticated = a.auth.Enforce() && e.cfg.Auth.DMARC == "enforce"
 	}
 	// Attachments become evidence: each stored once by SHA-256 and fsynced
 	// before the transaction that records it.
@@ -214,6 +221,7 @@ func (e *Engine) prepareMessage(ctx context.Context, job casestore.Job, msg *cas
 	if msg.From == "" && evidence.ValidAddress(msg.MailFrom) {
 		msg.From = msg.MailFrom
 	}
+	var err error
 	switch msg.Target.Kind {
 	case route.KindIntake:
 		err = e.intake(ctx, in)
@@ -243,6 +251,7 @@ type inbound struct {
 	msg       *casestore.Message
 	parsed    *evidence.Message
 	raw       []byte
+	text      string // the parsed text without quoted history
 	auto      string
 	step      *step
 	forwarded map[string]bool // attachment SHA-256 -> passed on in a relay

@@ -12,7 +12,6 @@ import (
 	"parley/evidence"
 	"parley/route"
 	"parley/templates"
-	"parley/threading"
 )
 
 // commandHelp is the list sent back for an unknown or malformed command.
@@ -75,7 +74,7 @@ func (e *Engine) mediatorMail(ctx context.Context, in *inbound, c *casestore.Cas
 	if !registered && e.fromArbitrationBody(in) {
 		return e.bodyMail(in, c)
 	}
-	cmds, rest := parseCommands(threading.StripQuoted(pm.Text))
+	cmds, rest := parseCommands(in.text)
 	if !registered {
 		party := e.speaksFor(c, msg.From) // outside the transaction: it reads the registry
 		msg.Flags = appendFlag(msg.Flags, casestore.FlagQuarantined)
@@ -170,7 +169,7 @@ func (e *Engine) fromArbitrationBody(in *inbound) bool {
 func (e *Engine) bodyMail(in *inbound, c *casestore.Case) error {
 	in.msg.Role = ""
 	in.msg.Note = "from the arbitration body"
-	text := threading.StripQuoted(in.parsed.Text)
+	text := in.text
 	var b *body
 	if c.Mediator.Email != "" {
 		rb, err := e.render(c, route.Mediator, templates.Relay, templates.Data{CaseID: c.ID, Name: e.cfg.Procedure.ArbitrationBody, Text: text,

@@ -41,7 +41,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		msg.Note = "automatic reply (" + in.auto + "): kept, not relayed"
 		return e.finish(in, e.logOnly(caseID, casestore.Event{Kind: casestore.EvAutoReply, Role: role, Message: msg.ID, Text: in.auto}))
 	}
-	text := threading.StripQuoted(pm.Text)
+	text := in.text
 
 	// "LANGUAGE es" (in any language's word) chooses the language Parley
 	// writes to this party in.

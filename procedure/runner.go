@@ -112,8 +112,9 @@ func (r *Runner) work(ctx context.Context, q *shardQueue) {
 // run one by one. It returns how many jobs it dealt with.
 func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
 	var steps []*step
+	ahead := r.e.readAhead(ctx, batch)
 	for _, job := range batch {
-		st, err := r.safePrepare(ctx, job)
+		st, err := r.safePrepare(ctx, job, ahead[job.ID])
 		if err != nil {
 			break
 		}
@@ -151,8 +152,8 @@ func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
 	return len(steps)
 }
 
-func (r *Runner) safePrepare(ctx context.Context, job casestore.Job) (st *step, err error) {
-	err = protect(func() (err error) { st, err = r.e.prepare(ctx, job); return err })
+func (r *Runner) safePrepare(ctx context.Context, job casestore.Job, a *ahead) (st *step, err error) {
+	err = protect(func() (err error) { st, err = r.e.prepare(ctx, job, a); return err })
 	return st, err
 }
 

@@ -213,3 +213,41 @@ func TestRunnerTransientFailureKeepsOrder(t *testing.T) {
 		t.Errorf("%d failures", failures)
 	}
 }
+
+// A batch's messages are read ahead in parallel, except those prepare must
+// read itself: a message whose raw content is gone (its error is prepare's
+// to report) and a large one (it waits for the one-large-message gate).
+func TestReadAheadLeavesWhatPrepareMustDo(t *testing.T) {
+	ev := newEnv(t)
+	c := openCase(t, ev)
+	target := route.Party(c.ID, route.Trader)
+	good := ev.queueMessage("support@acme.example", target,
+		"From: support@acme.example\nSubject: Re\n\nWe sent a new one.\n\nOn Monday Jan wrote:\n> It broke.\n")
+	gone := ev.queueMessage("support@acme.example", target, "From: support@acme.example\n\ngone\n")
+	ev.store.Update(func(tx *casestore.Tx) error {
+		m, _ := tx.Message(gone.Message)
+		m.SHA256 = strings.Repeat("0", 64)
+		return tx.PutMessage(m)
+	})
+	large := ev.queueMessage("support@acme.example", target,
+		"From: support@acme.example\n\n"+strings.Repeat("x", int(ev.e.cfg.Evidence.LargeMessage))+"\n")
+	got := ev.e.readAhead(context.Background(), []casestore.Job{good, gone, large})
+	if len(got) != 1 || got[good.ID] == nil {
+		t.Fatalf("read ahead %d of 3 (%v), want only the first", len(got), got)
+	}
+	if a := got[good.ID]; a.msg.ID != good.Message || strings.Contains(a.text, "It broke") || !strings.Contains(a.text, "new one") {
+		t.Errorf("read ahead message %d with text %q", a.msg.ID, a.text)
+	}
+	// And prepare, given what was read ahead, relays it as it would have.
+	st, err := ev.e.prepare(context.Background(), good, got[good.ID])
+	if err != nil || st == nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	if err := ev.e.commit([]*step{st}); err != nil {
+		t.Fatal(err)
+	}
+	out := ev.take()
+	if len(out) != 1 || !strings.Contains(out[0].env.Text, "We sent a new one") {
+		t.Fatalf("want the relay of the first message, got %d mails", len(out))
+	}
+}
