@@ -26,6 +26,8 @@
 #   DKIM [auto]  on makes Parley DKIM-sign every relay (Ed25519 and RSA-2048), which
 #                auto leaves off on disputes.localhost
 #   METRICS [on] off turns Parley's metrics listener off (on: a free loopback port)
+#   PROFILE []   a file: a CPU profile of Parley over the first PROFILE_S [8] seconds
+#                of the load, from its pprof (needs METRICS on); read with go tool pprof
 set -euo pipefail
 
 MSGS=${MSGS:-5000}
@@ -240,6 +242,11 @@ if [ "${METRICS:-on}" != off ]; then
 	(while curl -sf -o /dev/null "$MURL"; do echo >>"$TMP/scrapes"; sleep 1; done) &
 	PIDS+=($!)
 	SCRAPER=$!
+fi
+if [ -n "${PROFILE:-}" ]; then
+	[ -n "${MURL:-}" ] || die "PROFILE needs METRICS on"
+	curl -sf -o "$PROFILE" "${MURL%/metrics}/debug/pprof/profile?seconds=${PROFILE_S:-8}" &
+	PIDS+=($!)
 fi
 P_CPU0=$(cpu_s "$PARLEY_PID")
 load parley "$P_PORT" "$TRADER_ADDR" "$P_SINK_OUT" "$base"

@@ -20,6 +20,7 @@ const domain = "disputes.localhost"
 type daemon struct {
 	bin, dir string
 	smtpAddr string
+	metrics  string // the metrics listener, which serves /debug/pprof
 	cmd      *exec.Cmd
 	done     chan struct{}
 	logf     *os.File
@@ -50,7 +51,7 @@ func startDaemon(ctx context.Context, bin, dir, smarthost string) (*daemon, erro
 	if err != nil {
 		return nil, fmt.Errorf("daemon log: %w", err)
 	}
-	d := &daemon{bin: bin, dir: dir, smtpAddr: addrs[0], logf: logf, done: make(chan struct{})}
+	d := &daemon{bin: bin, dir: dir, smtpAddr: addrs[0], metrics: addrs[3], logf: logf, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, "serve", "--data", filepath.Join(dir, "data"), "--domain", domain,
 		"--smtp", addrs[0], "--imap", addrs[1], "--submission", addrs[2], "--metrics", addrs[3], "--smarthost", smarthost)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf

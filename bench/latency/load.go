@@ -27,6 +27,8 @@ type options struct {
 	Drain      time.Duration // after the offer, a relay still missing when the sink was idle this long is lost
 	DrainMax   time.Duration // and at the most this long after the offer
 	Settle     time.Duration // after every relay arrived, how long duplicates are waited for
+	Profile    string        // if set, a CPU profile of the daemon over the middle of the offer goes here
+	Trace      string        // if set, an execution trace of the daemon (2 s, mid-offer) goes here
 }
 
 func (o options) check() error {
@@ -110,8 +112,10 @@ func measure(ctx context.Context, opt options, logf func(string, ...any)) (*resu
 			}
 		}()
 	}
+	profiled := d.profile(ctx, opt, logf)
 	schedule(ctx, samples, jobs, clock)
 	wg.Wait()
+	profiled.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
