@@ -208,7 +208,8 @@ func (s *session) data(r io.Reader) error {
 		}
 	}()
 	hash := sha256.New()
-	chunk := make([]byte, 32<<10)
+	chunk := s.srv.chunk()
+	defer s.srv.chunks.Put(&chunk)
 	var size int64
 	for {
 		n, err := sr.Read(chunk)
