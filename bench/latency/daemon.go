@@ -38,7 +38,7 @@ func freeAddr() (string, error) {
 
 // startDaemon runs bin serve in dir (data folder dir/data, log dir/parley.log)
 // relaying through smarthost, and waits for its SMTP greeting.
-func startDaemon(ctx context.Context, bin, dir, smarthost string) (*daemon, error) {
+func startDaemon(ctx context.Context, bin, dir, smarthost, config string) (*daemon, error) {
 	var addrs [4]string
 	for i := range addrs {
 		a, err := freeAddr()
@@ -52,8 +52,12 @@ func startDaemon(ctx context.Context, bin, dir, smarthost string) (*daemon, erro
 		return nil, fmt.Errorf("daemon log: %w", err)
 	}
 	d := &daemon{bin: bin, dir: dir, smtpAddr: addrs[0], metrics: addrs[3], logf: logf, done: make(chan struct{})}
-	d.cmd = exec.Command(bin, "serve", "--data", filepath.Join(dir, "data"), "--domain", domain,
-		"--smtp", addrs[0], "--imap", addrs[1], "--submission", addrs[2], "--metrics", addrs[3], "--smarthost", smarthost)
+	args := []string{"serve", "--data", filepath.Join(dir, "data"), "--domain", domain,
+		"--smtp", addrs[0], "--imap", addrs[1], "--submission", addrs[2], "--metrics", addrs[3], "--smarthost", smarthost}
+	if config != "" {
+		args = append(args, "--config", config)
+	}
+	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		logf.Close()

@@ -27,6 +27,7 @@ type options struct {
 	Drain      time.Duration // after the offer, a relay still missing when the sink was idle this long is lost
 	DrainMax   time.Duration // and at the most this long after the offer
 	Settle     time.Duration // after every relay arrived, how long duplicates are waited for
+	Config     string        // a configuration file for the daemon; "" for the embedded default
 	Profile    string        // if set, a CPU profile of the daemon over the middle of the offer goes here
 	Trace      string        // if set, an execution trace of the daemon (2 s, mid-offer) goes here
 }
@@ -75,7 +76,7 @@ func measure(ctx context.Context, opt options, logf func(string, ...any)) (*resu
 		return nil, err
 	}
 	defer snk.close()
-	d, err := startDaemon(ctx, opt.Parley, opt.Work, snk.addr)
+	d, err := startDaemon(ctx, opt.Parley, opt.Work, snk.addr, opt.Config)
 	if err != nil {
 		return nil, err
 	}

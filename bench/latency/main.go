@@ -63,6 +63,7 @@ func run() error {
 	flag.DurationVar(&opt.Drain, "drain", 30*time.Second, "after the offer, a missing relay counts as lost once the sink had nothing for this long")
 	flag.DurationVar(&opt.DrainMax, "drain-max", 15*time.Minute, "and at the most this long after the offer")
 	flag.DurationVar(&opt.Settle, "settle", time.Second, "after every relay arrived, how long to keep listening for duplicates")
+	flag.StringVar(&opt.Config, "config", "", "run the daemon with this configuration file (default: the embedded one; the tool's flags override addresses)")
 	flag.StringVar(&opt.Profile, "profile", "", "write a CPU profile of the daemon over the middle half of the offer to this file")
 	flag.StringVar(&opt.Trace, "trace", "", "write a 2 s execution trace of the daemon from mid-offer to this file (go tool trace)")
 	work := flag.String("work", "", "folder for the daemon's data and log (default: a temporary one, removed afterwards)")
