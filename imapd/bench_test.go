@@ -80,14 +80,14 @@ func BenchmarkMailbox(b *testing.B) {
 	h := newHarness(b, beforeStart(func(h *harness) {
 		seedBench(b, h, benchCases, benchPerCase)
 		// The first index of an existing store, before the server starts.
-		x := newIndex(h.store, h.keys, testDomain, 1<<20, h.logger())
+		x := newIndex(h.store, h.keys, testDomain, 1<<20, DefaultClosedFolders, h.logger())
 		start := time.Now()
 		if err := x.refresh(); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("first index of %d cases / %d messages: %v", benchCases, benchCases*benchPerCase, time.Since(start))
 		start = time.Now()
-		if err := newIndex(h.store, h.keys, testDomain, 1<<20, h.logger()).refresh(); err != nil {
+		if err := newIndex(h.store, h.keys, testDomain, 1<<20, DefaultClosedFolders, h.logger()).refresh(); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("start-up over an existing index: %v", time.Since(start))

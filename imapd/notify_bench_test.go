@@ -119,7 +119,8 @@ func BenchmarkBusyCaseRefresh(b *testing.B) {
 				b.StartTimer()
 				x := h.srv.idx
 				x.syncMu.Lock()
-				err := x.syncAll(x.watch.Take(), full)
+				changes, through := x.watch.TakeThrough()
+				err := x.syncAll(changes, full, through)
 				x.syncMu.Unlock()
 				if err != nil {
 					b.Fatal(err)
