@@ -161,8 +161,9 @@ func sortCandidates(cs []candidate) {
 	})
 }
 
-// syncCases indexes the given cases in one transaction, then applies the
-// result to live mailboxes. The function given to Update only touches its
+// syncCases indexes the given cases in one transaction, and records that
+// every change up to the change log sequence seen is indexed (when above
+// what is recorded), then applies the result to live mailboxes. The function given to Update only touches its
 // transaction and its own result variables, which it resets, because the
 // group committer may run it twice.
 func (x *index) syncCases(changes []casestore.Change, full bool, seen uint64) error {
@@ -170,9 +171,10 @@ func (x *index) syncCases(changes []casestore.Change, full bool, seen uint64) er
 		results   []*caseSync
 		inboxAdds []casestore.MailEntry
 	)
+	prevSeen := x.seen
 	err := x.store.Update(func(tx *casestore.Tx) error {
 		results, inboxAdds = nil, nil
-		if seen > x.seen {
+		if seen > prevSeen {
 			if err := tx.SetMailSeen(seen); err != nil {
 				return fmt.Errorf("record indexed changes: %w", err)
 			}
