@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"parley/casestore"
 	"parley/route"
@@ -29,11 +30,13 @@ func envInt(name string, def int) int {
 // long the fill and that first index took). Then, over that store: start,
 // the index's start as a daemon restart does it (with heap-MB, the heap one
 // started index holds); LIST of every folder; SELECT of an open case and of
-// an old closed case (not listed), over real loopback IMAP. Compare the
-// figures at 10,000 and at 1,000,000 closed cases:
+// an old closed case (not listed), over real loopback IMAP.
+// PARLEY_BENCH_ROUNDS (default 1) repeats these on the one fill, for
+// benchstat (Go names the repeats NAME#01...: sed 's/#[0-9]*-/-/' first).
+// Compare the figures at 10,000 and at 1,000,000 closed cases:
 //
-//	PARLEY_BENCH_CLOSED=10000 PARLEY_BENCH_OPEN=10000 go test -run - -bench IMAPScale -benchtime 20x -timeout 1h ./imapd
-//	PARLEY_BENCH_CLOSED=1000000 PARLEY_BENCH_OPEN=10000 go test -run - -bench IMAPScale -benchtime 20x -timeout 3h ./imapd
+//	PARLEY_BENCH_CLOSED=10000 PARLEY_BENCH_OPEN=10000 PARLEY_BENCH_ROUNDS=6 go test -run - -bench IMAPScale -benchtime 20x -timeout 1h ./imapd
+//	PARLEY_BENCH_CLOSED=1000000 PARLEY_BENCH_OPEN=10000 PARLEY_BENCH_ROUNDS=6 go test -run - -bench IMAPScale -benchtime 20x -timeout 3h ./imapd
 func BenchmarkIMAPScale(b *testing.B) {
 	closed, open := envInt("PARLEY_BENCH_CLOSED", 1000), envInt("PARLEY_BENCH_OPEN", 1000)
 	h := newHarness(b, beforeStart(func(h *harness) {
@@ -54,11 +57,18 @@ func BenchmarkIMAPScale(b *testing.B) {
 			time.Since(start).Round(time.Millisecond), st.Size()>>20)
 	}))
 	c := h.client(nil)
+
+	for range envInt("PARLEY_BENCH_ROUNDS", 1) {
+		scaleRound(b, h, c, closed, open)
+	}
+}
+
+// scaleRound is one round of BenchmarkIMAPScale's measures.
+func scaleRound(b *testing.B, h *harness, c *imapclient.Client, closed, open int) {
 	openName := func(i int) string {
 		n := closed + i%open
 		return fmt.Sprintf("Cases/%s-Shop-%d", benchCaseID(n), n)
 	}
-
 	b.Run("start", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			x := newIndex(h.store, h.keys, testDomain, 1<<20, DefaultClosedFolders, h.logger())
