@@ -22,20 +22,25 @@ func (x *index) loadLocked() error {
 		keywords     []string
 		seen, target uint64
 	)
+	hasInbox := false
 	err := x.store.View(func(tx *casestore.Tx) (err error) {
 		listed, err = tx.MailListed(x.closedFolders)
 		keywords = tx.MailKeywords()
 		seen, target = tx.MailSeen(), tx.LastChange()
+		_, ferr := tx.MailFolder(keyInbox)
+		hasInbox = ferr == nil
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("read mailbox index: %w", err)
 	}
-	if err := x.store.Update(func(tx *casestore.Tx) error {
-		_, err := tx.EnsureMailFolder(keyInbox)
-		return err
-	}); err != nil {
-		return fmt.Errorf("create INBOX: %w", err)
+	if !hasInbox {
+		if err := x.store.Update(func(tx *casestore.Tx) error {
+			_, err := tx.EnsureMailFolder(keyInbox)
+			return err
+		}); err != nil {
+			return fmt.Errorf("create INBOX: %w", err)
+		}
 	}
 	x.mu.Lock()
 	x.cases = make(map[string]casestore.MailCase, len(listed))
