@@ -33,13 +33,21 @@ func envInt(name string, def int) int {
 // an old closed case (not listed), over real loopback IMAP.
 // PARLEY_BENCH_ROUNDS (default 1) repeats these on the one fill, for
 // benchstat (Go names the repeats NAME#01...: sed 's/#[0-9]*-/-/' first).
+// PARLEY_BENCH_DIR names a new folder to fill instead of a temporary one,
+// left behind for measuring the daemon on it.
 // Compare the figures at 10,000 and at 1,000,000 closed cases:
 //
 //	PARLEY_BENCH_CLOSED=10000 PARLEY_BENCH_OPEN=10000 PARLEY_BENCH_ROUNDS=6 go test -run - -bench IMAPScale -benchtime 20x -timeout 1h ./imapd
 //	PARLEY_BENCH_CLOSED=1000000 PARLEY_BENCH_OPEN=10000 PARLEY_BENCH_ROUNDS=6 go test -run - -bench IMAPScale -benchtime 20x -timeout 3h ./imapd
 func BenchmarkIMAPScale(b *testing.B) {
 	closed, open := envInt("PARLEY_BENCH_CLOSED", 1000), envInt("PARLEY_BENCH_OPEN", 1000)
-	h := newHarness(b, beforeStart(func(h *harness) {
+	dir := os.Getenv("PARLEY_BENCH_DIR")
+	if dir != "" {
+		if _, err := os.Stat(dir); err == nil {
+			b.Fatalf("PARLEY_BENCH_DIR %s exists: name a new folder", dir)
+		}
+	}
+	h := newHarness(b, inDir(dir), beforeStart(func(h *harness) {
 		start := time.Now()
 		seedScale(b, h, closed, open)
 		fill := time.Since(start)
