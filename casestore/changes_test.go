@@ -37,6 +37,8 @@ func checkChangeLog(t *testing.T, s *Store) {
 func TestCaseStampAndChangeLog(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
+	w := s.Watch()
+	defer w.Close()
 	stamp := func(id string) (st uint64) {
 		s.View(func(tx *Tx) error { st = tx.CaseStamp(id); return nil })
 		return st
@@ -125,6 +127,14 @@ func TestCaseStampAndChangeLog(t *testing.T) {
 		}
 		return nil
 	}))
+	// A watcher learns up to which change it was told of everything.
+	if changes, through := w.TakeThrough(); through != end || len(changes) != 3 {
+		t.Errorf("watch: %d changes through %d, want 3 through %d", len(changes), through, end)
+	}
+	mustDo(t, s.Update(func(tx *Tx) error { return tx.PutMailCase(MailCase{ID: "AAA-0001"}) }))
+	if changes, through := w.TakeThrough(); through != end || len(changes) != 0 {
+		t.Errorf("watch after a write of no case: %v through %d", changes, through)
+	}
 	checkChangeLog(t, s)
 
 	// A failed function of a batch leaves no trace in the log.
