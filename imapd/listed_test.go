@@ -2,6 +2,9 @@ package imapd
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -237,5 +240,78 @@ func TestRestartIndexesChangesWhileDown(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// mbsync, which lists with wildcards, keeps the Maildir of a closed case
+// that left the list and syncs the other folders. It reports the folder as
+// one it cannot open (and exits 1), as it does for any case folder that
+// moves from Cases/ to Closed/ when its case closes: it looks for its boxes
+// in LIST and does not try the name.
+func TestMbsyncAfterAFolderLeavesTheList(t *testing.T) {
+	mbsync := need(t, "mbsync")
+	h := newHarness(t, withConfig(func(c *Config) { c.ClosedFolders = 1 }))
+	t0 := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	h.addCase("CSE-0001", casestore.StateOpen, "Old Shop")
+	h.addMessage("CSE-0001", "consumer", msg("jan@consumer.example", "Old", "An old case."))
+	h.closeCase("CSE-0001", t0)
+	h.addCase("NEW-0001", casestore.StateOpen, "New Shop")
+	h.addMessage("NEW-0001", "consumer", msg("jan@consumer.example", "New", "A new case."))
+	home := t.TempDir()
+	maildir := filepath.Join(home, "Mail")
+	if err := os.MkdirAll(maildir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rc := filepath.Join(home, "mbsyncrc")
+	if err := os.WriteFile(rc, []byte(mbsyncConf(h, maildir, "", "Channel parley\nFar :parley-remote:\nNear :parley-local:\nPatterns *\nCreate Near\nSync Pull\nExpunge None\nSyncState *\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sync := func(what string, gone ...string) {
+		t.Helper()
+		cmd := exec.Command(mbsync, "-c", rc, "-a")
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		out, err := cmd.CombinedOutput()
+		var bad []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "Error:") {
+				bad = append(bad, l)
+			}
+		}
+		var want []string
+		for _, g := range gone {
+			want = append(want, "Error: channel parley: far side box "+g+" cannot be opened.")
+		}
+		slices.Sort(bad)
+		if !slices.Equal(bad, want) || (err != nil) != (len(gone) > 0) {
+			t.Fatalf("mbsync %s: %v, errors %q, want %q\n%s", what, err, bad, want, out)
+		}
+	}
+	count := func(folder string) int {
+		t.Helper()
+		ents, err := os.ReadDir(filepath.Join(maildir, folder, "cur"))
+		if err != nil {
+			t.Fatalf("Maildir %s: %v", folder, err)
+		}
+		more, err := os.ReadDir(filepath.Join(maildir, folder, "new"))
+		if err != nil {
+			t.Fatalf("Maildir %s: %v", folder, err)
+		}
+		return len(ents) + len(more)
+	}
+	sync("first")
+	if n := count("Closed/CSE-0001-Old-Shop"); n != 1 {
+		t.Fatalf("the closed case's Maildir holds %d messages", n)
+	}
+	h.closeCase("NEW-0001", t0.AddDate(0, 0, 1))
+	c := h.client(nil)
+	waitFor(t, "NEW-0001 in Closed/", func() bool {
+		return slices.Equal(caseFolderNames(t, c), []string{"Closed/NEW-0001-New-Shop"})
+	})
+	sync("after the old case left the list", "Cases/NEW-0001-New-Shop", "Closed/CSE-0001-Old-Shop")
+	if n := count("Closed/CSE-0001-Old-Shop"); n != 1 {
+		t.Errorf("the Maildir of the case that left the list holds %d messages", n)
+	}
+	if n := count("Closed/NEW-0001-New-Shop"); n != 1 {
+		t.Errorf("the newly closed case's Maildir holds %d messages", n)
 	}
 }
