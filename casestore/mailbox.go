@@ -11,10 +11,11 @@ package casestore
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"hash/crc64"
 	"sort"
 	"strings"
+	"time"
 )
 
 var (
@@ -25,7 +26,7 @@ var (
 	bMailCases   = []byte("mail_cases")    // case id -> MailCase (JSON)
 	bMailWords   = []byte("mail_keywords") // lower-cased keyword -> keyword as first stored
 	bMailUnsubs  = []byte("mail_unsubs")   // lower-cased owner, 0, folder -> "" (folders the owner unsubscribed)
-	mailBuckets  = [][]byte{bMailFolders, bMailUIDs, bMailItems, bMailFlags, bMailCases, bMailWords, bMailUnsubs}
+	mailBuckets  = [][]byte{bMailFolders, bMailUIDs, bMailItems, bMailFlags, bMailCases, bMailWords, bMailUnsubs, bMailOpen, bMailClosed}
 )
 
 // MailFolder is the fixed identity of one IMAP folder.
@@ -52,12 +53,15 @@ type MailCase struct {
 	Stamp uint64 `json:"stamp"` // CaseStamp when the case was last indexed
 	// ReplyTo is the mediator address written into every message of the
 	// case, fixed when the case is first indexed so served bytes never change.
-	ReplyTo    string `json:"reply_to"`
-	Label      string `json:"label"` // folder name part after the case id
-	Closed     bool   `json:"closed,omitempty"`
-	Mediation  bool   `json:"mediation,omitempty"` // in mediation: its party mail is in INBOX
-	Purged     bool   `json:"purged,omitempty"`
-	Quarantine bool   `json:"quarantine,omitempty"` // has a quarantine folder
+	ReplyTo string `json:"reply_to"`
+	Label   string `json:"label"` // folder name part after the case id
+	Closed  bool   `json:"closed,omitempty"`
+	// ClosedAt is when a closed case closed: Closed/ lists the most
+	// recently closed (maillist.go).
+	ClosedAt   time.Time `json:"closed_at,omitzero"`
+	Mediation  bool      `json:"mediation,omitempty"` // in mediation: its party mail is in INBOX
+	Purged     bool      `json:"purged,omitempty"`
+	Quarantine bool      `json:"quarantine,omitempty"` // has a quarantine folder
 	// OutSeen and EventsSeen are the highest outbound id and event sequence
 	// already indexed: both only grow, so a sync reads only what is new.
 	OutSeen    uint64 `json:"out_seen,omitempty"`
@@ -84,52 +88,6 @@ func uidBytes(uid uint32) []byte {
 // Generation changes with every committed write to the file; equal values
 // mean nothing changed in between.
 func (t *Tx) Generation() uint64 { return uint64(t.tx.ID()) }
-
-var stampTable = crc64.MakeTable(crc64.ECMA)
-
-// CaseStamps returns, for every case, a value that changes whenever the case
-// record, its message index or its outbound index changes.
-func (t *Tx) CaseStamps() (map[string]uint64, error) {
-	out := make(map[string]uint64)
-	if err := t.tx.Bucket(bCases).ForEach(func(k, v []byte) error {
-		out[string(k)] = crc64.Checksum(v, stampTable)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	for _, b := range [][]byte{bCaseMsgs, bOutByCase} {
-		salt := uint64(len(b)) << 40
-		if err := t.tx.Bucket(b).ForEach(func(k, _ []byte) error {
-			if i := bytes.IndexByte(k, '/'); i > 0 {
-				if st, ok := out[string(k[:i])]; ok {
-					out[string(k[:i])] = st + salt + btoi(k[i+1:])
-				}
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// CaseStamp is CaseStamps for one case.
-func (t *Tx) CaseStamp(id string) uint64 {
-	v := t.tx.Bucket(bCases).Get([]byte(id))
-	if v == nil {
-		return 0
-	}
-	s := crc64.Checksum(v, stampTable)
-	prefix := []byte(id + "/")
-	for _, b := range [][]byte{bCaseMsgs, bOutByCase} {
-		salt := uint64(len(b)) << 40
-		c := t.tx.Bucket(b).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			s += salt + btoi(k[len(prefix):])
-		}
-	}
-	return s
-}
 
 // Event reads one event of a case's log.
 func (t *Tx) Event(caseID string, seq uint64) (*Event, error) {
@@ -345,21 +303,19 @@ func (t *Tx) MailCase(id string) (MailCase, error) {
 	return mc, err
 }
 
-// PutMailCase writes what the index saw of a case.
-func (t *Tx) PutMailCase(mc MailCase) error { return t.put(bMailCases, []byte(mc.ID), mc) }
-
-// MailCases lists every case the index has seen.
-func (t *Tx) MailCases() ([]MailCase, error) {
-	var out []MailCase
-	err := t.tx.Bucket(bMailCases).ForEach(func(k, v []byte) error {
-		var mc MailCase
-		if err := decodeRow(v, &mc); err != nil {
-			return fmt.Errorf("mail case %s: %w", k, err)
-		}
-		out = append(out, mc)
-		return nil
-	})
-	return out, err
+// PutMailCase writes what the index saw of a case, and keeps the lists of
+// the cases it shows up to date (maillist.go).
+func (t *Tx) PutMailCase(mc MailCase) error {
+	var prev *MailCase
+	if old, err := t.MailCase(mc.ID); err == nil {
+		prev = &old
+	} else if !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("mail case %s: %w", mc.ID, err)
+	}
+	if err := putMailListing(t.tx, prev, &mc); err != nil {
+		return fmt.Errorf("mail case %s: %w", mc.ID, err)
+	}
+	return t.put(bMailCases, []byte(mc.ID), mc)
 }
 
 // MailUnsubscribed lists the folders owner unsubscribed (imapd decides what

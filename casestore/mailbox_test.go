@@ -106,39 +106,3 @@ func TestMailboxIndex(t *testing.T) {
 		return nil
 	}))
 }
-
-func TestCaseStamps(t *testing.T) {
-	s := open(t, t.TempDir())
-	defer s.Close()
-	stamp := func(id string) (all, one uint64) {
-		s.View(func(tx *Tx) error {
-			m, _ := tx.CaseStamps()
-			all, one = m[id], tx.CaseStamp(id)
-			return nil
-		})
-		return
-	}
-	if err := s.Update(func(tx *Tx) error { return tx.PutCase(&Case{ID: "K7Q-4M2P", State: StateOpen}) }); err != nil {
-		t.Fatal(err)
-	}
-	a1, o1 := stamp("K7Q-4M2P")
-	if a1 != o1 || a1 == 0 {
-		t.Fatalf("stamps %d %d", a1, o1)
-	}
-	var gen1, gen2 uint64
-	s.View(func(tx *Tx) error { gen1 = tx.Generation(); return nil })
-	if err := s.Update(func(tx *Tx) error {
-		id, _ := tx.NextMessageID()
-		return tx.PutMessage(&Message{ID: id, CaseID: "K7Q-4M2P"})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s.View(func(tx *Tx) error { gen2 = tx.Generation(); return nil })
-	a2, o2 := stamp("K7Q-4M2P")
-	if a2 != o2 || a2 == a1 {
-		t.Errorf("a new message of the case must change its stamp: %d -> %d (%d)", a1, a2, o2)
-	}
-	if gen2 == gen1 {
-		t.Errorf("generation did not change with a write")
-	}
-}

@@ -1,31 +1,133 @@
 package casestore
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"hash/crc64"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // migrate brings a file written with schema version from up to
-// SchemaVersion, in the transaction that opens it.
+// SchemaVersion, in the transaction that opens it. Each step is a function
+// of its own, so steps stay independent of each other.
 //
 //	1 -> 2: cases_by_created, the index `case list` pages through.
+//	2 -> 3: the change log (changes.go) and the lists of the cases the
+//	        mailbox index shows (maillist.go).
 func migrate(tx *bolt.Tx, from uint64) error {
 	if from < 2 {
-		idx := tx.Bucket(bCasesByCreated)
-		err := tx.Bucket(bCases).ForEach(func(k, v []byte) error {
-			var c Case
-			if err := decodeRow(v, &c); err != nil {
-				return fmt.Errorf("case %s: %w", k, err)
-			}
-			return idx.Put(createdKey(&c), nil)
-		})
-		if err != nil {
+		if err := migrateCasesByCreated(tx); err != nil {
 			return fmt.Errorf("migrate to schema 2: %w", err)
+		}
+	}
+	if from < 3 {
+		if err := migrateChangeLog(tx); err != nil {
+			return fmt.Errorf("migrate to schema 3: %w", err)
 		}
 	}
 	if from < SchemaVersion {
 		return tx.Bucket(bMeta).Put([]byte("schema"), itob(SchemaVersion))
 	}
 	return nil
+}
+
+func migrateCasesByCreated(tx *bolt.Tx) error {
+	idx := tx.Bucket(bCasesByCreated)
+	return tx.Bucket(bCases).ForEach(func(k, v []byte) error {
+		var c Case
+		if err := decodeRow(v, &c); err != nil {
+			return fmt.Errorf("case %s: %w", k, err)
+		}
+		return idx.Put(createdKey(&c), nil)
+	})
+}
+
+// migrateChangeLog puts every case in the change log, and every case the
+// mailbox index saw in its lists. The cases the index is up to date with
+// (their MailCase stamp is the stamp schema 2 computed) come first, and the
+// index is marked as having seen them; the others come after, so the index
+// reads them again at its next start, as it would have before.
+func migrateChangeLog(tx *bolt.Tx) error {
+	t := &Tx{tx: tx}
+	var current, stale []string
+	err := tx.Bucket(bCases).ForEach(func(k, v []byte) error {
+		mc, err := t.MailCase(string(k))
+		switch {
+		case err == nil && mc.Stamp == legacyStamp(tx, k, v):
+			current = append(current, string(k))
+		case err == nil || errors.Is(err, ErrNotFound):
+			stale = append(stale, string(k))
+		default:
+			return fmt.Errorf("mail case %s: %w", k, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, ids := range [][]string{current, stale} {
+		for _, id := range ids {
+			if _, err := logChange(tx, id); err != nil {
+				return err
+			}
+			if err := migrateMailCase(t, id, i == 0); err != nil {
+				return err
+			}
+		}
+		if i == 0 {
+			if err := t.SetMailSeen(t.LastChange()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// migrateMailCase gives the MailCase of a case (if the index saw it) its
+// closing time and its place in the lists; current says the index is up to
+// date with the case, whose stamp is then its new one.
+func migrateMailCase(t *Tx, id string, current bool) error {
+	mc, err := t.MailCase(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mail case %s: %w", id, err)
+	}
+	if mc.Closed {
+		c, err := t.Case(id)
+		if err != nil {
+			return err
+		}
+		// As imapd orders them: a case closed without a closing time
+		// recorded by its opening time.
+		mc.ClosedAt = c.Closed
+		if mc.ClosedAt.IsZero() {
+			mc.ClosedAt = c.Created
+		}
+	}
+	if current {
+		mc.Stamp = t.CaseStamp(id)
+	}
+	if err := putMailListing(t.tx, nil, &mc); err != nil {
+		return fmt.Errorf("mail case %s: %w", id, err)
+	}
+	return t.put(bMailCases, []byte(id), mc)
+}
+
+// legacyStamp is the stamp schema 2 kept in MailCase: a checksum of the
+// case row plus its message and outbound keys.
+func legacyStamp(tx *bolt.Tx, id, row []byte) uint64 {
+	s := crc64.Checksum(row, crc64.MakeTable(crc64.ECMA))
+	prefix := append(bytes.Clone(id), '/')
+	for _, b := range [][]byte{bCaseMsgs, bOutByCase} {
+		salt := uint64(len(b)) << 40
+		c := tx.Bucket(b).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			s += salt + btoi(k[len(prefix):])
+		}
+	}
+	return s
 }

@@ -2,10 +2,12 @@ package casestore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -146,4 +148,64 @@ func TestBlobsWriteOnceAndModes(t *testing.T) {
 	if len(tmp) != 0 {
 		t.Errorf("tmp folder keeps %d files", len(tmp))
 	}
+}
+
+// syncedFreelist reads the bbolt file's meta pages and reports whether the
+// current one names a free page list (bbolt's meta layout: after the 16-byte
+// page header, magic, version, page size and flags (4 bytes each), the root
+// bucket (16), then the freelist page id, the high water mark and the
+// transaction id, 8 bytes each, little-endian on the machines we build for).
+func syncedFreelist(t *testing.T, path string) bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	pageSize := int(le.Uint32(b[16+8:]))
+	var freelist, txid uint64
+	for _, off := range []int{0, pageSize} {
+		m := b[off+16:]
+		if tx := le.Uint64(m[48:]); tx >= txid {
+			txid, freelist = tx, le.Uint64(m[32:])
+		}
+	}
+	return freelist != ^uint64(0)
+}
+
+// A clean Close writes bbolt's free page list, so the next Open does not
+// read every page of the file to rebuild it; commits drop it again.
+func TestCloseWritesFreelist(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	mustDo(t, s.Update(func(tx *Tx) error {
+		for i := range 500 {
+			if err := tx.PutCase(&Case{ID: fmt.Sprintf("AAA-%04d", i), State: StateOpen, Title: strings.Repeat("x", 500)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	if syncedFreelist(t, DBPath(dir)) {
+		t.Fatal("the free page list is written by commits")
+	}
+	mustDo(t, s.Close())
+	if !syncedFreelist(t, DBPath(dir)) {
+		t.Fatal("Close did not write the free page list")
+	}
+	s = open(t, dir)
+	mustDo(t, s.Update(func(tx *Tx) error { return tx.PutCase(&Case{ID: "BBB-0001", State: StateOpen}) }))
+	if syncedFreelist(t, DBPath(dir)) {
+		t.Error("a commit after Open left the old free page list named")
+	}
+	mustDo(t, s.Close())
+	s = open(t, dir)
+	defer s.Close()
+	mustDo(t, s.View(func(tx *Tx) error {
+		if _, err := tx.Case("AAA-0499"); err != nil {
+			return err
+		}
+		_, err := tx.Case("BBB-0001")
+		return err
+	}))
 }

@@ -28,6 +28,8 @@ type Tx struct {
 	// touched holds the cases this transaction changed and the messages
 	// of each it wrote, for Watch.
 	touched map[string]map[uint64]struct{}
+	// lastChange is the change log sequence it gave its last case.
+	lastChange uint64
 }
 
 func itob(v uint64) []byte {

@@ -16,6 +16,7 @@ type Watch struct {
 	s       *Store
 	mu      sync.Mutex
 	pending map[string]map[uint64]struct{} // case -> messages written
+	through uint64                         // change log sequence of the last commit announced
 	signal  chan struct{}
 }
 
@@ -49,7 +50,16 @@ func (w *Watch) Pending() bool {
 // Take returns the cases changed since the last Take, sorted by case, and
 // forgets them.
 func (w *Watch) Take() []Change {
+	out, _ := w.TakeThrough()
+	return out
+}
+
+// TakeThrough is Take, and the change log sequence (changes.go) of the last
+// commit announced: every commit up to it is in what this Take or an
+// earlier one returned (or in what was requeued since).
+func (w *Watch) TakeThrough() ([]Change, uint64) {
 	w.mu.Lock()
+	through := w.through
 	out := make([]Change, 0, len(w.pending))
 	for id, msgs := range w.pending {
 		ch := Change{Case: id, Messages: make([]uint64, 0, len(msgs))}
@@ -62,14 +72,14 @@ func (w *Watch) Take() []Change {
 	clear(w.pending)
 	w.mu.Unlock()
 	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.Case, b.Case) })
-	return out
+	return out, through
 }
 
 // Requeue gives back changes a reader took but could not process, so the
 // next Take returns them again.
 func (w *Watch) Requeue(changes []Change) {
 	if len(changes) > 0 {
-		w.add(changes)
+		w.add(changes, 0)
 	}
 }
 
@@ -86,8 +96,9 @@ func (w *Watch) Close() {
 	}
 }
 
-func (w *Watch) add(changes []Change) {
+func (w *Watch) add(changes []Change, through uint64) {
 	w.mu.Lock()
+	w.through = max(w.through, through)
 	for _, ch := range changes {
 		msgs := w.pending[ch.Case]
 		if msgs == nil {
@@ -148,6 +159,6 @@ func (s *Store) notify(t *Tx) {
 		changes = append(changes, ch)
 	}
 	for _, w := range watches {
-		w.add(changes)
+		w.add(changes, t.lastChange)
 	}
 }

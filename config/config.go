@@ -136,6 +136,10 @@ type SMTP struct {
 	MinFreeSpace Size `toml:"min_free_space"`
 }
 
+// MaxClosedFolders bounds [imap] closed_folders: the IMAP index keeps the
+// listed closed cases in memory, and mail clients list every folder.
+const MaxClosedFolders = 10000
+
 // IMAP configures the mediators' shared mailbox.
 type IMAP struct {
 	// Listen is host:port for IMAP with STARTTLS; empty turns IMAP off.
@@ -146,6 +150,9 @@ type IMAP struct {
 	// key_file, still read when [tls] names none (Config.CertFiles).
 	CertFile string `toml:"cert_file"`
 	KeyFile  string `toml:"key_file"`
+	// ClosedFolders is how many closed case folders LIST shows, the most
+	// recently closed; older ones open by name (Closed/ID).
+	ClosedFolders int `toml:"closed_folders"`
 }
 
 // Submission configures the SMTP submission listener for mediators.
@@ -458,6 +465,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.IMAP.CertFile == "") != (c.IMAP.KeyFile == "") {
 		bad("imap: set both cert_file and key_file, or neither (a self-signed certificate is made in the data folder)")
+	}
+	if c.IMAP.ClosedFolders < 1 || c.IMAP.ClosedFolders > MaxClosedFolders {
+		bad("imap.closed_folders %d: must be 1..%d (older closed cases stay reachable as Closed/ID)", c.IMAP.ClosedFolders, MaxClosedFolders)
 	}
 	c.validateTLS(bad)
 	if c.SMTP.MaxMessageSize <= 0 || c.SMTP.MaxRecipients <= 0 || c.SMTP.MaxLineLength <= 0 || c.SMTP.MaxHeaderSize <= 0 || c.SMTP.MaxConnections <= 0 {

@@ -216,3 +216,21 @@ func TestOutboundDelivery(t *testing.T) {
 		t.Errorf("mx defaults %d %d", d.MXPort, d.MXDomainConcurrency)
 	}
 }
+
+func TestClosedFolders(t *testing.T) {
+	if n := Default().IMAP.ClosedFolders; n != 300 {
+		t.Errorf("default imap.closed_folders %d, want 300", n)
+	}
+	for _, n := range []int{0, -1, MaxClosedFolders + 1} {
+		cfg := Default()
+		cfg.IMAP.ClosedFolders = n
+		if err := cfg.Resolve(); err == nil || !strings.Contains(err.Error(), "imap.closed_folders") {
+			t.Errorf("closed_folders %d: %v, want an error naming imap.closed_folders", n, err)
+		}
+	}
+	cfg := Default()
+	cfg.IMAP.ClosedFolders = MaxClosedFolders
+	if err := cfg.Resolve(); err != nil {
+		t.Errorf("closed_folders %d: %v", MaxClosedFolders, err)
+	}
+}

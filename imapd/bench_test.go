@@ -52,17 +52,7 @@ func seedBench(b *testing.B, h *harness, cases, perCase int) {
 					role := []string{"consumer", "trader"}[j%2]
 					raw := []byte(fmt.Sprintf("From: %s@example.org\r\nTo: case@%s\r\nSubject: [%s] Message %d\r\nDate: Thu, 01 Jan 2026 10:%02d:00 +0000\r\nMessage-ID: <%s.%d@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
 						role, testDomain, id, j, j, id, j, body))
-					sum := sha256.Sum256(raw)
-					hexsum := hex.EncodeToString(sum[:])
-					mid, err := tx.NextMessageID()
-					if err != nil {
-						return err
-					}
-					if err := tx.PutRawInline(hexsum, raw); err != nil {
-						return err
-					}
-					if err := tx.PutMessage(&casestore.Message{ID: mid, Received: now.Add(time.Duration(i*perCase+j) * time.Second),
-						SHA256: hexsum, Size: int64(len(raw)), CaseID: id, Role: route.Role(role), Processed: true}); err != nil {
+					if err := putBenchMessage(tx, id, route.Role(role), now.Add(time.Duration(i*perCase+j)*time.Second), raw); err != nil {
 						return err
 					}
 				}
@@ -70,6 +60,22 @@ func seedBench(b *testing.B, h *harness, cases, perCase int) {
 			return nil
 		})
 	}
+}
+
+// putBenchMessage stores an inbound message of a case as the procedure
+// leaves it, content inline.
+func putBenchMessage(tx *casestore.Tx, caseID string, role route.Role, at time.Time, raw []byte) error {
+	sum := sha256.Sum256(raw)
+	hexsum := hex.EncodeToString(sum[:])
+	mid, err := tx.NextMessageID()
+	if err != nil {
+		return err
+	}
+	if err := tx.PutRawInline(hexsum, raw); err != nil {
+		return err
+	}
+	return tx.PutMessage(&casestore.Message{ID: mid, Received: at, SHA256: hexsum, Size: int64(len(raw)), CaseID: caseID,
+		Role: role, Processed: true})
 }
 
 // BenchmarkMailbox measures a mailbox of 1,000 cases and 20,000 messages
@@ -80,14 +86,14 @@ func BenchmarkMailbox(b *testing.B) {
 	h := newHarness(b, beforeStart(func(h *harness) {
 		seedBench(b, h, benchCases, benchPerCase)
 		// The first index of an existing store, before the server starts.
-		x := newIndex(h.store, h.keys, testDomain, 1<<20, h.logger())
+		x := newIndex(h.store, h.keys, testDomain, 1<<20, DefaultClosedFolders, h.logger())
 		start := time.Now()
 		if err := x.refresh(); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("first index of %d cases / %d messages: %v", benchCases, benchCases*benchPerCase, time.Since(start))
 		start = time.Now()
-		if err := newIndex(h.store, h.keys, testDomain, 1<<20, h.logger()).refresh(); err != nil {
+		if err := newIndex(h.store, h.keys, testDomain, 1<<20, DefaultClosedFolders, h.logger()).refresh(); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("start-up over an existing index: %v", time.Since(start))

@@ -8,6 +8,10 @@
 //   - the mailbox index kept in the bbolt file (casestore/mailbox.go): fixed
 //     UIDVALIDITY per folder, stable increasing UIDs assigned the first time
 //     the index sees an item, and the flags and keywords all mediators share;
+//     its cost follows the listed cases and the changes, not the number of
+//     cases: LIST shows every case not closed and the most recently closed
+//     ones (listed.go), and a start reads those and what the store's change
+//     log says changed since (load.go);
 //   - the bytes served: each stored message as received or sent, with its
 //     Reply-To replaced by the case's mediator address, and internal notes as
 //     small text/plain messages synthesised from the event log;

@@ -76,6 +76,15 @@ func beforeStart(fn func(*harness)) harnessOpt { return func(h *harness) { h.bef
 
 func withConfig(fn func(*Config)) harnessOpt { return func(h *harness) { h.cfgFn = fn } }
 
+// inDir keeps the store in dir instead of a temporary folder ("" changes nothing).
+func inDir(dir string) harnessOpt {
+	return func(h *harness) {
+		if dir != "" {
+			h.dir = dir
+		}
+	}
+}
+
 // newHarness opens a store in a temporary folder with one mediator and
 // serves IMAP on a loopback port.
 func newHarness(t testing.TB, opts ...harnessOpt) *harness {

@@ -26,23 +26,27 @@ type index struct {
 	log    *slog.Logger
 	cache  *contentCache
 
-	// watch names the cases each commit changed: after the first full
-	// scan, a refresh reads only those.
+	// watch names the cases each commit changed: after the start, a
+	// refresh reads only those.
 	watch *casestore.Watch
+	// closedFolders is how many closed cases LIST shows, the most recently
+	// closed; the index holds those and every case not closed (listed.go).
+	closedFolders int
 
 	syncMu   sync.Mutex // one refresh at a time; guards the fields below
 	isLoaded bool
 	lastRun  time.Time
+	seen     uint64 // the change log sequence up to which every change is indexed
 
 	// personalMu serialises writes to personal folders, so their new UIDs
 	// reach the live mailboxes in order.
 	personalMu sync.Mutex
 
-	mu      sync.Mutex      // guards the fields below
-	ensured map[string]bool // owners whose personal folders exist
-	cases   map[string]casestore.MailCase
-	byName  map[string]string // folder name -> key ("" for parents)
-	list    []folderEntry     // INBOX, then by name
+	mu      sync.Mutex                    // guards the fields below
+	ensured map[string]bool               // owners whose personal folders exist
+	cases   map[string]casestore.MailCase // the listed cases
+	byName  map[string]string             // folder name -> key ("" for parents)
+	list    []folderEntry                 // INBOX, then by name
 	live    map[string]*mailbox
 	// \Recent of the folders no session has open (recent.go): the first
 	// UID nobody was told of, and those values not yet in the index file.
@@ -53,11 +57,12 @@ type index struct {
 // syncBatch bounds how many cases one index transaction covers.
 const syncBatch = 250
 
-func newIndex(store *casestore.Store, keys *threading.Keys, domain string, cacheBytes int, log *slog.Logger) *index {
+func newIndex(store *casestore.Store, keys *threading.Keys, domain string, cacheBytes, closedFolders int, log *slog.Logger) *index {
 	return &index{
 		store: store, keys: keys, domain: domain, log: log, cache: newContentCache(cacheBytes), watch: store.Watch(),
-		cases:  make(map[string]casestore.MailCase),
-		byName: make(map[string]string), live: make(map[string]*mailbox), ensured: make(map[string]bool),
+		closedFolders: closedFolders,
+		cases:         make(map[string]casestore.MailCase),
+		byName:        make(map[string]string), live: make(map[string]*mailbox), ensured: make(map[string]bool),
 		recent: make(map[string]imap.UID), recentDirty: make(map[string]imap.UID),
 	}
 }
@@ -78,7 +83,7 @@ func (x *index) refreshIfOlder(d time.Duration) error {
 	return x.refresh()
 }
 
-// loaded reports whether the first full scan is done.
+// loaded reports whether the start's work is done.
 func (x *index) loaded() bool {
 	x.syncMu.Lock()
 	defer x.syncMu.Unlock()
@@ -86,79 +91,42 @@ func (x *index) loaded() bool {
 }
 
 // refresh brings the index up to date with the store and pushes what changed
-// to the live mailboxes. The first refresh compares every case with the
-// index file (what changed while the daemon was down); after that it reads
-// only the cases the store's commits named, so its cost follows the mail,
-// not the number of cases.
+// to the live mailboxes. The first refresh reads the listed cases and
+// indexes what changed while the daemon was down (load.go); after that it
+// reads only the cases the store's commits named, so its cost follows the
+// mail, not the number of cases.
 func (x *index) refresh() error {
 	x.syncMu.Lock()
 	defer x.syncMu.Unlock()
 	x.lastRun = time.Now()
 	if !x.isLoaded {
-		// The scan sees every commit before it; later ones stay pending.
+		// The start reads the change log up to at least every commit
+		// before it; later ones stay pending.
 		x.watch.Take()
 		return x.loadLocked()
 	}
-	return x.syncAll(x.watch.Take(), false)
+	changes, through := x.watch.TakeThrough()
+	return x.syncAll(changes, false, through)
 }
 
 // syncAll indexes the changed cases in batches; full re-reads each case
 // whole (at start), else a case whose folders and INBOX membership stay as
 // they were is brought up to date from the messages its commits named.
-func (x *index) syncAll(changes []casestore.Change, full bool) error {
+// Once all are indexed, the index file records that every change up to the
+// change log sequence through is (0: nothing to record).
+func (x *index) syncAll(changes []casestore.Change, full bool, through uint64) error {
 	for i := 0; i < len(changes); i += syncBatch {
-		if err := x.syncCases(changes[i:min(i+syncBatch, len(changes))], full); err != nil {
+		end := min(i+syncBatch, len(changes))
+		mark := uint64(0)
+		if end == len(changes) {
+			mark = through
+		}
+		if err := x.syncCases(changes[i:end], full, mark); err != nil {
 			x.watch.Requeue(changes[i:])
 			return err
 		}
 	}
 	return nil
-}
-
-// loadLocked reads the index file and indexes every case whose stamp
-// differs from the one recorded with its folder.
-func (x *index) loadLocked() error {
-	var (
-		stamps   map[string]uint64
-		initial  []casestore.MailCase
-		keywords []string
-	)
-	err := x.store.View(func(tx *casestore.Tx) error {
-		var err error
-		if stamps, err = tx.CaseStamps(); err != nil {
-			return err
-		}
-		if initial, err = tx.MailCases(); err != nil {
-			return err
-		}
-		keywords = tx.MailKeywords()
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read mailbox index: %w", err)
-	}
-	if err := x.store.Update(func(tx *casestore.Tx) error {
-		_, err := tx.EnsureMailFolder(keyInbox)
-		return err
-	}); err != nil {
-		return fmt.Errorf("create INBOX: %w", err)
-	}
-	x.mu.Lock()
-	for _, mc := range initial {
-		x.cases[mc.ID] = mc
-	}
-	x.keywords = keywords
-	x.rebuildLocked()
-	var changed []casestore.Change
-	for id, st := range stamps {
-		if old, ok := x.cases[id]; !ok || old.Stamp != st {
-			changed = append(changed, casestore.Change{Case: id})
-		}
-	}
-	x.mu.Unlock()
-	x.isLoaded = true
-	sort.Slice(changed, func(i, j int) bool { return changed[i].Case < changed[j].Case })
-	return x.syncAll(changed, true)
 }
 
 // caseSync is what indexing one case changed.
@@ -193,17 +161,24 @@ func sortCandidates(cs []candidate) {
 	})
 }
 
-// syncCases indexes the given cases in one transaction, then applies the
-// result to live mailboxes. The function given to Update only touches its
+// syncCases indexes the given cases in one transaction, and records that
+// every change up to the change log sequence seen is indexed (when above
+// what is recorded), then applies the result to live mailboxes. The function given to Update only touches its
 // transaction and its own result variables, which it resets, because the
 // group committer may run it twice.
-func (x *index) syncCases(changes []casestore.Change, full bool) error {
+func (x *index) syncCases(changes []casestore.Change, full bool, seen uint64) error {
 	var (
 		results   []*caseSync
 		inboxAdds []casestore.MailEntry
 	)
+	prevSeen := x.seen
 	err := x.store.Update(func(tx *casestore.Tx) error {
 		results, inboxAdds = nil, nil
+		if seen > prevSeen {
+			if err := tx.SetMailSeen(seen); err != nil {
+				return fmt.Errorf("record indexed changes: %w", err)
+			}
+		}
 		var pending []candidate
 		for _, ch := range changes {
 			r, inbox, err := x.syncCase(tx, ch, full)
@@ -235,6 +210,7 @@ func (x *index) syncCases(changes []casestore.Change, full bool) error {
 	if err != nil {
 		return err
 	}
+	x.seen = max(x.seen, seen)
 	x.apply(results, inboxAdds)
 	return nil
 }
@@ -280,12 +256,14 @@ func (x *index) syncCase(tx *casestore.Tx, ch casestore.Change, full bool) (*cas
 	if mc.ReplyTo == "" {
 		mc.ReplyTo = x.keys.PartyLocal(id, route.Mediator) + "@" + x.domain
 	}
+	closedAt := closedTime(c)
 	if !full && r.prev != nil && r.prev.Layout == caseLayout && !c.Purged && !mc.Purged && mc.Label == caseLabel(c) &&
-		mc.Closed == (c.State == casestore.StateClosed) && mc.Mediation == (c.State == casestore.StateMediation) {
+		mc.Closed == (c.State == casestore.StateClosed) && mc.Mediation == (c.State == casestore.StateMediation) &&
+		mc.ClosedAt.Equal(closedAt) {
 		return x.syncCaseMessages(tx, c, mc, ch.Messages, r)
 	}
 	mc.Label, mc.Closed, mc.Purged = caseLabel(c), c.State == casestore.StateClosed, c.Purged
-	mc.Mediation = c.State == casestore.StateMediation
+	mc.Mediation, mc.ClosedAt = c.State == casestore.StateMediation, closedAt
 	if mc.Root == "" {
 		mc.Root = threadRoot(id, mc.ReplyTo)
 	}
@@ -491,7 +469,9 @@ func (x *index) apply(results []*caseSync, inboxAdds []casestore.MailEntry) {
 	defer x.mu.Unlock()
 	rebuild := false
 	for _, r := range results {
-		if r.prev == nil || folderName(*r.prev) != folderName(r.mc) || r.prev.Quarantine != r.mc.Quarantine || r.prev.Purged != r.mc.Purged {
+		_, listed := x.cases[r.mc.ID]
+		if !listed || r.prev == nil || folderName(*r.prev) != folderName(r.mc) || r.prev.Quarantine != r.mc.Quarantine ||
+			r.prev.Purged != r.mc.Purged || !r.prev.ClosedAt.Equal(r.mc.ClosedAt) {
 			rebuild = true
 		}
 		x.cases[r.mc.ID] = r.mc
@@ -517,22 +497,14 @@ func (x *index) apply(results []*caseSync, inboxAdds []casestore.MailEntry) {
 	}
 }
 
-// rebuildLocked recomputes the folder list; x.mu is held.
+// rebuildLocked keeps the listed cases in memory and no others, and
+// recomputes the folder list; x.mu is held.
 func (x *index) rebuildLocked() {
+	x.trimLocked()
 	list := []folderEntry{}
 	var open, closed int
 	for _, mc := range x.cases {
-		if mc.Purged {
-			continue
-		}
-		name := folderName(mc)
-		attrs := []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}
-		if mc.Quarantine {
-			attrs = []imap.MailboxAttr{imap.MailboxAttrHasChildren}
-			list = append(list, folderEntry{name: name + string(delim) + quarantineName, key: quarantineFolderKey(mc.ID),
-				attrs: []imap.MailboxAttr{imap.MailboxAttrHasNoChildren}})
-		}
-		list = append(list, folderEntry{name: name, key: caseFolderKey(mc.ID), attrs: attrs})
+		list = append(list, caseFolders(mc, folderName(mc))...)
 		if mc.Closed {
 			closed++
 		} else {
@@ -563,12 +535,17 @@ func (x *index) folders() []folderEntry {
 }
 
 // lookup returns the key of a folder name; key "" with ok means a parent
-// folder, which holds no messages.
+// folder, which holds no messages. Besides the listed folders it finds
+// those LIST leaves out (listed.go).
 func (x *index) lookup(name string) (key string, ok bool) {
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	key, ok = x.byName[name]
-	return key, ok
+	x.mu.Unlock()
+	if ok {
+		return key, true
+	}
+	f, ok := x.unlisted(name)
+	return f.key, ok
 }
 
 // open returns the live mailbox of a folder, loading it from the index.
@@ -634,9 +611,7 @@ func (x *index) content(item string) (*content, error) {
 	if err != nil {
 		return nil, err
 	}
-	x.mu.Lock()
-	mc, ok := x.cases[caseID]
-	x.mu.Unlock()
+	mc, ok := x.mailCase(caseID)
 	if !ok || mc.ReplyTo == "" {
 		return nil, fmt.Errorf("load %s: case %s is not indexed", item, caseID)
 	}

@@ -42,6 +42,10 @@ type Config struct {
 	MaxConnections int
 	// CacheBytes bounds the cache of served messages; default 64 MiB.
 	CacheBytes int
+	// ClosedFolders is how many closed case folders LIST shows, the most
+	// recently closed; older ones are opened by name (listed.go). Default
+	// DefaultClosedFolders.
+	ClosedFolders int
 	// PersonalQuotaBytes and PersonalQuotaMessages bound each mediator's
 	// personal folders (Sent, Drafts, Trash); defaults 500 MiB and 10,000.
 	PersonalQuotaBytes    int64
@@ -54,6 +58,9 @@ type Config struct {
 	// Metrics counts sessions; nil counts nothing.
 	Metrics *metrics.IMAP
 }
+
+// DefaultClosedFolders is how many closed case folders LIST shows by default.
+const DefaultClosedFolders = 300
 
 // capabilities are the extensions advertised beyond what go-imap adds by
 // itself (IDLE, UNSELECT, ENABLE, UTF8=ACCEPT, SASL-IR, LITERAL-, STARTTLS
@@ -127,6 +134,9 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, auth *Authent
 	if cfg.CacheBytes <= 0 {
 		cfg.CacheBytes = 64 << 20
 	}
+	if cfg.ClosedFolders <= 0 {
+		cfg.ClosedFolders = DefaultClosedFolders
+	}
 	if cfg.PersonalQuotaBytes <= 0 {
 		cfg.PersonalQuotaBytes = defaultQuotaBytes
 	}
@@ -136,7 +146,7 @@ func New(cfg Config, store *casestore.Store, keys *threading.Keys, auth *Authent
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, store: store, auth: auth, log: log,
-		idx: newIndex(store, keys, cfg.Domain, cfg.CacheBytes, log),
+		idx: newIndex(store, keys, cfg.Domain, cfg.CacheBytes, cfg.ClosedFolders, log),
 		ctx: ctx, cancel: cancel, pollDone: make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}), sessions: make(map[*session]struct{}),
 		conns: make(map[*countedConn]struct{}),

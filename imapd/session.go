@@ -102,29 +102,62 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	if err != nil {
 		return s.internalErr("list", err)
 	}
+	special := options != nil && options.SelectSpecialUse
+	matched := make([]bool, len(patterns))
+	write := func(f folderEntry) error {
+		attrs, ok := subs.apply(f)
+		if !ok {
+			return nil
+		}
+		return w.WriteList(&imap.ListData{Mailbox: f.name, Delim: delim, Attrs: attrs})
+	}
 	for _, f := range s.listFolders() {
-		if options != nil && options.SelectSpecialUse && !isSpecialUse(f.attrs) {
+		if special && !isSpecialUse(f.attrs) {
 			continue
 		}
 		match := false
-		for _, p := range patterns {
+		for i, p := range patterns {
 			if imapserver.MatchList(f.name, delim, ref, p) {
-				match = true
+				match, matched[i] = true, true
 				break
 			}
 		}
 		if !match {
 			continue
 		}
-		attrs, ok := subs.apply(f)
-		if !ok {
-			continue
-		}
-		if err := w.WriteList(&imap.ListData{Mailbox: f.name, Delim: delim, Attrs: attrs}); err != nil {
+		if err := write(f); err != nil {
 			return err
 		}
 	}
+	// A pattern without wildcards may name a folder LIST leaves out: an
+	// older closed case's (listed.go).
+	for i, p := range patterns {
+		name, ok := literalListName(ref, p)
+		if matched[i] || special || !ok {
+			continue
+		}
+		if f, ok := s.srv.idx.unlisted(name); ok {
+			if err := write(f); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// literalListName is the folder a LIST reference and pattern name when the
+// pattern has no wildcards (as imapserver.MatchList combines them).
+func literalListName(ref, pattern string) (string, bool) {
+	if strings.ContainsAny(ref+pattern, "*%") {
+		return "", false
+	}
+	if p, ok := strings.CutPrefix(pattern, string(delim)); ok {
+		return p, true
+	}
+	if ref != "" && !strings.HasSuffix(ref, string(delim)) {
+		ref += string(delim)
+	}
+	return ref + pattern, true
 }
 
 // listFolders is every folder the session sees, INBOX first, then by name.

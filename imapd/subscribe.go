@@ -42,7 +42,8 @@ func (s *session) findFolder(name string) (folderEntry, bool, error) {
 			return f, true, nil
 		}
 	}
-	return folderEntry{}, false, nil
+	f, ok := s.srv.idx.unlisted(name)
+	return f, ok, nil
 }
 
 func (s *session) Subscribe(name string) error {

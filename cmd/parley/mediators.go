@@ -63,7 +63,7 @@ func startMediators(cfg config.Config, tlsCfg *tls.Config, store *casestore.Stor
 	}
 	var addrs []any
 	if plainL != nil || tlsL != nil {
-		m.imap = imapd.New(imapd.Config{Domain: cfg.Domain, TLS: tlsCfg,
+		m.imap = imapd.New(imapd.Config{Domain: cfg.Domain, TLS: tlsCfg, ClosedFolders: cfg.IMAP.ClosedFolders,
 			Retention: cfg.Procedure.Retention.From(store.Now()).Sub(store.Now()), Metrics: mon.reg.IMAP()}, store, keys, auth, log.With("part", "imap"))
 		if plainL != nil {
 			go func() { m.errs <- mon.serving("imap", func() error { return m.imap.Serve(plainL) }) }()
