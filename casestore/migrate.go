@@ -10,6 +10,7 @@ import (
 // SchemaVersion, in the transaction that opens it.
 //
 //	1 -> 2: cases_by_created, the index `case list` pages through.
+//	2 -> 3: case_counts, the number of cases in each state.
 func migrate(tx *bolt.Tx, from uint64) error {
 	if from < 2 {
 		idx := tx.Bucket(bCasesByCreated)
@@ -22,6 +23,11 @@ func migrate(tx *bolt.Tx, from uint64) error {
 		})
 		if err != nil {
 			return fmt.Errorf("migrate to schema 2: %w", err)
+		}
+	}
+	if from < 3 {
+		if err := migrateCaseCounts(tx); err != nil {
+			return err
 		}
 	}
 	if from < SchemaVersion {

@@ -145,6 +145,16 @@ func (t *Tx) Traders() ([]Trader, error) {
 // PutCase writes a case.
 func (t *Tx) PutCase(c *Case) error {
 	c.Updated = t.s.now()
+	old := ""
+	if v := t.tx.Bucket(bCases).Get([]byte(c.ID)); v != nil {
+		var err error
+		if old, err = rowState(v); err != nil {
+			return fmt.Errorf("case %s: %w", c.ID, err)
+		}
+	}
+	if err := t.countCase(old, c.State); err != nil {
+		return err
+	}
 	t.touch(c.ID)
 	if idx, k := t.tx.Bucket(bCasesByCreated), createdKey(c); idx.Get(k) == nil {
 		if err := idx.Put(k, nil); err != nil {
