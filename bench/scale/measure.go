@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"parley/bench/internal/benchd"
+	"parley/bench/internal/mailsink"
+	"parley/casestore"
+	"parley/control"
+)
+
+// options are what one run measures with.
+type options struct {
+	Parley, Latency string // the parley and bench/latency binaries
+	Work            string // a fresh folder per size is made in it
+	Open            int    // open cases at every size
+	Sizes           []int  // closed cases of each store measured, smallest first
+	Sweep           int    // retention timers made due for the sweep
+	Repeat          int    // timed repeats of each quick operation (the median is kept)
+	IngestRate      float64
+	IngestFor       time.Duration
+	IngestClients   int
+	Ready           time.Duration // how long a start (and the IMAP index's first load) may take
+}
+
+// mediator is the IMAP account the measurement logs in with.
+const (
+	mediatorEmail = "mia@mediators.example"
+	mediatorPass  = "scale bench secret"
+)
+
+// figures are one store's measurements. Times in milliseconds unless named _s.
+type figures struct {
+	Cases      int     `json:"cases"`
+	Closed     int     `json:"closed"`
+	Open       int     `json:"open"`
+	GenerateS  float64 `json:"generate_s"`
+	StartS     float64 `json:"start_s"`           // process start to the SMTP greeting
+	RSSStart   float64 `json:"rss_start_mib"`     // VmRSS at the greeting
+	IMAPFirstS float64 `json:"imap_first_list_s"` // login and the first LIST (the index's first load)
+	IMAPList   float64 `json:"imap_list_ms"`      // LIST "" "Cases/*"
+	IMAPListN  int     `json:"imap_list_folders"`
+	IMAPSelect float64 `json:"imap_select_ms"` // SELECT of an open case's folder
+	ListFirst  float64 `json:"case_list_ms"`   // parley case list (the newest 50)
+	ListDeep   float64 `json:"case_list_after_ms"`
+	Show       float64 `json:"case_show_ms"`
+	RSSIdle    float64 `json:"rss_idle_mib"` // VmRSS after the measurements above
+	PeakRSS    float64 `json:"peak_rss_mib"` // VmHWM then
+	SweepN     int     `json:"sweep_cases"`
+	SweepS     float64 `json:"sweep_s"` // first retention timer fired to the last purge committed
+	Ingest     float64 `json:"ingest_accepted_per_s"`
+	Relayed    float64 `json:"ingest_relayed_per_s"`
+	IngestPeak float64 `json:"ingest_peak_rss_mib"`
+	FileMiB    float64 `json:"file_mib"`
+}
+
+// measureSize generates a store with closed + opt.Open cases in its own
+// folder and measures it with three daemon runs: the reads (case list and
+// show, IMAP, memory), the retention sweep, then ingest (bench/latency).
+func measureSize(ctx context.Context, opt options, closed int, logf func(string, ...any)) (*figures, error) {
+	work := filepath.Join(opt.Work, fmt.Sprintf("closed-%d", closed))
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return nil, fmt.Errorf("work folder: %w", err)
+	}
+	data := benchd.DataDir(work)
+	f := &figures{Cases: closed + opt.Open, Closed: closed, Open: opt.Open}
+	logf("%d cases: generating %d closed and %d open in %s", f.Cases, closed, opt.Open, data)
+	g, err := generate(data, spec{Closed: closed, Open: opt.Open, Now: time.Now()}, logf)
+	if err != nil {
+		return nil, err
+	}
+	f.GenerateS = round(g.Took.Seconds(), 1)
+	if len(g.Open) == 0 || g.Deep == "" {
+		return nil, errors.New("the store needs at least one open case")
+	}
+	if _, err := benchd.CLI(ctx, opt.Parley, data, mediatorPass+"\n", "mediator", "add", "--email", mediatorEmail, "--name", "Mia"); err != nil {
+		return nil, err
+	}
+	snk, addr, err := mailsink.Listen("127.0.0.1:0", func([]string, []byte) {})
+	if err != nil {
+		return nil, err
+	}
+	defer snk.Close()
+	if err := measureReads(ctx, opt, work, addr.String(), g, f, logf); err != nil {
+		return nil, err
+	}
+	sweep := g.Unpurged[:min(opt.Sweep, len(g.Unpurged))]
+	if err := measureSweep(ctx, opt, work, addr.String(), sweep, f, logf); err != nil {
+		return nil, err
+	}
+	if err := measureIngest(ctx, opt, work, f, logf); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(casestore.DBPath(data))
+	if err != nil {
+		return nil, err
+	}
+	f.FileMiB = round(float64(st.Size())/(1<<20), 1)
+	return f, nil
+}
+
+// measureReads starts the daemon and times IMAP, case list and case show.
+func measureReads(ctx context.Context, opt options, work, smarthost string, g *generated, f *figures, logf func(string, ...any)) error {
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready})
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
+	f.StartS = round(d.Greeted.Sub(d.Started).Seconds(), 2)
+	f.RSSStart = benchd.ReadMemory(d.Pid()).RSS
+	logf("daemon up in %.2f s (VmRSS %.1f MiB); logging in over IMAP", f.StartS, f.RSSStart)
+
+	t0 := time.Now()
+	imc, err := imapclient.DialInsecure(d.IMAPAddr, nil)
+	if err != nil {
+		return fmt.Errorf("IMAP: %w", err)
+	}
+	defer imc.Close()
+	if err := imc.Login(mediatorEmail, mediatorPass).Wait(); err != nil {
+		return fmt.Errorf("IMAP LOGIN: %w", err)
+	}
+	list := func() (int, error) {
+		l, err := imc.List("", "Cases/*", nil).Collect()
+		return len(l), err
+	}
+	if f.IMAPListN, err = list(); err != nil {
+		return fmt.Errorf("IMAP LIST: %w", err)
+	}
+	f.IMAPFirstS = round(time.Since(t0).Seconds(), 2)
+	logf("IMAP: first LIST %.2f s, %d case folders", f.IMAPFirstS, f.IMAPListN)
+	if f.IMAPList, err = median(opt.Repeat, func() error { _, err := list(); return err }); err != nil {
+		return fmt.Errorf("IMAP LIST: %w", err)
+	}
+	show := g.Open[len(g.Open)/2]
+	folders, err := imc.List("", "Cases/"+show+"*", nil).Collect()
+	if err != nil || len(folders) != 1 {
+		return fmt.Errorf("IMAP LIST of case %s: %d folders, %v", show, len(folders), err)
+	}
+	if f.IMAPSelect, err = median(opt.Repeat, func() error {
+		sd, err := imc.Select(folders[0].Mailbox, nil).Wait()
+		if err == nil && sd.NumMessages == 0 {
+			err = fmt.Errorf("folder %s is empty", folders[0].Mailbox)
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("IMAP SELECT: %w", err)
+	}
+	imc.Logout().Wait()
+
+	cli := func(args ...string) func() error {
+		return func() error {
+			out, err := benchd.CLI(ctx, opt.Parley, d.DataDir(), "", args...)
+			if err == nil && len(out) == 0 {
+				err = fmt.Errorf("parley %s printed nothing", strings.Join(args, " "))
+			}
+			return err
+		}
+	}
+	if f.ListFirst, err = median(opt.Repeat, cli("case", "list", "--json")); err != nil {
+		return err
+	}
+	if f.ListDeep, err = median(opt.Repeat, cli("case", "list", "--json", "--after", g.Deep)); err != nil {
+		return err
+	}
+	if f.Show, err = median(opt.Repeat, cli("case", "show", "--json", show)); err != nil {
+		return err
+	}
+	m := benchd.ReadMemory(d.Pid())
+	f.RSSIdle, f.PeakRSS = m.RSS, m.Peak
+	return nil
+}
+
+// measureSweep makes the retention timers of ids due, starts the daemon and
+// waits for it to purge them all; the time is read from their events.
+func measureSweep(ctx context.Context, opt options, work, smarthost string, ids []string, f *figures, logf func(string, ...any)) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	data := benchd.DataDir(work)
+	if err := arm(data, ids, time.Now()); err != nil {
+		return err
+	}
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready})
+	if err != nil {
+		return err
+	}
+	last := ids[len(ids)-1] // due last
+	deadline := time.Now().Add(opt.Ready)
+	cl, err := control.Dial(data)
+	if err != nil {
+		d.Stop()
+		return err
+	}
+	for {
+		c, err := cl.Case(last)
+		if err != nil {
+			d.Stop()
+			return err
+		}
+		if c.Purged {
+			break
+		}
+		if time.Now().After(deadline) {
+			d.Stop()
+			return fmt.Errorf("retention sweep: case %s not purged within %v", last, opt.Ready)
+		}
+		select {
+		case <-ctx.Done():
+			d.Stop()
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	d.Stop()
+	first, end, err := sweepSpan(data, ids)
+	if err != nil {
+		return err
+	}
+	f.SweepN, f.SweepS = len(ids), round(end.Sub(first).Seconds(), 2)
+	logf("retention sweep: %d cases purged in %.2f s", f.SweepN, f.SweepS)
+	return nil
+}
+
+// arm makes the retention timers of ids due a moment before now, in order.
+func arm(data string, ids []string, now time.Time) error {
+	s, err := casestore.Open(data, casestore.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Update(func(tx *casestore.Tx) error {
+		for i, id := range ids {
+			c, err := tx.Case(id)
+			if err != nil {
+				return err
+			}
+			if err := tx.SetTimer(c, casestore.Timer{Kind: "retention", Due: now.Add(-time.Duration(len(ids)-i) * time.Millisecond)}); err != nil {
+				return err
+			}
+			if err := tx.PutCase(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// sweepSpan reads, from the stopped daemon's store, when the first of ids'
+// retention timers fired and when the last purge was written.
+func sweepSpan(data string, ids []string) (first, last time.Time, err error) {
+	s, err := casestore.Open(data, casestore.Options{ReadOnly: true})
+	if err != nil {
+		return first, last, err
+	}
+	defer s.Close()
+	err = s.View(func(tx *casestore.Tx) error {
+		for _, id := range ids {
+			evs, err := tx.Events(id)
+			if err != nil {
+				return err
+			}
+			// The purge clears every event's text, the deadline's too: the
+			// retention deadline is the one the purge follows.
+			for i := 1; i < len(evs); i++ {
+				if evs[i].Kind != casestore.EvPurged || evs[i-1].Kind != casestore.EvDeadline {
+					continue
+				}
+				if first.IsZero() || evs[i-1].Time.Before(first) {
+					first = evs[i-1].Time
+				}
+				if evs[i].Time.After(last) {
+					last = evs[i].Time
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil && (first.IsZero() || last.Before(first)) {
+		err = fmt.Errorf("retention sweep: no deadline and purge events found for the %d cases", len(ids))
+	}
+	return first, last, err
+}
+
+// measureIngest runs bench/latency on the store: it starts its own daemon,
+// opens a case over SMTP and offers trader replies into it faster than they
+// can be taken, so its accepted rate is the ingest rate.
+func measureIngest(ctx context.Context, opt options, work string, f *figures, logf func(string, ...any)) error {
+	cmd := exec.CommandContext(ctx, opt.Latency, "-parley", opt.Parley, "-work", work, "-json",
+		"-rate", fmt.Sprint(opt.IngestRate), "-duration", opt.IngestFor.String(), "-clients", fmt.Sprint(opt.IngestClients))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("bench/latency: %w: %s", err, stderr.String())
+	}
+	var r struct {
+		Acked    int     `json:"acked"`
+		Accepted float64 `json:"accepted_per_s"`
+		Relayed  float64 `json:"relayed_per_s"`
+		Lost     int     `json:"lost"`
+		Peak     float64 `json:"daemon_peak_rss_mib"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		return fmt.Errorf("bench/latency's figures: %w", err)
+	}
+	if r.Acked == 0 || r.Lost > 0 {
+		return fmt.Errorf("ingest: %d messages acked, %d lost", r.Acked, r.Lost)
+	}
+	f.Ingest, f.Relayed, f.IngestPeak = r.Accepted, r.Relayed, r.Peak
+	logf("ingest: %.0f msg/s accepted, %.0f relayed", r.Accepted, r.Relayed)
+	return nil
+}
+
+// median runs fn n times and returns the median wall time in milliseconds.
+func median(n int, fn func() error) (float64, error) {
+	ms := make([]float64, 0, n)
+	for range max(n, 1) {
+		t0 := time.Now()
+		if err := fn(); err != nil {
+			return 0, err
+		}
+		ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+	}
+	slices.Sort(ms)
+	return round(ms[len(ms)/2], 2), nil
+}
+
+func round(v float64, places int) float64 {
+	p := 1.0
+	for range places {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}
