@@ -30,6 +30,7 @@ var rows = []row{
 	{"ingest relayed", func(f *figures) float64 { return f.Relayed }, "msg/s", true},
 	{"VmRSS at start", func(f *figures) float64 { return f.RSSStart }, "MiB", true},
 	{"VmRSS idle after reads", func(f *figures) float64 { return f.RSSIdle }, "MiB", true},
+	{"  of it RssAnon", func(f *figures) float64 { return f.AnonIdle }, "MiB", true},
 	{"VmHWM after reads", func(f *figures) float64 { return f.PeakRSS }, "MiB", true},
 	{"VmHWM during ingest", func(f *figures) float64 { return f.IngestPeak }, "MiB", true},
 	{"data file", func(f *figures) float64 { return f.FileMiB }, "MiB", false},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -60,7 +61,7 @@ func caseID(n int) string {
 // first: closed cases opened over the two years before the open ones (those
 // closed more than the retention period ago purged, as the daemon leaves
 // them), then open ones over the last 60 days in every open state.
-func generate(dir string, sp spec, logf func(string, ...any)) (*generated, error) {
+func generate(ctx context.Context, dir string, sp spec, logf func(string, ...any)) (*generated, error) {
 	start := time.Now()
 	s, err := casestore.Open(dir, casestore.Options{Now: func() time.Time { return sp.Now }})
 	if err != nil {
@@ -72,6 +73,9 @@ func generate(dir string, sp spec, logf func(string, ...any)) (*generated, error
 	openFrom := sp.Now.Add(-60 * 24 * time.Hour)
 	deep := total - total*9/10
 	for lo := 0; lo < total; lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		hi := min(lo+batch, total)
 		var unpurged, open []string
 		err := s.Update(func(tx *casestore.Tx) error {

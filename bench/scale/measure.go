@@ -55,8 +55,9 @@ type figures struct {
 	ListFirst  float64 `json:"case_list_ms"`   // parley case list (the newest 50)
 	ListDeep   float64 `json:"case_list_after_ms"`
 	Show       float64 `json:"case_show_ms"`
-	RSSIdle    float64 `json:"rss_idle_mib"` // VmRSS after the measurements above
-	PeakRSS    float64 `json:"peak_rss_mib"` // VmHWM then
+	RSSIdle    float64 `json:"rss_idle_mib"`      // VmRSS after the measurements above
+	AnonIdle   float64 `json:"rss_anon_idle_mib"` // of it, RssAnon (not bbolt's mapped file)
+	PeakRSS    float64 `json:"peak_rss_mib"`      // VmHWM then
 	SweepN     int     `json:"sweep_cases"`
 	SweepS     float64 `json:"sweep_s"` // first retention timer fired to the last purge committed
 	Ingest     float64 `json:"ingest_accepted_per_s"`
@@ -76,7 +77,7 @@ func measureSize(ctx context.Context, opt options, closed int, logf func(string,
 	data := benchd.DataDir(work)
 	f := &figures{Cases: closed + opt.Open, Closed: closed, Open: opt.Open}
 	logf("%d cases: generating %d closed and %d open in %s", f.Cases, closed, opt.Open, data)
-	g, err := generate(data, spec{Closed: closed, Open: opt.Open, Now: time.Now()}, logf)
+	g, err := generate(ctx, data, spec{Closed: closed, Open: opt.Open, Now: time.Now()}, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +178,7 @@ func measureReads(ctx context.Context, opt options, work, smarthost string, g *g
 		return err
 	}
 	m := benchd.ReadMemory(d.Pid())
-	f.RSSIdle, f.PeakRSS = m.RSS, m.Peak
+	f.RSSIdle, f.AnonIdle, f.PeakRSS = m.RSS, m.Anon, m.Peak
 	return nil
 }
 

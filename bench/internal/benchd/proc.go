@@ -11,6 +11,7 @@ import (
 // Memory is a process's resident memory in MiB, from /proc/PID/status.
 type Memory struct {
 	RSS  float64 // VmRSS: resident now
+	Anon float64 // RssAnon: of it, the process's own memory (the rest is mapped files: bbolt's pages)
 	Peak float64 // VmHWM: the most it was resident
 }
 
@@ -34,6 +35,8 @@ func ReadMemory(pid int) Memory {
 		switch name {
 		case "VmRSS":
 			m.RSS = round1(kb / 1024)
+		case "RssAnon":
+			m.Anon = round1(kb / 1024)
 		case "VmHWM":
 			m.Peak = round1(kb / 1024)
 		}
