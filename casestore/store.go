@@ -208,7 +208,28 @@ func (s *Store) Close() error {
 	close(s.commits)
 	s.closeMu.Unlock()
 	<-s.stopped
-	return s.db.Close()
+	err := s.saveFreelist()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// saveFreelist writes bbolt's list of free pages into the file, in one last
+// empty transaction, so the next Open reads it instead of walking every page
+// of the file to rebuild it (seconds and the whole file in memory at a
+// million cases). Commits do not write it (NoFreelistSync: less to write per
+// commit), so the first commit after the next Open marks it stale again, and
+// a start after a crash rebuilds it as before.
+func (s *Store) saveFreelist() error {
+	if s.db.IsReadOnly() {
+		return nil
+	}
+	s.db.NoFreelistSync = false // the committer has stopped: no transaction reads it now
+	if err := s.db.Update(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("write the free page list: %w", err)
+	}
+	return nil
 }
 
 // ErrClosed is returned by Update after Close.

@@ -4,7 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +37,37 @@ type generated struct {
 	Open     []string // open cases, oldest first
 	Deep     string   // a case 90 % of the way down `case list`
 	Took     time.Duration
+}
+
+// generatedFile keeps a generated in the work folder, for -reuse.
+const generatedFile = "generated.json"
+
+func (g *generated) save(work string) error {
+	b, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(work, generatedFile), b, 0o600)
+}
+
+// loadGenerated reads what an earlier run generated in work; nil if
+// nothing. A store without the file is read for it.
+func loadGenerated(work string) (*generated, error) {
+	b, err := os.ReadFile(filepath.Join(work, generatedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(casestore.DBPath(filepath.Join(work, "data"))); err != nil {
+			return nil, nil
+		}
+		return scanGenerated(filepath.Join(work, "data"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var g generated
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(work, generatedFile), err)
+	}
+	return &g, nil
 }
 
 // batch is how many cases one transaction writes.
@@ -256,4 +292,48 @@ func closedCase(tx *casestore.Tx, c *casestore.Case, now time.Time, n int) error
 	}
 	c.Title, c.Intake, c.Fields.Problem, c.Fields.OrderRef, c.Purged = "", "", "", "", true
 	return tx.AppendEvent(c, casestore.Event{Kind: casestore.EvPurged, Time: closed.Add(retention)})
+}
+
+// scanGenerated finds in a generated store the cases the measurements use,
+// reading it a page at a time from the newest case.
+func scanGenerated(data string) (*generated, error) {
+	s, err := casestore.Open(data, casestore.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	g := &generated{}
+	var ids []string
+	after := ""
+	for {
+		var page []casestore.Case
+		var more bool
+		if err := s.View(func(tx *casestore.Tx) (err error) {
+			page, more, err = tx.CasesPage(casestore.MaxCasePage, after)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		for i := range page {
+			c := &page[i]
+			ids = append(ids, c.ID)
+			switch {
+			case c.Open():
+				g.Open = append(g.Open, c.ID)
+			case !c.Purged:
+				g.Unpurged = append(g.Unpurged, c.ID)
+			}
+		}
+		if !more || len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	slices.Reverse(g.Open)
+	slices.Reverse(g.Unpurged)
+	g.Cases = len(ids)
+	if n := len(ids); n > 0 {
+		g.Deep = ids[n-1-(n-n*9/10)] // as generate picks it: ids are newest first
+	}
+	return g, nil
 }

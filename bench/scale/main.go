@@ -72,6 +72,7 @@ func run() error {
 	work := flag.String("work", "", "folder for the stores and logs (default: a temporary one, removed afterwards)")
 	only := flag.String("sizes", "", "closed cases of each store, comma-separated (default: SCALE_SMALL_CLOSED,SCALE_CLOSED)")
 	asJSON := flag.Bool("json", false, "print the figures as JSON")
+	flag.BoolVar(&opt.Reuse, "reuse", false, "measure the stores an earlier run left in -work again instead of generating them")
 	flag.Parse()
 	if opt.Parley == "" || opt.Latency == "" {
 		return fmt.Errorf("-parley BIN and -latency BIN are required (bench/scale.sh builds them)")

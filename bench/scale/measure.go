@@ -32,6 +32,7 @@ type options struct {
 	IngestFor       time.Duration
 	IngestClients   int
 	Ready           time.Duration // how long a start (and the IMAP index's first load) may take
+	Reuse           bool          // measure the store an earlier run left in Work instead of generating it again
 }
 
 // mediator is the IMAP account the measurement logs in with.
@@ -76,17 +77,30 @@ func measureSize(ctx context.Context, opt options, closed int, logf func(string,
 	}
 	data := benchd.DataDir(work)
 	f := &figures{Cases: closed + opt.Open, Closed: closed, Open: opt.Open}
-	logf("%d cases: generating %d closed and %d open in %s", f.Cases, closed, opt.Open, data)
-	g, err := generate(ctx, data, spec{Closed: closed, Open: opt.Open, Now: time.Now()}, logf)
+	g, err := loadGenerated(work)
 	if err != nil {
 		return nil, err
+	}
+	if g == nil || !opt.Reuse {
+		if err := os.RemoveAll(data); err != nil {
+			return nil, fmt.Errorf("remove the store of an earlier run: %w", err)
+		}
+		logf("%d cases: generating %d closed and %d open in %s", f.Cases, closed, opt.Open, data)
+		if g, err = generate(ctx, data, spec{Closed: closed, Open: opt.Open, Now: time.Now()}, logf); err != nil {
+			return nil, err
+		}
+		if _, err := benchd.CLI(ctx, opt.Parley, data, mediatorPass+"\n", "mediator", "add", "--email", mediatorEmail, "--name", "Mia"); err != nil {
+			return nil, err
+		}
+		if err := g.save(work); err != nil {
+			return nil, err
+		}
+	} else {
+		logf("%d cases: reusing the store in %s (generated in %v)", f.Cases, data, g.Took.Round(time.Second))
 	}
 	f.GenerateS = round(g.Took.Seconds(), 1)
 	if len(g.Open) == 0 || g.Deep == "" {
 		return nil, errors.New("the store needs at least one open case")
-	}
-	if _, err := benchd.CLI(ctx, opt.Parley, data, mediatorPass+"\n", "mediator", "add", "--email", mediatorEmail, "--name", "Mia"); err != nil {
-		return nil, err
 	}
 	snk, addr, err := mailsink.Listen("127.0.0.1:0", func([]string, []byte) {})
 	if err != nil {
@@ -98,6 +112,10 @@ func measureSize(ctx context.Context, opt options, closed int, logf func(string,
 	}
 	sweep := g.Unpurged[:min(opt.Sweep, len(g.Unpurged))]
 	if err := measureSweep(ctx, opt, work, addr.String(), sweep, f, logf); err != nil {
+		return nil, err
+	}
+	g.Unpurged = g.Unpurged[len(sweep):] // a reuse sweeps the next ones
+	if err := g.save(work); err != nil {
 		return nil, err
 	}
 	if err := measureIngest(ctx, opt, work, f, logf); err != nil {

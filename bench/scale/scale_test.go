@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,6 +24,15 @@ func TestGenerate(t *testing.T) {
 	}
 	if g.Cases != 340 || len(g.Open) != 40 || len(g.Unpurged) == 0 || len(g.Unpurged) == 300 || g.Deep == "" {
 		t.Fatalf("generated %d cases, %d open, %d closed unpurged, deep %q", g.Cases, len(g.Open), len(g.Unpurged), g.Deep)
+	}
+	// -reuse of a store without its generated.json reads the same from the store.
+	again, err := scanGenerated(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Cases != g.Cases || again.Deep != g.Deep || !slices.Equal(again.Open, g.Open) || !slices.Equal(again.Unpurged, g.Unpurged) {
+		t.Errorf("read back from the store: %d cases, deep %s, %d open, %d unpurged; generated %d, %s, %d, %d",
+			again.Cases, again.Deep, len(again.Open), len(again.Unpurged), g.Cases, g.Deep, len(g.Open), len(g.Unpurged))
 	}
 	s, err := casestore.Open(dir, casestore.Options{ReadOnly: true})
 	if err != nil {
