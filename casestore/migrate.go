@@ -11,6 +11,7 @@ import (
 //
 //	1 -> 2: cases_by_created, the index `case list` pages through.
 //	2 -> 3: case_counts, the number of cases in each state.
+//	3 -> 4: messages_caseless, the messages of no case the retention sweep deletes.
 func migrate(tx *bolt.Tx, from uint64) error {
 	if from < 2 {
 		idx := tx.Bucket(bCasesByCreated)
@@ -27,6 +28,11 @@ func migrate(tx *bolt.Tx, from uint64) error {
 	}
 	if from < 3 {
 		if err := migrateCaseCounts(tx); err != nil {
+			return err
+		}
+	}
+	if from < 4 {
+		if err := migrateCaseless(tx); err != nil {
 			return err
 		}
 	}

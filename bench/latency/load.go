@@ -29,6 +29,7 @@ type options struct {
 	Drain      time.Duration // after the offer, a relay still missing when the sink was idle this long is lost
 	DrainMax   time.Duration // and at the most this long after the offer
 	Settle     time.Duration // after every relay arrived, how long duplicates are waited for
+	NoIMAP     bool          // the daemon runs without IMAP
 }
 
 func (o options) check() error {
@@ -75,7 +76,7 @@ func measure(ctx context.Context, opt options, logf func(string, ...any)) (*resu
 		return nil, err
 	}
 	defer snk.close()
-	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: opt.Work, Smarthost: snk.addr})
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: opt.Work, Smarthost: snk.addr, NoIMAP: opt.NoIMAP})
 	if err != nil {
 		return nil, err
 	}

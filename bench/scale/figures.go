@@ -19,6 +19,7 @@ type row struct {
 var rows = []row{
 	{"generate", func(f *figures) float64 { return f.GenerateS }, "s", false},
 	{"start to SMTP greeting", func(f *figures) float64 { return f.StartS }, "s", true},
+	{"start, IMAP on", func(f *figures) float64 { return f.StartIMAPS }, "s", true},
 	{"IMAP login + first LIST", func(f *figures) float64 { return f.IMAPFirstS }, "s", true},
 	{"IMAP LIST Cases/*", func(f *figures) float64 { return f.IMAPList }, "ms", true},
 	{"IMAP SELECT open case", func(f *figures) float64 { return f.IMAPSelect }, "ms", true},
@@ -28,10 +29,12 @@ var rows = []row{
 	{"retention sweep", func(f *figures) float64 { return f.SweepS }, "s", true},
 	{"ingest accepted", func(f *figures) float64 { return f.Ingest }, "msg/s", true},
 	{"ingest relayed", func(f *figures) float64 { return f.Relayed }, "msg/s", true},
+	{"VmRSS after IMAP", func(f *figures) float64 { return f.RSSIMAP }, "MiB", true},
+	{"  of it RssAnon", func(f *figures) float64 { return f.AnonIMAP }, "MiB", true},
 	{"VmRSS at start", func(f *figures) float64 { return f.RSSStart }, "MiB", true},
-	{"VmRSS idle after reads", func(f *figures) float64 { return f.RSSIdle }, "MiB", true},
-	{"  of it RssAnon", func(f *figures) float64 { return f.AnonIdle }, "MiB", true},
-	{"VmHWM after reads", func(f *figures) float64 { return f.PeakRSS }, "MiB", true},
+	{"VmRSS idle after list/show", func(f *figures) float64 { return f.RSSIdle }, "MiB", true},
+	{"  of it RssAnon ", func(f *figures) float64 { return f.AnonIdle }, "MiB", true},
+	{"VmHWM after list/show", func(f *figures) float64 { return f.PeakRSS }, "MiB", true},
 	{"VmHWM during ingest", func(f *figures) float64 { return f.IngestPeak }, "MiB", true},
 	{"data file", func(f *figures) float64 { return f.FileMiB }, "MiB", false},
 }
@@ -40,7 +43,11 @@ func writeTable(w io.Writer, f *figures) {
 	fmt.Fprintf(w, "\n%d cases (%d closed, %d open); sweep of %d cases; IMAP LIST found %d case folders\n", f.Cases, f.Closed, f.Open, f.SweepN, f.IMAPListN)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.2f\t%s\t\n", r.name, r.value(f), r.unit)
+		if v := r.value(f); v < 0 {
+			fmt.Fprintf(tw, "%s\tnot within -imap-wait\t\t\n", r.name)
+		} else {
+			fmt.Fprintf(tw, "%s\t%.2f\t%s\t\n", r.name, v, r.unit)
+		}
 	}
 	tw.Flush()
 }
@@ -52,7 +59,7 @@ func writeRatios(w io.Writer, small, large *figures) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, r := range rows {
 		a, b := r.value(small), r.value(large)
-		if a == 0 {
+		if a <= 0 || b < 0 {
 			fmt.Fprintf(tw, "%s\t-\t\t\n", r.name)
 			continue
 		}

@@ -72,6 +72,8 @@ func run() error {
 	work := flag.String("work", "", "folder for the stores and logs (default: a temporary one, removed afterwards)")
 	only := flag.String("sizes", "", "closed cases of each store, comma-separated (default: SCALE_SMALL_CLOSED,SCALE_CLOSED)")
 	asJSON := flag.Bool("json", false, "print the figures as JSON")
+	flag.DurationVar(&opt.IMAPWait, "imap-wait", 10*time.Minute, "how long the IMAP index's first load may take before the IMAP figures are left out")
+	flag.BoolVar(&opt.IMAPAll, "imap-all", false, "keep IMAP on in every phase (default: on only for the IMAP phase, so its index does not weigh on the others)")
 	flag.BoolVar(&opt.Reuse, "reuse", false, "measure the stores an earlier run left in -work again instead of generating them")
 	flag.Parse()
 	if opt.Parley == "" || opt.Latency == "" {

@@ -33,6 +33,8 @@ type options struct {
 	IngestClients   int
 	Ready           time.Duration // how long a start (and the IMAP index's first load) may take
 	Reuse           bool          // measure the store an earlier run left in Work instead of generating it again
+	IMAPWait        time.Duration // how long the IMAP index's first load may take before IMAP is given up
+	IMAPAll         bool          // run every phase with IMAP on (default: only the IMAP phase)
 }
 
 // mediator is the IMAP account the measurement logs in with.
@@ -49,8 +51,11 @@ type figures struct {
 	GenerateS  float64 `json:"generate_s"`
 	StartS     float64 `json:"start_s"`           // process start to the SMTP greeting
 	RSSStart   float64 `json:"rss_start_mib"`     // VmRSS at the greeting
-	IMAPFirstS float64 `json:"imap_first_list_s"` // login and the first LIST (the index's first load)
-	IMAPList   float64 `json:"imap_list_ms"`      // LIST "" "Cases/*"
+	StartIMAPS float64 `json:"start_imap_s"`      // the same with IMAP on
+	IMAPFirstS float64 `json:"imap_first_list_s"` // login and the first LIST (the index's first load); -1: not within IMAPWait
+	RSSIMAP    float64 `json:"rss_imap_mib"`      // VmRSS after the IMAP measurements
+	AnonIMAP   float64 `json:"rss_anon_imap_mib"`
+	IMAPList   float64 `json:"imap_list_ms"` // LIST "" "Cases/*"
 	IMAPListN  int     `json:"imap_list_folders"`
 	IMAPSelect float64 `json:"imap_select_ms"` // SELECT of an open case's folder
 	ListFirst  float64 `json:"case_list_ms"`   // parley case list (the newest 50)
@@ -107,6 +112,9 @@ func measureSize(ctx context.Context, opt options, closed int, logf func(string,
 		return nil, err
 	}
 	defer snk.Close()
+	if err := measureIMAP(ctx, opt, work, addr.String(), g, f, logf); err != nil {
+		return nil, err
+	}
 	if err := measureReads(ctx, opt, work, addr.String(), g, f, logf); err != nil {
 		return nil, err
 	}
@@ -129,32 +137,49 @@ func measureSize(ctx context.Context, opt options, closed int, logf func(string,
 	return f, nil
 }
 
-// measureReads starts the daemon and times IMAP, case list and case show.
-func measureReads(ctx context.Context, opt options, work, smarthost string, g *generated, f *figures, logf func(string, ...any)) error {
+// measureIMAP starts the daemon with IMAP on and times a mediator's login
+// and first LIST (the IMAP index's first load), then LIST and SELECT.
+func measureIMAP(ctx context.Context, opt options, work, smarthost string, g *generated, f *figures, logf func(string, ...any)) error {
 	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready})
 	if err != nil {
 		return err
 	}
 	defer d.Stop()
-	f.StartS = round(d.Greeted.Sub(d.Started).Seconds(), 2)
-	f.RSSStart = benchd.ReadMemory(d.Pid()).RSS
-	logf("daemon up in %.2f s (VmRSS %.1f MiB); logging in over IMAP", f.StartS, f.RSSStart)
-
+	f.StartIMAPS = round(d.Greeted.Sub(d.Started).Seconds(), 2)
+	logf("daemon with IMAP up in %.2f s; logging in over IMAP", f.StartIMAPS)
 	t0 := time.Now()
 	imc, err := imapclient.DialInsecure(d.IMAPAddr, nil)
 	if err != nil {
 		return fmt.Errorf("IMAP: %w", err)
 	}
 	defer imc.Close()
-	if err := imc.Login(mediatorEmail, mediatorPass).Wait(); err != nil {
-		return fmt.Errorf("IMAP LOGIN: %w", err)
-	}
 	list := func() (int, error) {
 		l, err := imc.List("", "Cases/*", nil).Collect()
 		return len(l), err
 	}
-	if f.IMAPListN, err = list(); err != nil {
-		return fmt.Errorf("IMAP LIST: %w", err)
+	first := make(chan error, 1)
+	go func() {
+		if err := imc.Login(mediatorEmail, mediatorPass).Wait(); err != nil {
+			first <- fmt.Errorf("IMAP LOGIN: %w", err)
+			return
+		}
+		n, err := list()
+		f.IMAPListN = n
+		first <- err
+	}()
+	select {
+	case err := <-first:
+		if err != nil {
+			return fmt.Errorf("IMAP LIST: %w", err)
+		}
+	case <-time.After(max(opt.IMAPWait, time.Second)):
+		f.IMAPFirstS = -1
+		m := benchd.ReadMemory(d.Pid())
+		f.RSSIMAP, f.AnonIMAP = m.RSS, m.Anon
+		logf("IMAP: no answer to the first LIST within %v; IMAP figures left out", opt.IMAPWait)
+		imc.Close()
+		<-first
+		return nil
 	}
 	f.IMAPFirstS = round(time.Since(t0).Seconds(), 2)
 	logf("IMAP: first LIST %.2f s, %d case folders", f.IMAPFirstS, f.IMAPListN)
@@ -176,7 +201,23 @@ func measureReads(ctx context.Context, opt options, work, smarthost string, g *g
 		return fmt.Errorf("IMAP SELECT: %w", err)
 	}
 	imc.Logout().Wait()
+	m := benchd.ReadMemory(d.Pid())
+	f.RSSIMAP, f.AnonIMAP = m.RSS, m.Anon
+	return nil
+}
 
+// measureReads starts the daemon (IMAP off unless IMAPAll) and times the
+// start, case list and case show, with its memory.
+func measureReads(ctx context.Context, opt options, work, smarthost string, g *generated, f *figures, logf func(string, ...any)) error {
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready, NoIMAP: !opt.IMAPAll})
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
+	f.StartS = round(d.Greeted.Sub(d.Started).Seconds(), 2)
+	f.RSSStart = benchd.ReadMemory(d.Pid()).RSS
+	logf("daemon up in %.2f s (VmRSS %.1f MiB)", f.StartS, f.RSSStart)
+	show := g.Open[len(g.Open)/2]
 	cli := func(args ...string) func() error {
 		return func() error {
 			out, err := benchd.CLI(ctx, opt.Parley, d.DataDir(), "", args...)
@@ -210,7 +251,7 @@ func measureSweep(ctx context.Context, opt options, work, smarthost string, ids 
 	if err := arm(data, ids, time.Now()); err != nil {
 		return err
 	}
-	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready})
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready, NoIMAP: !opt.IMAPAll})
 	if err != nil {
 		return err
 	}
@@ -315,7 +356,7 @@ func sweepSpan(data string, ids []string) (first, last time.Time, err error) {
 // opens a case over SMTP and offers trader replies into it faster than they
 // can be taken, so its accepted rate is the ingest rate.
 func measureIngest(ctx context.Context, opt options, work string, f *figures, logf func(string, ...any)) error {
-	cmd := exec.CommandContext(ctx, opt.Latency, "-parley", opt.Parley, "-work", work, "-json",
+	cmd := exec.CommandContext(ctx, opt.Latency, "-parley", opt.Parley, "-work", work, "-json", fmt.Sprintf("-no-imap=%t", !opt.IMAPAll),
 		"-rate", fmt.Sprint(opt.IngestRate), "-duration", opt.IngestFor.String(), "-clients", fmt.Sprint(opt.IngestClients))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -108,7 +108,7 @@ func TestMeasureSize(t *testing.T) {
 		}
 	}
 	opt := options{Parley: filepath.Join(bins, "parley"), Latency: filepath.Join(bins, "latency"), Work: t.TempDir(),
-		Open: 20, Sweep: 5, Repeat: 2, IngestRate: 100, IngestFor: time.Second, IngestClients: 2, Ready: 2 * time.Minute}
+		Open: 20, Sweep: 5, Repeat: 2, IngestRate: 100, IngestFor: time.Second, IngestClients: 2, Ready: 2 * time.Minute, IMAPWait: 2 * time.Minute}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	f, err := measureSize(ctx, opt, 60, t.Logf)

@@ -27,6 +27,9 @@ type Options struct {
 	Smarthost string // host:port the daemon relays through
 	// Ready bounds the wait for the SMTP greeting; zero means 30 s.
 	Ready time.Duration
+	// NoIMAP starts the daemon without its IMAP listener (so without the
+	// IMAP index); IMAPAddr is then empty.
+	NoIMAP bool
 }
 
 // Daemon is one `parley serve` process with the default configuration.
@@ -77,8 +80,20 @@ func Start(ctx context.Context, opt Options) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon log: %w", err)
 	}
 	d := &Daemon{Bin: opt.Bin, Dir: opt.Dir, SMTPAddr: addrs[0], IMAPAddr: addrs[1], MetricsAddr: addrs[3], logf: logf, done: make(chan struct{})}
-	d.cmd = exec.Command(opt.Bin, "serve", "--data", d.DataDir(), "--domain", Domain,
-		"--smtp", addrs[0], "--imap", addrs[1], "--submission", addrs[2], "--metrics", addrs[3], "--smarthost", opt.Smarthost)
+	args := []string{"serve", "--data", d.DataDir(), "--domain", Domain,
+		"--smtp", addrs[0], "--submission", addrs[2], "--metrics", addrs[3], "--smarthost", opt.Smarthost}
+	if opt.NoIMAP {
+		conf := filepath.Join(opt.Dir, "no-imap.toml")
+		if err := os.WriteFile(conf, []byte("[imap]\nlisten = \"\"\n"), 0o600); err != nil {
+			logf.Close()
+			return nil, fmt.Errorf("daemon config: %w", err)
+		}
+		args = append(args, "--config", conf)
+		d.IMAPAddr = ""
+	} else {
+		args = append(args, "--imap", addrs[1])
+	}
+	d.cmd = exec.Command(opt.Bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	d.Started = time.Now()
 	if err := d.cmd.Start(); err != nil {
