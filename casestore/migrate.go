@@ -16,6 +16,8 @@ import (
 //	1 -> 2: cases_by_created, the index `case list` pages through.
 //	2 -> 3: the change log (changes.go) and the lists of the cases the
 //	        mailbox index shows (maillist.go).
+//	3 -> 4: case_counts, the number of cases in each state.
+//	4 -> 5: messages_caseless, the messages of no case the retention sweep deletes.
 func migrate(tx *bolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := migrateCasesByCreated(tx); err != nil {
@@ -25,6 +27,16 @@ func migrate(tx *bolt.Tx, from uint64) error {
 	if from < 3 {
 		if err := migrateChangeLog(tx); err != nil {
 			return fmt.Errorf("migrate to schema 3: %w", err)
+		}
+	}
+	if from < 4 {
+		if err := migrateCaseCounts(tx); err != nil {
+			return fmt.Errorf("migrate to schema 4: %w", err)
+		}
+	}
+	if from < 5 {
+		if err := migrateCaseless(tx); err != nil {
+			return fmt.Errorf("migrate to schema 5: %w", err)
 		}
 	}
 	if from < SchemaVersion {

@@ -1,6 +1,7 @@
 package casestore
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -43,18 +44,14 @@ func (t *Tx) keyCount(bucket []byte) int {
 }
 
 // CaseStates counts the cases in each state, every state listed (zero
-// included). It reads every case row (only its state is decoded), so callers
-// that ask often should cache the answer.
+// included), from the counts PutCase keeps: no case row is read.
 func (t *Tx) CaseStates() (map[string]int, error) {
 	out := map[string]int{StateIntake: 0, StateOpen: 0, StateChoice: 0, StateMediation: 0, StateClosed: 0}
-	err := t.tx.Bucket(bCases).ForEach(func(_, v []byte) error {
-		var c struct {
-			State string `json:"state"`
+	err := t.tx.Bucket(bCaseCounts).ForEach(func(k, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("case counts: %q holds %d bytes, want 8", k, len(v))
 		}
-		if err := decodeRow(v, &c); err != nil {
-			return err
-		}
-		out[c.State]++
+		out[string(k)] = int(btoi(v))
 		return nil
 	})
 	return out, err

@@ -12,7 +12,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -147,6 +146,16 @@ func (t *Tx) Traders() ([]Trader, error) {
 // PutCase writes a case.
 func (t *Tx) PutCase(c *Case) error {
 	c.Updated = t.s.now()
+	old := ""
+	if v := t.tx.Bucket(bCases).Get([]byte(c.ID)); v != nil {
+		var err error
+		if old, err = rowState(v); err != nil {
+			return fmt.Errorf("case %s: %w", c.ID, err)
+		}
+	}
+	if err := t.countCase(old, c.State); err != nil {
+		return err
+	}
 	t.touch(c.ID)
 	if idx, k := t.tx.Bucket(bCasesByCreated), createdKey(c); idx.Get(k) == nil {
 		if err := idx.Put(k, nil); err != nil {
@@ -194,6 +203,9 @@ func (t *Tx) PutMessage(m *Message) error {
 			return err
 		}
 	}
+	if err := indexCaseless(t.tx.Bucket(bCaseless), m); err != nil {
+		return err
+	}
 	return t.put(bMessages, itob(m.ID), m)
 }
 
@@ -204,26 +216,6 @@ func (t *Tx) Message(id uint64) (*Message, error) {
 		return nil, fmt.Errorf("message %d: %w", id, err)
 	}
 	return &m, nil
-}
-
-// CaselessMessages lists messages that belong to no case and still hold
-// content, received before cutoff (for the retention sweep).
-func (t *Tx) CaselessMessages(cutoff time.Time, limit int) ([]Message, error) {
-	var out []Message
-	err := t.tx.Bucket(bMessages).ForEach(func(k, v []byte) error {
-		if len(out) >= limit || bytes.Contains(v, []byte(`"case_id":"`)) {
-			return nil
-		}
-		var m Message
-		if err := decodeRow(v, &m); err != nil {
-			return fmt.Errorf("message %d: %w", btoi(k), err)
-		}
-		if m.CaseID == "" && m.SHA256 != "" && m.Processed && m.Received.Before(cutoff) {
-			out = append(out, m)
-		}
-		return nil
-	})
-	return out, err
 }
 
 // CaseMessages lists the messages of a case in the order they were accepted.

@@ -18,7 +18,7 @@ type StoreCounts struct {
 }
 
 // StoreSource reads the store for the gauges. Counts must be cheap (it runs
-// at every scrape); CaseStates may scan, and is cached for CaseStatesTTL.
+// at every scrape); CaseStates is cached for CaseStatesTTL.
 type StoreSource struct {
 	Counts     func() (StoreCounts, error)
 	CaseStates func() (map[string]int, error)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"parley/bench/internal/benchd"
 )
 
 // options are what one measurement runs with.
@@ -27,6 +29,7 @@ type options struct {
 	Drain      time.Duration // after the offer, a relay still missing when the sink was idle this long is lost
 	DrainMax   time.Duration // and at the most this long after the offer
 	Settle     time.Duration // after every relay arrived, how long duplicates are waited for
+	NoIMAP     bool          // the daemon runs without IMAP
 	Config     string        // a configuration file for the daemon; "" for the embedded default
 	Profile    string        // if set, a CPU profile of the daemon over the middle of the offer goes here
 	Trace      string        // if set, an execution trace of the daemon (2 s, mid-offer) goes here
@@ -76,15 +79,15 @@ func measure(ctx context.Context, opt options, logf func(string, ...any)) (*resu
 		return nil, err
 	}
 	defer snk.close()
-	d, err := startDaemon(ctx, opt.Parley, opt.Work, snk.addr, opt.Config)
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: opt.Work, Smarthost: snk.addr, NoIMAP: opt.NoIMAP, Config: opt.Config})
 	if err != nil {
 		return nil, err
 	}
-	defer d.stop()
-	if err := d.admin(ctx, "trader", "add", "--handle", "acme", "--name", "Acme Shop", "--email", trader, "--lang", "en"); err != nil {
+	defer d.Stop()
+	if err := d.Admin(ctx, "trader", "add", "--handle", "acme", "--name", "Acme Shop", "--email", trader, "--lang", "en"); err != nil {
 		return nil, err
 	}
-	caseAddr, err := openCase(ctx, d.smtpAddr, snk)
+	caseAddr, err := openCase(ctx, d.SMTPAddr, snk)
 	if err != nil {
 		return nil, fmt.Errorf("%w (daemon log: %s)", err, filepath.Join(opt.Work, "parley.log"))
 	}
@@ -103,7 +106,7 @@ func measure(ctx context.Context, opt options, logf func(string, ...any)) (*resu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl := &client{addr: d.smtpAddr, rcpt: caseAddr, perSession: opt.PerSession, clock: clock}
+			cl := &client{addr: d.SMTPAddr, rcpt: caseAddr, perSession: opt.PerSession, clock: clock}
 			defer cl.close()
 			for i := range jobs {
 				s := &samples[i]
@@ -113,7 +116,7 @@ func measure(ctx context.Context, opt options, logf func(string, ...any)) (*resu
 			}
 		}()
 	}
-	profiled := d.profile(ctx, opt, logf)
+	profiled := profile(ctx, d, opt, logf)
 	schedule(ctx, samples, jobs, clock)
 	wg.Wait()
 	profiled.Wait()
@@ -129,9 +132,9 @@ func measure(ctx context.Context, opt options, logf func(string, ...any)) (*resu
 	drain(ctx, snk, acked, opt.Drain, opt.DrainMax, opt.Settle)
 	arrivals, stray := snk.snapshot()
 	r := summarise(opt, samples, arrivals, stray, load0, loadAvg())
-	pid := d.cmd.Process.Pid
-	r.DaemonCPU, r.ToolCPU = cpuSeconds(fmt.Sprintf("/proc/%d/stat", pid)), cpuSeconds("/proc/self/stat")
-	r.DaemonPeakRSS = peakRSS(fmt.Sprintf("/proc/%d/status", pid))
+	pid := d.Pid()
+	r.DaemonCPU, r.ToolCPU = benchd.CPUSeconds(strconv.Itoa(pid)), benchd.CPUSeconds("self")
+	r.DaemonPeakRSS = benchd.ReadMemory(pid).Peak
 	return r, nil
 }
 
@@ -188,8 +191,8 @@ func drain(ctx context.Context, snk *sink, acked []bool, idle, max, settle time.
 func openCase(ctx context.Context, smtpAddr string, snk *sink) (string, error) {
 	raw := fmt.Sprintf("From: Jan Jansen <%s>\r\nTo: acme@%s\r\nSubject: Order 4711 never arrived\r\nDate: %s\r\nMessage-ID: <complaint-%d@consumer.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
 		"I paid for order 4711 three weeks ago and it never arrived. I want my money back.\r\n",
-		consumer, domain, time.Now().Format(time.RFC1123Z), time.Now().UnixNano())
-	cl := &client{addr: smtpAddr, rcpt: "acme@" + domain, from: consumer, perSession: 1, clock: time.Now}
+		consumer, benchd.Domain, time.Now().Format(time.RFC1123Z), time.Now().UnixNano())
+	cl := &client{addr: smtpAddr, rcpt: "acme@" + benchd.Domain, from: consumer, perSession: 1, clock: time.Now}
 	defer cl.close()
 	if _, _, err := cl.send([]byte(raw)); err != nil {
 		return "", fmt.Errorf("complaint: %w", err)
@@ -337,47 +340,4 @@ func loadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// cpuSeconds is the user and system CPU time a process has used so far, from
-// its /proc/PID/stat (fields 14 and 15, in ticks of 1/100 s, Linux's
-// USER_HZ), or 0 where that cannot be read.
-func cpuSeconds(statPath string) float64 {
-	b, err := os.ReadFile(statPath)
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces; the fields after it don't.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseFloat(f[11], 64)
-	stime, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return (utime + stime) / 100
-}
-
-// peakRSS is a process's peak resident set in MiB (VmHWM in its
-// /proc/PID/status), or 0 where that cannot be read.
-func peakRSS(statusPath string) float64 {
-	b, err := os.ReadFile(statusPath)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(v) // "123456 kB"
-			if kb, err := strconv.ParseFloat(f[0], 64); err == nil && len(f) == 2 && f[1] == "kB" {
-				return round1(kb / 1024)
-			}
-		}
-	}
-	return 0
 }

@@ -59,6 +59,7 @@ func run() error {
 	flag.DurationVar(&opt.Duration, "duration", dur, "how long to offer them (env DURATION: a Go duration or seconds)")
 	flag.IntVar(&opt.Clients, "clients", clients, "concurrent SMTP sessions (env CLIENTS)")
 	flag.IntVar(&opt.Size, "size", size, "bytes per message (env SIZE)")
+	flag.BoolVar(&opt.NoIMAP, "no-imap", false, "start the daemon without its IMAP listener (and IMAP index)")
 	flag.IntVar(&opt.PerSession, "per-session", 100, "messages per SMTP session before QUIT and a new connection")
 	flag.DurationVar(&opt.Drain, "drain", 30*time.Second, "after the offer, a missing relay counts as lost once the sink had nothing for this long")
 	flag.DurationVar(&opt.DrainMax, "drain-max", 15*time.Minute, "and at the most this long after the offer")

@@ -8,13 +8,15 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"parley/bench/internal/benchd"
 )
 
 // profile fetches, in the background, what opt asks for from the daemon's
 // pprof handlers: a CPU profile over the middle half of the offer and an
 // execution trace of 2 s from its middle. The returned group is done when
 // both are written (failures are logged: the figures stand without them).
-func (d *daemon) profile(ctx context.Context, opt options, logf func(string, ...any)) *sync.WaitGroup {
+func profile(ctx context.Context, d *benchd.Daemon, opt options, logf func(string, ...any)) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	fetch := func(file, path string, delay time.Duration) {
 		if file == "" {
@@ -28,7 +30,7 @@ func (d *daemon) profile(ctx context.Context, opt options, logf func(string, ...
 				return
 			case <-time.After(delay):
 			}
-			if err := d.fetchDebug(ctx, path, file); err != nil {
+			if err := fetchDebug(ctx, d.MetricsAddr, path, file); err != nil {
 				logf("profile: %v", err)
 			}
 		}()
@@ -39,8 +41,8 @@ func (d *daemon) profile(ctx context.Context, opt options, logf func(string, ...
 	return &wg
 }
 
-func (d *daemon) fetchDebug(ctx context.Context, path, file string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.metrics+path, nil)
+func fetchDebug(ctx context.Context, addr, path, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,182 @@
+// Package benchd starts and stops the `parley serve` process the benchmark
+// drivers under bench/ measure (default configuration, loopback listeners),
+// runs the parley CLI on its data folder, and reads its memory and CPU use
+// from /proc.
+package benchd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Domain is the mail domain the daemon is started with.
+const Domain = "disputes.localhost"
+
+// Options say how to start the daemon.
+type Options struct {
+	Bin       string // the parley binary
+	Dir       string // the work folder: data in Dir/data (kept if there), log in Dir/parley.log
+	Smarthost string // host:port the daemon relays through
+	// Ready bounds the wait for the SMTP greeting; zero means 30 s.
+	Ready time.Duration
+	// NoIMAP starts the daemon without its IMAP listener (so without the
+	// IMAP index); IMAPAddr is then empty.
+	NoIMAP bool
+	// Config is a configuration file for the daemon ("" for the embedded
+	// default); the addresses above override its own.
+	Config string
+}
+
+// Daemon is one `parley serve` process with the default configuration.
+type Daemon struct {
+	Bin, Dir                        string
+	SMTPAddr, IMAPAddr, MetricsAddr string
+	Started                         time.Time // when the process was started
+	Greeted                         time.Time // when it first answered 220
+	cmd                             *exec.Cmd
+	done                            chan struct{}
+	logf                            *os.File
+}
+
+// DataDir is the daemon's data folder.
+func (d *Daemon) DataDir() string { return DataDir(d.Dir) }
+
+// DataDir is the data folder the daemon of work folder dir uses.
+func DataDir(dir string) string { return filepath.Join(dir, "data") }
+
+// Pid is the daemon's process id.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("pick a free loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// Start runs the daemon and waits for its SMTP greeting.
+func Start(ctx context.Context, opt Options) (*Daemon, error) {
+	if opt.Ready <= 0 {
+		opt.Ready = 30 * time.Second
+	}
+	var addrs [4]string
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
+	}
+	logf, err := os.OpenFile(filepath.Join(opt.Dir, "parley.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("daemon log: %w", err)
+	}
+	d := &Daemon{Bin: opt.Bin, Dir: opt.Dir, SMTPAddr: addrs[0], IMAPAddr: addrs[1], MetricsAddr: addrs[3], logf: logf, done: make(chan struct{})}
+	args := []string{"serve", "--data", d.DataDir(), "--domain", Domain,
+		"--smtp", addrs[0], "--submission", addrs[2], "--metrics", addrs[3], "--smarthost", opt.Smarthost}
+	if opt.NoIMAP && opt.Config != "" {
+		logf.Close()
+		return nil, fmt.Errorf("no IMAP and a configuration file: turn IMAP off in the file ([imap] listen = \"\")")
+	}
+	if opt.Config != "" {
+		args = append(args, "--config", opt.Config)
+	}
+	if opt.NoIMAP {
+		conf := filepath.Join(opt.Dir, "no-imap.toml")
+		if err := os.WriteFile(conf, []byte("[imap]\nlisten = \"\"\n"), 0o600); err != nil {
+			logf.Close()
+			return nil, fmt.Errorf("daemon config: %w", err)
+		}
+		args = append(args, "--config", conf)
+		d.IMAPAddr = ""
+	} else {
+		args = append(args, "--imap", addrs[1])
+	}
+	d.cmd = exec.Command(opt.Bin, args...)
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	d.Started = time.Now()
+	if err := d.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s serve: %w", opt.Bin, err)
+	}
+	go func() { d.cmd.Wait(); close(d.done) }()
+	deadline := time.Now().Add(opt.Ready)
+	for {
+		if greets(d.SMTPAddr) {
+			d.Greeted = time.Now()
+			return d, nil
+		}
+		select {
+		case <-d.done:
+			logf.Close()
+			return nil, fmt.Errorf("parley serve exited at start; see %s", logf.Name())
+		case <-ctx.Done():
+			d.Stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			d.Stop()
+			return nil, fmt.Errorf("parley serve did not answer on %s within %v; see %s", d.SMTPAddr, opt.Ready, logf.Name())
+		}
+	}
+}
+
+// greets reports whether an SMTP server answers 220 at addr.
+func greets(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if strings.HasPrefix(line, "220") {
+		fmt.Fprintf(c, "QUIT\r\n")
+		return true
+	}
+	return false
+}
+
+// Stop asks the daemon to end (SIGTERM) and kills it if it has not within 20 s.
+func (d *Daemon) Stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.done
+	}
+	d.logf.Close()
+}
+
+// Admin runs a parley command on the daemon's data folder.
+func (d *Daemon) Admin(ctx context.Context, args ...string) error {
+	_, err := CLI(ctx, d.Bin, d.DataDir(), "", args...)
+	return err
+}
+
+// CLI runs bin with args and --data dir, stdin as its standard input, and
+// returns its standard output.
+func CLI(ctx context.Context, bin, dir, stdin string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, append(args, "--data", dir)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("parley %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out, nil
+}

@@ -1,0 +1,434 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"parley/bench/internal/benchd"
+	"parley/bench/internal/mailsink"
+	"parley/casestore"
+	"parley/control"
+)
+
+// options are what one run measures with.
+type options struct {
+	Parley, Latency string // the parley and bench/latency binaries
+	Work            string // a fresh folder per size is made in it
+	Open            int    // open cases at every size
+	Sizes           []int  // closed cases of each store measured, smallest first
+	Sweep           int    // retention timers made due for the sweep
+	Repeat          int    // timed repeats of each quick operation (the median is kept)
+	IngestRate      float64
+	IngestFor       time.Duration
+	IngestClients   int
+	Ready           time.Duration // how long a start (and the IMAP index's first load) may take
+	Reuse           bool          // measure the store an earlier run left in Work instead of generating it again
+	IMAPWait        time.Duration // how long the IMAP index's first load may take before IMAP is given up
+	IMAPAll         bool          // run every phase with IMAP on (default: only the IMAP phase)
+}
+
+// mediator is the IMAP account the measurement logs in with.
+const (
+	mediatorEmail = "mia@mediators.example"
+	mediatorPass  = "scale bench secret"
+)
+
+// figures are one store's measurements. Times in milliseconds unless named _s.
+type figures struct {
+	Cases      int     `json:"cases"`
+	Closed     int     `json:"closed"`
+	Open       int     `json:"open"`
+	GenerateS  float64 `json:"generate_s"`
+	StartS     float64 `json:"start_s"`           // process start to the SMTP greeting
+	RSSStart   float64 `json:"rss_start_mib"`     // VmRSS at the greeting
+	StartIMAPS float64 `json:"start_imap_s"`      // the same with IMAP on
+	IMAPFirstS float64 `json:"imap_first_list_s"` // login and the first LIST (the index's first load); -1: not within IMAPWait
+	RSSIMAP    float64 `json:"rss_imap_mib"`      // VmRSS after the IMAP measurements
+	AnonIMAP   float64 `json:"rss_anon_imap_mib"`
+	IMAPList   float64 `json:"imap_list_ms"` // LIST "" "Cases/*"
+	IMAPListN  int     `json:"imap_list_folders"`
+	IMAPSelect float64 `json:"imap_select_ms"` // SELECT of an open case's folder
+	ListFirst  float64 `json:"case_list_ms"`   // parley case list (the newest 50)
+	ListDeep   float64 `json:"case_list_after_ms"`
+	Show       float64 `json:"case_show_ms"`
+	// The same three through the control socket, without the CLI's own start.
+	SockList   float64 `json:"socket_case_list_ms"`
+	SockDeep   float64 `json:"socket_case_list_after_ms"`
+	SockShow   float64 `json:"socket_case_show_ms"`
+	RSSIdle    float64 `json:"rss_idle_mib"`      // VmRSS after the measurements above
+	AnonIdle   float64 `json:"rss_anon_idle_mib"` // of it, RssAnon (not bbolt's mapped file)
+	PeakRSS    float64 `json:"peak_rss_mib"`      // VmHWM then
+	SweepN     int     `json:"sweep_cases"`
+	SweepS     float64 `json:"sweep_s"` // first retention timer fired to the last purge committed
+	Ingest     float64 `json:"ingest_accepted_per_s"`
+	Relayed    float64 `json:"ingest_relayed_per_s"`
+	IngestPeak float64 `json:"ingest_peak_rss_mib"`
+	FileMiB    float64 `json:"file_mib"`
+}
+
+// measureSize generates a store with closed + opt.Open cases in its own
+// folder and measures it with three daemon runs: the reads (case list and
+// show, IMAP, memory), the retention sweep, then ingest (bench/latency).
+func measureSize(ctx context.Context, opt options, closed int, logf func(string, ...any)) (*figures, error) {
+	work := filepath.Join(opt.Work, fmt.Sprintf("closed-%d", closed))
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return nil, fmt.Errorf("work folder: %w", err)
+	}
+	data := benchd.DataDir(work)
+	f := &figures{Cases: closed + opt.Open, Closed: closed, Open: opt.Open}
+	g, err := loadGenerated(work)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil || !opt.Reuse {
+		if err := os.RemoveAll(data); err != nil {
+			return nil, fmt.Errorf("remove the store of an earlier run: %w", err)
+		}
+		logf("%d cases: generating %d closed and %d open in %s", f.Cases, closed, opt.Open, data)
+		if g, err = generate(ctx, data, spec{Closed: closed, Open: opt.Open, Now: time.Now()}, logf); err != nil {
+			return nil, err
+		}
+		if _, err := benchd.CLI(ctx, opt.Parley, data, mediatorPass+"\n", "mediator", "add", "--email", mediatorEmail, "--name", "Mia"); err != nil {
+			return nil, err
+		}
+		if err := g.save(work); err != nil {
+			return nil, err
+		}
+	} else {
+		logf("%d cases: reusing the store in %s (generated in %v)", f.Cases, data, g.Took.Round(time.Second))
+	}
+	f.GenerateS = round(g.Took.Seconds(), 3)
+	if len(g.Open) == 0 || g.Deep == "" {
+		return nil, errors.New("the store needs at least one open case")
+	}
+	snk, addr, err := mailsink.Listen("127.0.0.1:0", func([]string, []byte) {})
+	if err != nil {
+		return nil, err
+	}
+	defer snk.Close()
+	if err := measureIMAP(ctx, opt, work, addr.String(), g, f, logf); err != nil {
+		return nil, err
+	}
+	if err := measureReads(ctx, opt, work, addr.String(), g, f, logf); err != nil {
+		return nil, err
+	}
+	sweep := g.Unpurged[:min(opt.Sweep, len(g.Unpurged))]
+	g.Unpurged = g.Unpurged[len(sweep):] // a reuse sweeps the next ones, even after a failure
+	if err := g.save(work); err != nil {
+		return nil, err
+	}
+	if err := measureSweep(ctx, opt, work, addr.String(), sweep, f, logf); err != nil {
+		return nil, err
+	}
+	if err := measureIngest(ctx, opt, work, f, logf); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(casestore.DBPath(data))
+	if err != nil {
+		return nil, err
+	}
+	f.FileMiB = round(float64(st.Size())/(1<<20), 1)
+	return f, nil
+}
+
+// measureIMAP starts the daemon with IMAP on and times a mediator's login
+// and first LIST (the IMAP index's first load), then LIST and SELECT.
+func measureIMAP(ctx context.Context, opt options, work, smarthost string, g *generated, f *figures, logf func(string, ...any)) error {
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready})
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
+	f.StartIMAPS = round(d.Greeted.Sub(d.Started).Seconds(), 2)
+	logf("daemon with IMAP up in %.2f s; logging in over IMAP", f.StartIMAPS)
+	t0 := time.Now()
+	imc, err := imapclient.DialInsecure(d.IMAPAddr, nil)
+	if err != nil {
+		return fmt.Errorf("IMAP: %w", err)
+	}
+	defer imc.Close()
+	list := func() (int, error) {
+		l, err := imc.List("", "Cases/*", nil).Collect()
+		return len(l), err
+	}
+	first := make(chan error, 1)
+	go func() {
+		if err := imc.Login(mediatorEmail, mediatorPass).Wait(); err != nil {
+			first <- fmt.Errorf("IMAP LOGIN: %w", err)
+			return
+		}
+		n, err := list()
+		f.IMAPListN = n
+		first <- err
+	}()
+	select {
+	case err := <-first:
+		if err != nil {
+			return fmt.Errorf("IMAP LIST: %w", err)
+		}
+	case <-time.After(max(opt.IMAPWait, time.Second)):
+		f.IMAPFirstS = -1
+		m := benchd.ReadMemory(d.Pid())
+		f.RSSIMAP, f.AnonIMAP = m.RSS, m.Anon
+		logf("IMAP: no answer to the first LIST within %v; IMAP figures left out", opt.IMAPWait)
+		imc.Close()
+		<-first
+		return nil
+	}
+	f.IMAPFirstS = round(time.Since(t0).Seconds(), 2)
+	logf("IMAP: first LIST %.2f s, %d case folders", f.IMAPFirstS, f.IMAPListN)
+	if f.IMAPList, err = median(opt.Repeat, func() error { _, err := list(); return err }); err != nil {
+		return fmt.Errorf("IMAP LIST: %w", err)
+	}
+	show := g.Open[len(g.Open)/2]
+	folders, err := imc.List("", "Cases/"+show+"*", nil).Collect()
+	if err != nil || len(folders) != 1 {
+		return fmt.Errorf("IMAP LIST of case %s: %d folders, %v", show, len(folders), err)
+	}
+	if f.IMAPSelect, err = median(opt.Repeat, func() error {
+		sd, err := imc.Select(folders[0].Mailbox, nil).Wait()
+		if err == nil && sd.NumMessages == 0 {
+			err = fmt.Errorf("folder %s is empty", folders[0].Mailbox)
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("IMAP SELECT: %w", err)
+	}
+	imc.Logout().Wait()
+	m := benchd.ReadMemory(d.Pid())
+	f.RSSIMAP, f.AnonIMAP = m.RSS, m.Anon
+	return nil
+}
+
+// measureReads starts the daemon (IMAP off unless IMAPAll) and times the
+// start, case list and case show, with its memory.
+func measureReads(ctx context.Context, opt options, work, smarthost string, g *generated, f *figures, logf func(string, ...any)) error {
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready, NoIMAP: !opt.IMAPAll})
+	if err != nil {
+		return err
+	}
+	defer d.Stop()
+	f.StartS = round(d.Greeted.Sub(d.Started).Seconds(), 2)
+	f.RSSStart = benchd.ReadMemory(d.Pid()).RSS
+	logf("daemon up in %.2f s (VmRSS %.1f MiB)", f.StartS, f.RSSStart)
+	show := g.Open[len(g.Open)/2]
+	cli := func(args ...string) func() error {
+		return func() error {
+			out, err := benchd.CLI(ctx, opt.Parley, d.DataDir(), "", args...)
+			if err == nil && len(out) == 0 {
+				err = fmt.Errorf("parley %s printed nothing", strings.Join(args, " "))
+			}
+			return err
+		}
+	}
+	if f.ListFirst, err = median(opt.Repeat, cli("case", "list", "--json")); err != nil {
+		return err
+	}
+	if f.ListDeep, err = median(opt.Repeat, cli("case", "list", "--json", "--after", g.Deep)); err != nil {
+		return err
+	}
+	if f.Show, err = median(opt.Repeat, cli("case", "show", "--json", show)); err != nil {
+		return err
+	}
+	cl, err := control.Dial(d.DataDir())
+	if err != nil {
+		return err
+	}
+	page := func(after string) func() error {
+		return func() error {
+			p, err := cl.Cases(50, after)
+			if err == nil && (len(p.Cases) == 0 || len(p.Cases) > 50) {
+				err = fmt.Errorf("case list --after %q: %d cases, want 1 to 50", after, len(p.Cases))
+			}
+			return err
+		}
+	}
+	if f.SockList, err = median(opt.Repeat, page("")); err != nil {
+		return err
+	}
+	if f.SockDeep, err = median(opt.Repeat, page(g.Deep)); err != nil {
+		return err
+	}
+	if f.SockShow, err = median(opt.Repeat, func() error { _, err := cl.Case(show); return err }); err != nil {
+		return err
+	}
+	m := benchd.ReadMemory(d.Pid())
+	f.RSSIdle, f.AnonIdle, f.PeakRSS = m.RSS, m.Anon, m.Peak
+	return nil
+}
+
+// measureSweep makes the retention timers of ids due, starts the daemon and
+// waits for it to purge them all; the time is read from their events.
+func measureSweep(ctx context.Context, opt options, work, smarthost string, ids []string, f *figures, logf func(string, ...any)) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	data := benchd.DataDir(work)
+	armed := time.Now()
+	if err := arm(data, ids, armed); err != nil {
+		return err
+	}
+	d, err := benchd.Start(ctx, benchd.Options{Bin: opt.Parley, Dir: work, Smarthost: smarthost, Ready: opt.Ready, NoIMAP: !opt.IMAPAll})
+	if err != nil {
+		return err
+	}
+	last := ids[len(ids)-1] // due last
+	deadline := time.Now().Add(opt.Ready)
+	cl, err := control.Dial(data)
+	if err != nil {
+		d.Stop()
+		return err
+	}
+	for {
+		c, err := cl.Case(last)
+		if err != nil {
+			d.Stop()
+			return err
+		}
+		if c.Purged {
+			break
+		}
+		if time.Now().After(deadline) {
+			d.Stop()
+			return fmt.Errorf("retention sweep: case %s not purged within %v", last, opt.Ready)
+		}
+		select {
+		case <-ctx.Done():
+			d.Stop()
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	d.Stop()
+	n, first, end, err := sweepSpan(data, ids, armed)
+	if err != nil {
+		return err
+	}
+	f.SweepN, f.SweepS = n, round(end.Sub(first).Seconds(), 2)
+	logf("retention sweep: %d of %d cases made due purged in %.2f s", f.SweepN, len(ids), f.SweepS)
+	return nil
+}
+
+// arm makes the retention timers of ids due a moment before now, in order.
+func arm(data string, ids []string, now time.Time) error {
+	s, err := casestore.Open(data, casestore.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Update(func(tx *casestore.Tx) error {
+		for i, id := range ids {
+			c, err := tx.Case(id)
+			if err != nil {
+				return err
+			}
+			if err := tx.SetTimer(c, casestore.Timer{Kind: "retention", Due: now.Add(-time.Duration(len(ids)-i) * time.Millisecond)}); err != nil {
+				return err
+			}
+			if err := tx.PutCase(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// sweepSpan reads, from the stopped daemon's store, how many of ids were
+// purged after armed, when the first of their retention timers fired and
+// when the last purge was written.
+func sweepSpan(data string, ids []string, armed time.Time) (n int, first, last time.Time, err error) {
+	s, err := casestore.Open(data, casestore.Options{ReadOnly: true})
+	if err != nil {
+		return 0, first, last, err
+	}
+	defer s.Close()
+	err = s.View(func(tx *casestore.Tx) error {
+		for _, id := range ids {
+			evs, err := tx.Events(id)
+			if err != nil {
+				return err
+			}
+			// The purge clears every event's text, the deadline's too: the
+			// retention deadline is the one the purge follows.
+			for i := 1; i < len(evs); i++ {
+				if evs[i].Kind != casestore.EvPurged || evs[i-1].Kind != casestore.EvDeadline || evs[i-1].Time.Before(armed) {
+					continue
+				}
+				n++
+				if first.IsZero() || evs[i-1].Time.Before(first) {
+					first = evs[i-1].Time
+				}
+				if evs[i].Time.After(last) {
+					last = evs[i].Time
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil && n == 0 {
+		err = fmt.Errorf("retention sweep: none of the %d cases made due was purged", len(ids))
+	}
+	return n, first, last, err
+}
+
+// measureIngest runs bench/latency on the store: it starts its own daemon,
+// opens a case over SMTP and offers trader replies into it faster than they
+// can be taken, so its accepted rate is the ingest rate.
+func measureIngest(ctx context.Context, opt options, work string, f *figures, logf func(string, ...any)) error {
+	cmd := exec.CommandContext(ctx, opt.Latency, "-parley", opt.Parley, "-work", work, "-json", fmt.Sprintf("-no-imap=%t", !opt.IMAPAll),
+		"-rate", fmt.Sprint(opt.IngestRate), "-duration", opt.IngestFor.String(), "-clients", fmt.Sprint(opt.IngestClients))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("bench/latency: %w: %s", err, stderr.String())
+	}
+	var r struct {
+		Acked    int     `json:"acked"`
+		Accepted float64 `json:"accepted_per_s"`
+		Relayed  float64 `json:"relayed_per_s"`
+		Lost     int     `json:"lost"`
+		Peak     float64 `json:"daemon_peak_rss_mib"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		return fmt.Errorf("bench/latency's figures: %w", err)
+	}
+	if r.Acked == 0 || r.Lost > 0 {
+		return fmt.Errorf("ingest: %d messages acked, %d lost", r.Acked, r.Lost)
+	}
+	f.Ingest, f.Relayed, f.IngestPeak = r.Accepted, r.Relayed, r.Peak
+	logf("ingest: %.0f msg/s accepted, %.0f relayed", r.Accepted, r.Relayed)
+	return nil
+}
+
+// median runs fn n times and returns the median wall time in milliseconds.
+func median(n int, fn func() error) (float64, error) {
+	ms := make([]float64, 0, n)
+	for range max(n, 1) {
+		t0 := time.Now()
+		if err := fn(); err != nil {
+			return 0, err
+		}
+		ms = append(ms, float64(time.Since(t0).Microseconds())/1000)
+	}
+	slices.Sort(ms)
+	return round(ms[len(ms)/2], 2), nil
+}
+
+func round(v float64, places int) float64 {
+	p := 1.0
+	for range places {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}
