@@ -53,6 +53,66 @@ func (h *holds) release(key string) {
 	h.mu.Unlock()
 }
 
+// fireConcurrency is how many cases' timers fire at once: each in its own
+// transaction, and those that run together share the group commit's fsync.
+const fireConcurrency = 8
+
+// fireAll fires timers, those of one case in order, up to fireConcurrency
+// cases at a time, so a sweep of many cases' retention timers costs one
+// fsync per group instead of one per timer, and a failing timer still fails
+// alone (the group committer takes a failing transaction out of its batch).
+// It returns how many fired and how many left the schedule's due part
+// (fired, or failed and moved on).
+func (e *Engine) fireAll(due []casestore.DueTimer, now time.Time) (fired, moved int) {
+	var order []string
+	byCase := map[string][]casestore.DueTimer{}
+	for _, d := range due {
+		if _, ok := byCase[d.Case]; !ok {
+			order = append(order, d.Case)
+		}
+		byCase[d.Case] = append(byCase[d.Case], d)
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, fireConcurrency)
+	)
+	for _, id := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(timers []casestore.DueTimer) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, d := range timers {
+				ok, left := e.fireOne(d, now)
+				mu.Lock()
+				if ok {
+					fired++
+				}
+				if left {
+					moved++
+				}
+				mu.Unlock()
+			}
+		}(byCase[id])
+	}
+	wg.Wait()
+	return fired, moved
+}
+
+// fireOne fires one timer, or records its failure.
+func (e *Engine) fireOne(d casestore.DueTimer, now time.Time) (fired, moved bool) {
+	err := protect(func() error { return e.fireTimer(d) })
+	if err == nil {
+		return true, true
+	}
+	if err := e.timerFailed(d, err, now); err != nil {
+		e.log.Error("record timer failure", "case", d.Case, "timer", d.Kind, "err", err)
+		return false, false
+	}
+	return false, true
+}
+
 // FireDue runs every timer due at the engine's now. It returns how many fired;
 // the error reports only a store that cannot be read or written.
 func (e *Engine) FireDue() (int, error) {
@@ -98,6 +158,7 @@ func (e *Engine) FireDue() (int, error) {
 			return fired, nil
 		}
 		moved := 0
+		var fire []casestore.DueTimer
 		for i, d := range due {
 			key := d.Case + "/" + d.Kind
 			// Mail accepted before the timer came due counts first.
@@ -110,18 +171,10 @@ func (e *Engine) FireDue() (int, error) {
 				continue
 			}
 			e.held.release(key)
-			err := protect(func() error { return e.fireTimer(d) })
-			if err == nil {
-				fired++
-				moved++
-				continue
-			}
-			if err := e.timerFailed(d, err, now); err != nil {
-				e.log.Error("record timer failure", "case", d.Case, "timer", d.Kind, "err", err)
-				continue
-			}
-			moved++
+			fire = append(fire, d)
 		}
+		f, m := e.fireAll(fire, now)
+		fired, moved = fired+f, moved+m
 		if moved == 0 {
 			return fired, errors.New("no due timer could be fired, retried or held: the store refuses writes")
 		}
