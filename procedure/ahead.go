@@ -2,6 +2,7 @@ package procedure
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -58,23 +59,42 @@ func (e *Engine) readAhead(ctx context.Context, jobs []casestore.Job) map[uint64
 }
 
 func (e *Engine) loadAhead(ctx context.Context, job casestore.Job) *ahead {
+	msg, err := e.jobMessage(job)
+	if err != nil || msg == nil || msg.Size >= int64(e.cfg.Evidence.LargeMessage) {
+		return nil
+	}
+	a, err := e.readMessage(ctx, msg)
+	if err != nil {
+		return nil
+	}
+	return a
+}
+
+// jobMessage is the message of a job still to do; nil when it is done.
+func (e *Engine) jobMessage(job casestore.Job) (*casestore.Message, error) {
 	var msg *casestore.Message
 	if err := e.store.View(func(tx *casestore.Tx) (err error) {
 		if tx.JobExists(job.ID) {
 			msg, err = tx.Message(job.Message)
 		}
 		return err
-	}); err != nil || msg == nil || msg.Size >= int64(e.cfg.Evidence.LargeMessage) {
-		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load job %d: %w", job.ID, err)
 	}
+	return msg, nil
+}
+
+// readMessage loads and reads a message: parsed, its own text, and its
+// sender's DMARC verdict.
+func (e *Engine) readMessage(ctx context.Context, msg *casestore.Message) (*ahead, error) {
 	raw, err := e.store.Raw(msg.SHA256)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("load raw of message %d: %w", msg.ID, err)
 	}
 	a := &ahead{msg: msg, raw: raw, pm: e.parser.Parse(raw)}
 	a.text = threading.StripQuoted(a.pm.Text)
 	a.auth = e.checkSender(ctx, msg, a.pm, raw)
-	return a
+	return a, nil
 }
 
 // checkSender is the DMARC verdict on mail that speaks for a party; nil for

@@ -151,16 +151,9 @@ func (e *Engine) prepare(ctx context.Context, job casestore.Job, a *ahead) (*ste
 		// committed: the job and its message are as they were then.
 		return e.prepareMessage(ctx, job, a)
 	}
-	var msg *casestore.Message
-	if err := e.store.View(func(tx *casestore.Tx) error {
-		if !tx.JobExists(job.ID) {
-			return nil
-		}
-		var err error
-		msg, err = tx.Message(job.Message)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("load job %d: %w", job.ID, err)
+	msg, err := e.jobMessage(job)
+	if err != nil {
+		return nil, err
 	}
 	if msg == nil {
 		return nil, nil // already done
@@ -174,16 +167,11 @@ func (e *Engine) prepare(ctx context.Context, job casestore.Job, a *ahead) (*ste
 		}
 		release = func() { <-e.large }
 	}
-	raw, err := e.store.Raw(msg.SHA256)
-	if err != nil {
-		if release != nil {
-			release()
-		}
-		return nil, fmt.Errorf("load raw of message %d: %w", msg.ID, err)
+	a, err = e.readMessage(ctx, msg)
+	var st *step
+	if err == nil {
+		st, err = e.prepareMessage(ctx, job, a)
 	}
-	pm := e.parser.Parse(raw)
-	a = &ahead{msg: msg, raw: raw, pm: pm, text: threading.StripQuoted(pm.Text), auth: e.checkSender(ctx, msg, pm, raw)}
-	st, err := e.prepareMessage(ctx, job, a)
 	if st == nil || err != nil {
 		if release != nil {
 			release()

@@ -25,9 +25,10 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
+
+	"parley/bench/internal/benchd"
 )
 
 func main() {
@@ -38,19 +39,19 @@ func main() {
 
 func run() error {
 	var opt options
-	rate, err := envFloat("RATE", 400)
+	rate, err := benchd.EnvFloat("RATE", 400)
 	if err != nil {
 		return err
 	}
-	dur, err := envDuration("DURATION", 20*time.Second)
+	dur, err := benchd.EnvDuration("DURATION", 20*time.Second)
 	if err != nil {
 		return err
 	}
-	clients, err := envInt("CLIENTS", 16)
+	clients, err := benchd.EnvInt("CLIENTS", 16)
 	if err != nil {
 		return err
 	}
-	size, err := envInt("SIZE", 5120)
+	size, err := benchd.EnvInt("SIZE", 5120)
 	if err != nil {
 		return err
 	}
@@ -94,44 +95,4 @@ func run() error {
 	}
 	res.writeTable(os.Stdout)
 	return nil
-}
-
-func envInt(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q: want a whole number: %w", name, v, err)
-	}
-	return n, nil
-}
-
-func envFloat(name string, def float64) (float64, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q: want a number: %w", name, v, err)
-	}
-	return f, nil
-}
-
-// envDuration takes a Go duration ("20s", "1m") or plain seconds ("20").
-func envDuration(name string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(s * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q: want a duration such as 20s, or seconds: %w", name, v, err)
-	}
-	return d, nil
 }

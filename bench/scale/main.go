@@ -38,6 +38,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"parley/bench/internal/benchd"
 )
 
 func main() {
@@ -52,15 +54,15 @@ func run() error {
 	ints := map[string]*int{"SCALE_OPEN": &opt.Open, "SCALE_SWEEP": &opt.Sweep, "SCALE_REPEAT": &opt.Repeat, "SCALE_CLIENTS": &opt.IngestClients}
 	defaults := map[string]int{"SCALE_OPEN": 10000, "SCALE_SWEEP": 200, "SCALE_REPEAT": 5, "SCALE_CLIENTS": 10}
 	for name, p := range ints {
-		if *p, err = envInt(name, defaults[name]); err != nil {
+		if *p, err = benchd.EnvInt(name, defaults[name]); err != nil {
 			return err
 		}
 	}
-	small, err := envInt("SCALE_SMALL_CLOSED", 1000)
+	small, err := benchd.EnvInt("SCALE_SMALL_CLOSED", 1000)
 	if err != nil {
 		return err
 	}
-	large, err := envInt("SCALE_CLOSED", 1000000)
+	large, err := benchd.EnvInt("SCALE_CLOSED", 1000000)
 	if err != nil {
 		return err
 	}
@@ -124,16 +126,4 @@ func run() error {
 		writeRatios(os.Stdout, all[0], all[len(all)-1])
 	}
 	return nil
-}
-
-func envInt(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s=%q: want a whole number: %w", name, v, err)
-	}
-	return n, nil
 }

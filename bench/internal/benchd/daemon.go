@@ -7,7 +7,9 @@ package benchd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -66,7 +68,24 @@ func freeAddr() (string, error) {
 }
 
 // Start runs the daemon and waits for its SMTP greeting.
+// A port found free can be taken by another process before the daemon
+// binds it (tests run in parallel); Start then tries again with new ports.
 func Start(ctx context.Context, opt Options) (*Daemon, error) {
+	for attempt := 1; ; attempt++ {
+		d, err := start(ctx, opt)
+		var taken *portTaken
+		if !errors.As(err, &taken) || attempt == 3 {
+			return d, err
+		}
+	}
+}
+
+// portTaken is a start that failed because a listening address was in use.
+type portTaken struct{ err error }
+
+func (p *portTaken) Error() string { return p.err.Error() }
+
+func start(ctx context.Context, opt Options) (*Daemon, error) {
 	if opt.Ready <= 0 {
 		opt.Ready = 30 * time.Second
 	}
@@ -81,6 +100,10 @@ func Start(ctx context.Context, opt Options) (*Daemon, error) {
 	logf, err := os.OpenFile(filepath.Join(opt.Dir, "parley.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("daemon log: %w", err)
+	}
+	var logStart int64
+	if fi, err := logf.Stat(); err == nil {
+		logStart = fi.Size()
 	}
 	d := &Daemon{Bin: opt.Bin, Dir: opt.Dir, SMTPAddr: addrs[0], IMAPAddr: addrs[1], MetricsAddr: addrs[3], logf: logf, done: make(chan struct{})}
 	args := []string{"serve", "--data", d.DataDir(), "--domain", Domain,
@@ -120,7 +143,11 @@ func Start(ctx context.Context, opt Options) (*Daemon, error) {
 		select {
 		case <-d.done:
 			logf.Close()
-			return nil, fmt.Errorf("parley serve exited at start; see %s", logf.Name())
+			err := fmt.Errorf("parley serve exited at start; see %s", logf.Name())
+			if tail, _ := readFrom(logf.Name(), logStart); strings.Contains(string(tail), "address already in use") {
+				return nil, &portTaken{err}
+			}
+			return nil, err
 		case <-ctx.Done():
 			d.Stop()
 			return nil, ctx.Err()
@@ -179,4 +206,17 @@ func CLI(ctx context.Context, bin, dir, stdin string, args ...string) ([]byte, e
 		return out, fmt.Errorf("parley %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out, nil
+}
+
+// readFrom reads file from offset on.
+func readFrom(file string, offset int64) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
