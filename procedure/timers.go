@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,17 +73,19 @@ func (e *Engine) fireAll(due []casestore.DueTimer, now time.Time) (fired, moved 
 		}
 		byCase[d.Case] = append(byCase[d.Case], d)
 	}
+	warm := e.warmAhead(order, byCase)
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, fireConcurrency)
 	)
-	for _, id := range order {
+	for i, id := range order {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(timers []casestore.DueTimer) {
+		go func(timers []casestore.DueTimer, warmed <-chan struct{}) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			<-warmed
 			for _, d := range timers {
 				ok, left := e.fireOne(d, now)
 				mu.Lock()
@@ -94,10 +97,47 @@ func (e *Engine) fireAll(due []casestore.DueTimer, now time.Time) (fired, moved 
 				}
 				mu.Unlock()
 			}
-		}(byCase[id])
+		}(byCase[id], warm[i])
 	}
 	wg.Wait()
 	return fired, moved
+}
+
+// warmConcurrency is how many cases' rows are read ahead at once: reads of
+// cold pages, which a disk serves side by side.
+const warmConcurrency = 32
+
+// warmAhead reads ahead, in read-only transactions, the rows of the cases
+// whose retention timer is among timers (the purge reads and rewrites every
+// row of its case, on a large store mostly pages long out of memory), in
+// order, up to warmConcurrency at once. It returns, per case of order, a
+// channel closed once its rows were read (at once for the others). A failed
+// read only loses the head start: the purge reads for itself.
+func (e *Engine) warmAhead(order []string, byCase map[string][]casestore.DueTimer) []chan struct{} {
+	warmed := make([]chan struct{}, len(order))
+	var todo []int
+	for i, id := range order {
+		warmed[i] = make(chan struct{})
+		if slices.ContainsFunc(byCase[id], func(d casestore.DueTimer) bool { return clock(d.Kind) == cRetention }) {
+			todo = append(todo, i)
+		} else {
+			close(warmed[i])
+		}
+	}
+	go func() {
+		sem := make(chan struct{}, warmConcurrency)
+		for _, i := range todo {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				defer close(warmed[i])
+				if err := e.store.WarmCase(order[i]); err != nil {
+					e.log.Debug("read case ahead of its purge", "case", order[i], "err", err)
+				}
+			}()
+		}
+	}()
+	return warmed
 }
 
 // fireOne fires one timer, or records its failure.
