@@ -21,7 +21,10 @@
 # from SCALE_CLIENTS, 10, sessions; its accepted and relayed msg/s, VmHWM);
 # the data file's size. Prints a table per size and the ratios of the large
 # to the small, marking those outside issue 13's 20 %.
-# WORK=DIR keeps the stores (default: a temporary folder, removed).
+# WORK=DIR keeps the stores (default: a temporary folder, removed); -reuse
+# measures them again without generating them (each run sweeps the next
+# SCALE_SWEEP of the store's unpurged cases); -cold drops the page cache before
+# each phase (root only), for the figures of a store read from disk.
 # Loopback only; needs go. The figures are for reading: exit status 0 unless
 # the tool fails.
 set -euo pipefail

@@ -22,6 +22,10 @@
 //  3. ingest: bench/latency on the store (a case opened over SMTP, trader
 //     replies offered faster than taken; its accepted msg/s).
 //
+// With -cold (root only) the kernel's page cache is dropped before each
+// phase, so every figure is that of a store read from disk, as a store larger
+// than memory is read; without it a store just generated is mostly in memory.
+//
 // The file size is taken at the end. It prints one table per size and the
 // ratio of the largest to the smallest. Loopback only; nothing here asserts a
 // time.
@@ -76,6 +80,7 @@ func run() error {
 	asJSON := flag.Bool("json", false, "print the figures as JSON")
 	flag.DurationVar(&opt.IMAPWait, "imap-wait", 10*time.Minute, "how long the IMAP index's first load may take before the IMAP figures are left out")
 	flag.BoolVar(&opt.IMAPAll, "imap-all", false, "keep IMAP on in every phase (default: on only for the IMAP phase, so its index does not weigh on the others)")
+	flag.BoolVar(&opt.Cold, "cold", false, "drop the kernel's page cache before each phase, so the store is read from disk as one larger than memory (needs root)")
 	flag.BoolVar(&opt.Reuse, "reuse", false, "measure the stores an earlier run left in -work again instead of generating them")
 	flag.Parse()
 	if opt.Parley == "" || opt.Latency == "" {

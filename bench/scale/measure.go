@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -35,6 +36,21 @@ type options struct {
 	Reuse           bool          // measure the store an earlier run left in Work instead of generating it again
 	IMAPWait        time.Duration // how long the IMAP index's first load may take before IMAP is given up
 	IMAPAll         bool          // run every phase with IMAP on (default: only the IMAP phase)
+	Cold            bool          // drop the page cache before each phase's daemon start
+}
+
+// coldStart drops the kernel's page cache when opt.Cold, so the phase that
+// follows reads the store from disk as a store larger than memory is read
+// (it needs root: /proc/sys/vm/drop_caches).
+func coldStart(opt options) error {
+	if !opt.Cold {
+		return nil
+	}
+	syscall.Sync() // only clean pages are dropped
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("1\n"), 0); err != nil {
+		return fmt.Errorf("-cold: drop the page cache: %w (needs root)", err)
+	}
+	return nil
 }
 
 // mediator is the IMAP account the measurement logs in with.
@@ -116,7 +132,13 @@ func measureSize(ctx context.Context, opt options, closed int, logf func(string,
 		return nil, err
 	}
 	defer snk.Close()
+	if err := coldStart(opt); err != nil {
+		return nil, err
+	}
 	if err := measureIMAP(ctx, opt, work, addr.String(), g, f, logf); err != nil {
+		return nil, err
+	}
+	if err := coldStart(opt); err != nil {
 		return nil, err
 	}
 	if err := measureReads(ctx, opt, work, addr.String(), g, f, logf); err != nil {
@@ -127,7 +149,13 @@ func measureSize(ctx context.Context, opt options, closed int, logf func(string,
 	if err := g.save(work); err != nil {
 		return nil, err
 	}
+	if err := coldStart(opt); err != nil {
+		return nil, err
+	}
 	if err := measureSweep(ctx, opt, work, addr.String(), sweep, f, logf); err != nil {
+		return nil, err
+	}
+	if err := coldStart(opt); err != nil {
 		return nil, err
 	}
 	if err := measureIngest(ctx, opt, work, f, logf); err != nil {
