@@ -12,14 +12,14 @@ import (
 const pageSize = 4096
 
 // WarmCase reads, in a read-only transaction, every row the purge of a case
-// reads or rewrites: the case and its places in the indexes, its messages with their index, dedup, raw
-// content and reference rows, its outbound and evidence rows with their raw
-// content, its events. The write transaction that follows runs inside the
-// group committer, alone: on a store much larger than memory each page it
-// finds cold is a disk read that holds every other commit. Read here first,
-// by several goroutines at once, those pages come in side by side and the
-// committer finds them in memory. It changes nothing and reports only a
-// store that cannot be read; a case that is gone is no error.
+// reads or rewrites: the case and its places in the indexes, its messages
+// with their dedup, raw content and reference rows, its outbound and evidence
+// rows with their raw content, its events. The write transaction that follows
+// runs inside the group committer, alone: on a store much larger than memory
+// each page it finds cold is a disk read that holds every other commit. Read
+// here first, by several goroutines at once, those pages come in side by side
+// and the committer finds them in memory. It changes nothing and reports only
+// a store that cannot be read; a case that is gone is no error.
 func (s *Store) WarmCase(caseID string) error {
 	return s.View(func(tx *Tx) error {
 		var w warmer
@@ -35,9 +35,8 @@ func (s *Store) WarmCase(caseID string) error {
 		if seq := tx.tx.Bucket(bCaseChange).Get([]byte(caseID)); len(seq) == 8 {
 			w.get(tx, bCasesByChange, seq)
 		}
+		// Events are rewritten as they are; the other rows are read in full below.
 		w.prefix(tx, bEvents, []byte(caseID+"/"))
-		w.prefix(tx, bEvidence, []byte(caseID+"/"))
-		w.prefix(tx, bCaseMsgs, []byte(caseID+"/"))
 		msgs, err := tx.CaseMessages(caseID)
 		if err != nil {
 			return fmt.Errorf("warm case %s: %w", caseID, err)

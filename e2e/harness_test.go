@@ -24,6 +24,8 @@ import (
 
 	"github.com/emersion/go-message"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"parley/porttest"
 )
 
 const domain = "disputes.localhost"
@@ -61,54 +63,14 @@ func runMain(m *testing.M) int {
 // Small helpers
 
 // freeAddr returns a loopback address whose port was free a moment ago, for
-// a daemon to bind later. The port is taken below the kernel's ephemeral range
-// (ip_local_port_range): a port from that range, once released, can be handed
-// to any process's next listen on :0 or outgoing connection (the test packages
-// run side by side), and the daemon then fails to start with "address already
-// in use" (seen in CI). Below the range only an explicit bind takes a port.
+// a daemon to bind later (porttest says why it is not one the kernel picks).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	lo, hi := quietPorts()
-	for range 200 {
-		port := lo + int(randUint32()%uint32(hi-lo))
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return addr
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := porttest.Free()
 	if err != nil {
-		t.Fatalf("pick a free port: %v", err)
+		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	return addr
-}
-
-// quietPorts is the span of ports freeAddr picks from: from 20000 (above the
-// well-known and registered ports daemons default to) up to the start of the
-// ephemeral range, or 20000-32767 when the range cannot be read or leaves no
-// room below it.
-func quietPorts() (lo, hi int) {
-	lo, hi = 20000, 32768
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return lo, hi
-	}
-	var first, last int
-	if _, err := fmt.Sscan(string(b), &first, &last); err == nil && first > lo+1000 {
-		hi = first
-	}
-	return lo, hi
-}
-
-func randUint32() uint32 {
-	var b [4]byte
-	rand.Read(b[:])
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 // token returns a short random hex string for unique markers.

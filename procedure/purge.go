@@ -8,7 +8,8 @@ import (
 // period: addresses, names, subjects, message bodies, attachments, event
 // texts. The case keeps its id, dates, state, outcome, amounts and its event
 // chain (which covers text digests, not texts), so statistics and
-// `parley case verify` still work.
+// `parley case verify` still work. casestore.WarmCase reads ahead the rows
+// it touches: a row added here belongs there too.
 func (r *run) purge() error {
 	c, tx := r.c, r.tx
 	if c.Purged {

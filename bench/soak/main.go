@@ -33,6 +33,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"parley/bench/internal/mailsink"
+	"parley/porttest"
 )
 
 const domain = "disputes.localhost"
@@ -141,12 +142,11 @@ type daemon struct {
 }
 
 func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := porttest.Free()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func (d *daemon) init() {

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"parley/porttest"
 )
 
 // Domain is the mail domain the daemon is started with.
@@ -57,16 +59,6 @@ func DataDir(dir string) string { return filepath.Join(dir, "data") }
 // Pid is the daemon's process id.
 func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("pick a free loopback port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // Start runs the daemon and waits for its SMTP greeting.
 // A port found free can be taken by another process before the daemon
 // binds it (tests run in parallel); Start then tries again with new ports.
@@ -91,7 +83,7 @@ func start(ctx context.Context, opt Options) (*Daemon, error) {
 	}
 	var addrs [4]string
 	for i := range addrs {
-		a, err := freeAddr()
+		a, err := porttest.Free()
 		if err != nil {
 			return nil, err
 		}
