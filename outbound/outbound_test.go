@@ -36,6 +36,7 @@ type sink struct {
 	conns    atomic.Int32 // connections accepted
 	silent   atomic.Int32 // accept this many connections and never answer
 	held     []net.Conn
+	served   []net.Conn   // every connection answered, for dropAll
 	failures atomic.Int32 // answer this many DATA with reply below
 	reply    *smtp.SMTPError
 	// refuseMail answers this many MAIL commands with reply.
@@ -151,12 +152,26 @@ func (l countingListener) Accept() (net.Conn, error) {
 		}
 		l.s.conns.Add(1)
 		if l.s.silent.Add(-1) < 0 {
+			l.s.mu.Lock()
+			l.s.served = append(l.s.served, c)
+			l.s.mu.Unlock()
 			return c, nil
 		}
 		l.s.mu.Lock()
 		l.s.held = append(l.s.held, c)
 		l.s.mu.Unlock()
 	}
+}
+
+// dropAll closes every connection the sink answered, without a word: a
+// relay's idle timeout.
+func (s *sink) dropAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.served {
+		c.Close()
+	}
+	s.served = nil
 }
 
 func (s *sink) closeSilent() {
@@ -322,6 +337,26 @@ func TestSmarthostAuthAndConnectionReuse(t *testing.T) {
 	e.store.View(func(tx *casestore.Tx) (err error) { evs, err = tx.Events("ABC-DEFG"); return err })
 	if len(evs) != 10 || evs[0].Kind != casestore.EvDelivered {
 		t.Errorf("case events: %d", len(evs))
+	}
+}
+
+// A relay that closed the kept connection while it was idle costs a new
+// connection, not an attempt deferred by a backoff.
+func TestSmarthostClosedKeptConnection(t *testing.T) {
+	s := startSink(t, false)
+	cfg := baseConfig(s.addr)
+	cfg.Concurrency = 1
+	cfg.MinBackoff, cfg.MaxBackoff = time.Hour, time.Hour // a deferral would show as a row still queued
+	e := startQueue(t, t.TempDir(), cfg, nil)
+	e.waitState(t, e.add(t, 1)[0], casestore.OutSent)
+	s.dropAll()
+	time.Sleep(20 * time.Millisecond) // the close reaches the client's socket; no deadline is waited for
+	o := e.waitState(t, e.add(t, 1)[0], casestore.OutSent)
+	if o.Attempts != 1 || o.LastError != "" {
+		t.Errorf("second message: %d attempts, last error %q; want sent at the first attempt", o.Attempts, o.LastError)
+	}
+	if c := s.conns.Load(); c != 2 || s.count() != 2 {
+		t.Errorf("%d connections, %d messages; want 2 and 2", c, s.count())
 	}
 }
 

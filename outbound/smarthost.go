@@ -10,96 +10,88 @@ import (
 	"net"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	"parley/casestore"
+	"parley/smtpclient"
 )
 
 // Smarthost delivers through one relay, keeping its connection open between
-// messages (RSET after each) so a busy queue does not pay a handshake per message.
+// messages. A transaction is pipelined when the relay offers it (RFC 2920):
+// MAIL, RCPT and DATA in one write, then the content; no RSET after a
+// transaction that ended in 250, as the relay is ready for the next one.
 type Smarthost struct {
 	cfg  Config
 	log  *slog.Logger
-	c    *smtp.Client
+	c    *smtpclient.Client
 	used time.Time
 }
 
 var _ Transport = (*Smarthost)(nil)
 
-// idleReuse is how long an idle connection is trusted before it is replaced.
+// idleReuse is how long an idle connection is trusted before it is replaced;
+// relays close idle sessions after a while (Postfix: 300 s).
 const idleReuse = 30 * time.Second
 
-func (s *Smarthost) connect(ctx context.Context) (*smtp.Client, error) {
+func (s *Smarthost) connect(ctx context.Context) (c *smtpclient.Client, kept bool, err error) {
 	if s.c != nil && time.Since(s.used) < idleReuse {
-		if err := s.c.Reset(); err == nil {
-			return s.c, nil
-		}
-		s.c.Close()
-		s.c = nil
-	} else if s.c != nil {
+		return s.c, true, nil
+	}
+	if s.c != nil {
 		s.c.Quit()
 		s.c = nil
 	}
-	host, _, _ := net.SplitHostPort(s.cfg.Smarthost)
-	var c *smtp.Client
-	var err error
-	if s.cfg.TLS != "none" {
-		tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-		if s.cfg.TLS == "opportunistic" {
-			tc.InsecureSkipVerify = true // opportunistic TLS encrypts without authenticating (RFC 7435)
-		}
-		// go-smtp sends EHLO before STARTTLS with its default name; the
-		// smarthost sees our hostname after TLS is up.
-		c, err = s.dial(ctx, func(conn net.Conn) (*smtp.Client, error) { return smtp.NewClientStartTLS(conn, tc) })
-		if err != nil && s.cfg.TLS == "starttls" {
-			return nil, fmt.Errorf("STARTTLS with %s (required by tls = \"starttls\"): %w", s.cfg.Smarthost, err)
-		}
+	c, err = s.open(ctx, s.cfg.TLS != "none")
+	if err != nil && s.cfg.TLS == "opportunistic" {
+		// Opportunistic TLS that failed falls back to clear text (RFC 7435).
+		c, err = s.open(ctx, false)
 	}
-	if c == nil {
-		c, err = s.dial(ctx, func(conn net.Conn) (*smtp.Client, error) {
-			c := smtp.NewClient(conn)
-			return c, c.Hello(s.cfg.Hostname)
-		})
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, false, err
 	}
 	if s.cfg.Username != "" {
-		if err := c.Auth(sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)); err != nil {
+		if err := c.Auth(s.cfg.Username, s.cfg.Password); err != nil {
 			c.Close()
-			var se *smtp.SMTPError
-			if errors.As(err, &se) && se.Code >= 500 {
-				return nil, &PermanentError{fmt.Errorf("AUTH at %s: %w", s.cfg.Smarthost, err)}
+			var se *smtpclient.Error
+			if errors.As(err, &se) && se.Permanent() {
+				return nil, false, &PermanentError{fmt.Errorf("AUTH at %s: %w", s.cfg.Smarthost, err)}
 			}
-			return nil, fmt.Errorf("AUTH at %s: %w", s.cfg.Smarthost, err)
+			return nil, false, fmt.Errorf("AUTH at %s: %w", s.cfg.Smarthost, err)
 		}
 	}
 	s.c = c
-	return c, nil
+	return c, false, nil
 }
 
-func (s *Smarthost) dial(ctx context.Context, start func(net.Conn) (*smtp.Client, error)) (*smtp.Client, error) {
+// open dials the relay and opens a session, with STARTTLS when withTLS.
+func (s *Smarthost) open(ctx context.Context, withTLS bool) (*smtpclient.Client, error) {
 	d := net.Dialer{Timeout: s.cfg.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", s.cfg.Smarthost)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", s.cfg.Smarthost, err)
 	}
-	conn.SetDeadline(time.Now().Add(s.cfg.Timeout))
-	c, err := start(conn)
+	c, err := smtpclient.New(conn, smtpclient.Options{Hostname: s.cfg.Hostname, Timeout: s.cfg.Timeout})
 	if err != nil {
-		conn.Close()
 		return nil, fmt.Errorf("greeting from %s: %w", s.cfg.Smarthost, err)
 	}
-	conn.SetDeadline(time.Time{})
-	c.CommandTimeout = s.cfg.Timeout
-	c.SubmissionTimeout = s.cfg.Timeout
+	if !withTLS {
+		return c, nil
+	}
+	host, _, _ := net.SplitHostPort(s.cfg.Smarthost)
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if s.cfg.TLS == "opportunistic" {
+		tc.InsecureSkipVerify = true // opportunistic TLS encrypts without authenticating (RFC 7435)
+	}
+	if err := c.StartTLS(tc); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("STARTTLS with %s (tls = %q): %w", s.cfg.Smarthost, s.cfg.TLS, err)
+	}
 	return c, nil
 }
 
 // Deliver sends one message. 5xx replies are permanent; the rest is retried.
+// A kept connection the relay had closed meanwhile costs a new connection,
+// not a retry later: nothing of the transaction had reached the relay.
 func (s *Smarthost) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Reader) error {
-	c, err := s.connect(ctx)
+	c, kept, err := s.connect(ctx)
 	if err != nil {
 		var perm *PermanentError
 		if errors.As(err, &perm) {
@@ -108,16 +100,25 @@ func (s *Smarthost) Deliver(ctx context.Context, o *casestore.Outbound, raw io.R
 		}
 		return err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.CommandTimeout = time.Until(dl)
+	_, err = c.Send(ctx, o.MailFrom, o.To, o.Size, raw)
+	var stale *smtpclient.StaleError
+	if kept && errors.As(err, &stale) {
+		c.Close()
+		s.c = nil
+		if c, _, err = s.connect(ctx); err != nil {
+			return err
+		}
+		_, err = c.Send(ctx, o.MailFrom, o.To, o.Size, raw)
 	}
-	err = s.send(c, o, raw)
 	s.used = time.Now()
 	if err != nil {
-		var se *smtp.SMTPError
+		var se *smtpclient.Error
 		if errors.As(err, &se) {
-			c.Reset()
-			if se.Code >= 500 {
+			if c.Reset() != nil {
+				c.Close()
+				s.c = nil
+			}
+			if se.Permanent() {
 				return &PermanentError{fmt.Errorf("%s rejected: %w", s.cfg.Smarthost, err)}
 			}
 			return fmt.Errorf("%s deferred: %w", s.cfg.Smarthost, err)
@@ -127,24 +128,6 @@ func (s *Smarthost) Deliver(ctx context.Context, o *casestore.Outbound, raw io.R
 		return err
 	}
 	return nil
-}
-
-func (s *Smarthost) send(c *smtp.Client, o *casestore.Outbound, raw io.Reader) error {
-	if err := c.Mail(o.MailFrom, &smtp.MailOptions{Size: o.Size}); err != nil {
-		return err
-	}
-	if err := c.Rcpt(o.To, nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(w, raw); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
 }
 
 // Close ends the connection politely.
