@@ -27,7 +27,8 @@
 #                auto leaves off on disputes.localhost
 #   METRICS [on] off turns Parley's metrics listener off (on: a free loopback port)
 #   PROFILE []   a file: a CPU profile of Parley over the first PROFILE_S [8] seconds
-#                of the load, from its pprof (needs METRICS on); read with go tool pprof
+#                of the load, from its pprof (needs METRICS on); read with go tool pprof.
+#                PROFILE.allocs gets the allocations since start, taken after the load
 set -euo pipefail
 
 MSGS=${MSGS:-5000}
@@ -251,10 +252,18 @@ fi
 P_CPU0=$(cpu_s "$PARLEY_PID")
 load parley "$P_PORT" "$TRADER_ADDR" "$P_SINK_OUT" "$base"
 P_ACC=$ACC P_REL=$REL P_TSRC=$T_SRC P_TREL=$T_REL
+if [ -n "${PROFILE:-}" ]; then
+	curl -sf -o "$PROFILE.allocs" "${MURL%/metrics}/debug/pprof/allocs" || note "no allocation profile"
+fi
 P_CPU=$(awk -v a="$P_CPU0" -v b="$(cpu_s "$PARLEY_PID")" 'BEGIN { printf "%.1f", b - a }')
 if [ -n "${SCRAPER:-}" ]; then
 	kill "$SCRAPER" 2>/dev/null || true
 	SCRAPES=$(wc -l <"$TMP/scrapes" 2>/dev/null || echo 0)
+	# The group commit over the whole run (opening included): commits, the
+	# transactions they carried, page writes.
+	COMMITS=$(curl -sf "$MURL" | awk '/^parley_store_commits_total / { c = $2 } /^parley_store_commit_callers_total / { t = $2 }
+		/^parley_store_page_writes_total / { w = $2 }
+		END { if (c > 0) printf "%d commits carrying %d transactions (%.1f each), %.1f page writes a commit", c, t, t / c, w / c }')
 fi
 
 # Check that what reached the sink are the relays (not quarantine notices etc.).
@@ -306,6 +315,7 @@ echo
 echo "ingest benchmark: $MSGS messages x $SIZE bytes, $SESSIONS smtp-source sessions (one connection per message)"
 echo "parley: one case, trader -> consumer relays, outbound concurrency $CONCURRENCY; peak RSS $P_RSS, data folder $P_DB"
 echo "parley: CPU ${P_CPU}s during the load ($(awk -v c="$P_CPU" -v n="$MSGS" 'BEGIN { printf "%.2f", c * 1000 / n }') ms a message), metrics ${METRICS:-on}, $SCRAPES scrapes"
+[ -z "${COMMITS:-}" ] || echo "parley: store: $COMMITS"
 echo
 printf '%-10s %14s %22s %12s %12s\n' system "accepted msg/s" "relayed e2e msg/s" "accept s" "e2e s"
 printf '%-10s %14s %22s %12s %12s\n' parley "$P_ACC" "$P_REL" "$P_TSRC" "$P_TREL"

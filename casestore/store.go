@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -67,6 +68,9 @@ type Options struct {
 	Now func() time.Time
 	// MaxBatch bounds how many callers share one commit; zero means 512.
 	MaxBatch int
+	// Gather is how long a commit waits for more callers when the last one
+	// carried several (commitLoop); zero means 1 ms, negative never waits.
+	Gather time.Duration
 	// ReadOnly opens an existing file for reading only (a shared lock, so
 	// beside other readers but never beside the daemon): for backup and fsck.
 	// Update then fails.
@@ -81,6 +85,9 @@ type Store struct {
 	now      func() time.Time
 	commits  chan *commitReq
 	maxBatch int
+	gather   time.Duration
+	commitsN atomic.Uint64 // commits that succeeded
+	callersN atomic.Uint64 // Update callers those commits carried
 	stopped  chan struct{}
 	closeMu  sync.RWMutex
 	closed   bool
@@ -119,6 +126,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 512
 	}
+	if opts.Gather == 0 {
+		opts.Gather = time.Millisecond
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		ReadOnly:       opts.ReadOnly,
 		Timeout:        opts.LockTimeout,
@@ -148,7 +158,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, dir: dir, Blobs: blobs, now: opts.Now,
-		commits: make(chan *commitReq, 4096), maxBatch: opts.MaxBatch,
+		commits: make(chan *commitReq, 4096), maxBatch: opts.MaxBatch, gather: opts.Gather,
 		stopped: make(chan struct{}),
 	}
 	blobs.removeDeferred = func(sum string) { s.RemoveUnreferencedBlob(sum, nil) }
@@ -267,11 +277,39 @@ func (b *batchFailure) Error() string { return b.err.Error() }
 // runs them in one transaction, and commits once. While a commit is in flight
 // new requests queue up and form the next batch, so under load each fsync
 // carries many messages and under no load nobody waits for a timer.
+//
+// Under load it also gathers: when the last commit carried more than one
+// caller, the next one waits up to the gather time until it has as many
+// (those callers are likely to come back) before it starts. A commit rewrites every page its callers touched (a message
+// touches some fifteen buckets, each a leaf and its branches), so callers
+// that share a commit share those pages: at 1,000 messages a second on the
+// bench a commit carried 3.7 callers and wrote 34 pages; gathering for 1 ms
+// cut the CPU a message costs by about 15% (README). A lone caller (no
+// load) never waits.
 func (s *Store) commitLoop() {
 	defer close(s.stopped)
 	batch := make([]*commitReq, 0, s.maxBatch)
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	last := 0
 	for req := range s.commits {
 		batch = append(batch[:0], req)
+		if s.gather > 0 && last > 1 {
+			gather.Reset(s.gather)
+		wait:
+			for len(batch) < min(last, s.maxBatch) {
+				select {
+				case r, ok := <-s.commits:
+					if !ok {
+						break wait
+					}
+					batch = append(batch, r)
+				case <-gather.C:
+					break wait
+				}
+			}
+			gather.Stop()
+		}
 	drain:
 		for len(batch) < s.maxBatch {
 			select {
@@ -284,8 +322,23 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
+		last = len(batch)
 		s.runBatch(batch)
 	}
+}
+
+// CommitStats counts the store's commits since Open, for the metrics: how
+// many callers a commit carries and how many pages it writes.
+type CommitStats struct {
+	Commits    uint64 // commits that succeeded
+	Callers    uint64 // Update calls they carried
+	PageWrites uint64 // page writes (one per page or run of overflow pages) of every commit
+}
+
+// CommitStats reads the counters.
+func (s *Store) CommitStats() CommitStats {
+	st := s.db.Stats()
+	return CommitStats{Commits: s.commitsN.Load(), Callers: s.callersN.Load(), PageWrites: uint64(st.TxStats.GetWrite())}
 }
 
 func (s *Store) runBatch(batch []*commitReq) {
@@ -307,6 +360,8 @@ func (s *Store) runBatch(batch []*commitReq) {
 			continue
 		}
 		if err == nil {
+			s.commitsN.Add(1)
+			s.callersN.Add(uint64(len(batch)))
 			s.notify(tx)
 		}
 		for _, r := range batch {

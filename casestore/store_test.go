@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func open(t *testing.T, dir string) *Store {
@@ -58,6 +59,74 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestGroupCommitGathers: four writers each committing in a loop share
+// commits when the committer gathers (each commit waits for the others'
+// next call); without gathering the first caller back starts a commit alone.
+// A lone writer never waits for the gather time (1 h here).
+func TestGroupCommitGathers(t *testing.T) {
+	const writers, rounds = 4, 50
+	run := func(gather time.Duration) CommitStats {
+		s, err := Open(t.TempDir(), Options{Gather: gather})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var wg sync.WaitGroup
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; i < rounds; i++ {
+					if err := s.Update(func(tx *Tx) error {
+						return tx.PutTrader(Trader{Handle: fmt.Sprintf("t%d-%d", w, i), Name: "n", Email: fmt.Sprintf("t%d-%d@x.example", w, i)})
+					}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		return s.CommitStats()
+	}
+	off, on := run(-1), run(time.Second)
+	t.Logf("without gathering: %d commits for %d callers; gathering: %d", off.Commits, off.Callers, on.Commits)
+	if on.Callers != writers*rounds || off.Callers != writers*rounds {
+		t.Fatalf("callers counted: %d and %d, want %d", on.Callers, off.Callers, writers*rounds)
+	}
+	// All four back within the gather time after each commit: close to one
+	// commit per round (the first rounds may start alone).
+	if on.Commits > rounds*13/10 {
+		t.Errorf("gathering: %d commits for %d rounds of %d writers", on.Commits, rounds, writers)
+	}
+	if on.PageWrites >= off.PageWrites {
+		t.Errorf("gathering wrote %d pages, without %d", on.PageWrites, off.PageWrites)
+	}
+
+	s, err := Open(t.TempDir(), Options{Gather: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20; i++ {
+			s.Update(func(tx *Tx) error {
+				return tx.PutTrader(Trader{Handle: fmt.Sprint(i), Name: "n", Email: fmt.Sprint(i, "@x.example")})
+			})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("a lone writer waited for the gather time")
+	}
+	if n := s.CommitStats().Commits; n != 20 {
+		t.Errorf("lone writer: %d commits for 20 calls", n)
+	}
 }
 
 func TestEventChain(t *testing.T) {

@@ -22,6 +22,13 @@ type StoreCounts struct {
 type StoreSource struct {
 	Counts     func() (StoreCounts, error)
 	CaseStates func() (map[string]int, error)
+	// Commits reads the group committer's counters; nil shows none.
+	Commits func() CommitCounts
+}
+
+// CommitCounts are the group committer's counters since the daemon started.
+type CommitCounts struct {
+	Commits, Callers, PageWrites uint64
 }
 
 // WatchStore registers the gauges computed from src at scrape time.
@@ -42,6 +49,12 @@ var (
 		"Timers taken out of the schedule after failing too often, until the next start.", nil, nil)
 	descCases = prometheus.NewDesc("parley_cases",
 		"Cases by procedure state (recounted at most every 30s by default).", []string{"state"}, nil)
+	descCommits = prometheus.NewDesc("parley_store_commits_total",
+		"Commits of the store (each one fsync); callers_total / commits_total is the mean group size.", nil, nil)
+	descCallers = prometheus.NewDesc("parley_store_commit_callers_total",
+		"Transactions (SMTP intake, procedure steps, delivery records) carried by those commits.", nil, nil)
+	descPageWrites = prometheus.NewDesc("parley_store_page_writes_total",
+		"Page writes of those commits (a page, or a run of overflow pages, each).", nil, nil)
 	descScrapeErr = prometheus.NewDesc("parley_store_scrape_errors_total",
 		"Failures to read the store for these gauges.", nil, nil)
 )
@@ -62,7 +75,7 @@ type storeCollector struct {
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueued, descOldest, descJobs, descTimers, descParked, descCases, descScrapeErr} {
+	for _, d := range []*prometheus.Desc{descQueued, descOldest, descJobs, descTimers, descParked, descCases, descCommits, descCallers, descPageWrites, descScrapeErr} {
 		ch <- d
 	}
 }
@@ -101,6 +114,12 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for state, n := range c.states {
 		gauge(descCases, float64(n), state)
+	}
+	if c.src.Commits != nil {
+		n := c.src.Commits()
+		ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(n.Commits))
+		ch <- prometheus.MustNewConstMetric(descCallers, prometheus.CounterValue, float64(n.Callers))
+		ch <- prometheus.MustNewConstMetric(descPageWrites, prometheus.CounterValue, float64(n.PageWrites))
 	}
 	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.CounterValue, c.errs)
 }

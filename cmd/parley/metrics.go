@@ -46,6 +46,7 @@ func startMonitor(cfg config.Config, store *casestore.Store, log *slog.Logger) (
 			err = store.View(func(tx *casestore.Tx) (err error) { states, err = tx.CaseStates(); return err })
 			return states, err
 		},
+		Commits: func() metrics.CommitCounts { return metrics.CommitCounts(store.CommitStats()) },
 	}, log)
 	l, err := net.Listen("tcp", cfg.Metrics.Listen)
 	if err != nil {

@@ -118,6 +118,12 @@ func TestStoreGaugesAtScrape(t *testing.T) {
 	expect(f, "parley_procedure_timers_parked", 0)
 	expect(f, "parley_cases", 2, "state", "open")
 	expect(f, "parley_cases", 1, "state", "mediation")
+	expect(f, "parley_store_commits_total", 2) // one caller at a time: a commit each
+	expect(f, "parley_store_commit_callers_total", 2)
+	writes, _ := f.Value("parley_store_page_writes_total")
+	if writes < 2 {
+		t.Errorf("parley_store_page_writes_total = %v after two commits", writes)
+	}
 
 	put(func(tx *casestore.Tx) error {
 		c, err := tx.Case("PC-C")
@@ -134,6 +140,10 @@ func TestStoreGaugesAtScrape(t *testing.T) {
 	expect(f, "parley_cases", 0, "state", "mediation") // emptied, still listed
 	expect(f, "parley_cases", 1, "state", "closed")
 	expect(f, "parley_outbound_queue_oldest_age_seconds", 121)
+	expect(f, "parley_store_commits_total", 3)
+	if w, _ := f.Value("parley_store_page_writes_total"); w <= writes {
+		t.Errorf("parley_store_page_writes_total = %v after a third commit, was %v", w, writes)
+	}
 }
 
 // TestHealthzSaysWhatIsDown serves a real SMTP listener beside the store:
