@@ -36,12 +36,15 @@ func StripQuoted(text string) string {
 	lines := strings.Split(text, "\n")
 	cut := len(lines)
 	for i, line := range lines {
-		if isAttribution(line) || (outlookFrom.MatchString(line) && sentFollows(lines[i+1:])) {
+		// A header line of a forwarded or Outlook-quoted message has a colon:
+		// the regexp runs only on those lines.
+		if isAttribution(line) || (strings.IndexByte(line, ':') >= 0 && outlookFrom.MatchString(line) && sentFollows(lines[i+1:])) {
 			cut = i
 			break
 		}
-		// A joined two-line attribution ("On Mon, ... <x@y>\nwrote:").
-		if i+1 < len(lines) && len(line) < 200 && isAttribution(line+" "+lines[i+1]) && strings.HasPrefix(strings.TrimSpace(line), "On ") {
+		// A joined two-line attribution ("On Mon, ... <x@y>\nwrote:"); the
+		// lines are joined only when the first one starts so.
+		if i+1 < len(lines) && len(line) < 200 && strings.HasPrefix(strings.TrimSpace(line), "On ") && isAttribution(line+" "+lines[i+1]) {
 			cut = i
 			break
 		}

@@ -36,3 +36,23 @@ func TestStripQuotedKeepsInlineReplies(t *testing.T) {
 		t.Error("a message of only quotes must not become empty")
 	}
 }
+
+// BenchmarkStripQuoted: a reply of a few lines above a quoted history, and
+// a long message with no history at all (every line is looked at).
+func BenchmarkStripQuoted(b *testing.B) {
+	var quoted, plain strings.Builder
+	quoted.WriteString("Dear customer,\r\n\r\nWe have sent the replacement today by parcel post.\r\nTracking follows tomorrow.\r\n\r\nKind regards,\r\nAcme support\r\n\r\n")
+	quoted.WriteString("On Mon, 2 Mar 2026 at 10:00, Parley <case@disputes.example> wrote:\r\n")
+	for i := 0; i < 60; i++ {
+		quoted.WriteString("> The consumer wrote about the order and the parcel, line " + strings.Repeat("x", i%20) + "\r\n")
+		plain.WriteString("We looked into the order again and the parcel left our warehouse, line " + strings.Repeat("x", i%20) + "\r\n")
+	}
+	for name, text := range map[string]string{"quoted": quoted.String(), "plain": plain.String()} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				StripQuoted(text)
+			}
+		})
+	}
+}
