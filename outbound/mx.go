@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"golang.org/x/net/idna"
 
 	"parley/casestore"
+	"parley/smtpclient"
 )
 
 // MX delivers straight to the recipient domain's mail servers: MX records in
@@ -111,10 +111,10 @@ func (m *MX) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Reader) 
 				// The content is gone: another host cannot get it again now.
 				return m.fail(o, where, err, true)
 			}
-			var se *smtp.SMTPError
+			var se *smtpclient.Error
 			if errors.As(err, &se) && res == "transaction" {
 				transacted = true
-				if se.Code >= 500 {
+				if se.Permanent() {
 					return m.fail(o, where, err, true)
 				}
 			}
@@ -136,9 +136,9 @@ func (m *MX) fail(o *casestore.Outbound, where string, err error, transacted boo
 	}
 	o.Via = msg
 	failure := errors.New(msg)
-	var se *smtp.SMTPError
+	var se *smtpclient.Error
 	switch {
-	case transacted && errors.As(err, &se) && se.Code >= 500:
+	case transacted && errors.As(err, &se) && se.Permanent():
 		return &PermanentError{failure}
 	case !transacted:
 		return &destError{failure}
@@ -195,31 +195,16 @@ func (m *MX) attempt(ctx context.Context, host, addr string, need tlsNeed, pol *
 		return "connect", err
 	}
 	defer c.Close()
-	defer context.AfterFunc(ctx, func() { c.Close() })() // go-smtp does not watch ctx
-	if dl, ok := ctx.Deadline(); ok {
-		c.CommandTimeout = time.Until(dl)
-		c.SubmissionTimeout = time.Until(dl)
-	}
-	if err := c.Mail(o.MailFrom, &smtp.MailOptions{Size: o.Size}); err != nil {
-		return "transaction", err
-	}
-	if err := c.Rcpt(o.To, nil); err != nil {
-		return "transaction", err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return "transaction", err
-	}
-	if _, err := io.Copy(w, raw); err != nil {
-		w.Close()
+	reply, err := c.Send(ctx, o.MailFrom, o.To, o.Size, raw)
+	var content *smtpclient.ContentError
+	if errors.As(err, &content) {
 		return "sent", err
 	}
-	resp, err := w.CloseWithResponse()
 	if err != nil {
-		return "sent", err
+		return "transaction", err
 	}
 	c.Quit()
-	return tlsNote + ": 250 " + resp.StatusText, nil
+	return tlsNote + ": 250 " + reply.Message, nil
 }
 
 // recipientDomain is the lower-case domain of an address.

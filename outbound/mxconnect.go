@@ -10,12 +10,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"parley/smtpclient"
 )
 
 // Opening an SMTP session with one MX address: STARTTLS as the recipient
 // domain's policy needs it (opportunistic by RFC 7435, verified under
-// MTA-STS enforce by RFC 8461), under a time bound go-smtp does not give.
+// MTA-STS enforce by RFC 8461), under a time bound for the whole opening.
 
 // tlsNeed is what TLS a connection must have.
 type tlsNeed int
@@ -28,7 +28,7 @@ const (
 
 // connect opens a session with addr, with TLS as need says, and returns the
 // TLS it got in words.
-func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *stsPolicy) (*smtp.Client, string, error) {
+func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *stsPolicy) (*smtpclient.Client, string, error) {
 	mode := ""
 	if pol != nil {
 		mode = ", MTA-STS " + pol.Mode
@@ -49,20 +49,24 @@ func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *
 	if err != nil {
 		return nil, "", err
 	}
-	tlsUp := false
-	c, err := m.start(ctx, conn, func(conn net.Conn) (*smtp.Client, error) {
-		c, err := smtp.NewClientStartTLS(conn, tc) // EHLO (as "localhost"), STARTTLS
-		if err != nil {
-			return nil, err
-		}
-		tlsUp = true
-		return c, c.Hello(m.cfg.Hostname) // EHLO again, in TLS, with our name
+	c, err := m.start(ctx, conn, func(conn net.Conn) (*smtpclient.Client, error) {
+		return smtpclient.New(conn, smtpclient.Options{Hostname: m.cfg.Hostname, Timeout: m.cfg.Timeout})
 	})
-	if err != nil && tlsUp {
-		return nil, "", err // TLS worked: the server's answer stands
+	if err != nil {
+		return nil, "", err
+	}
+	offered, _ := c.Extension("STARTTLS")
+	if offered {
+		err = m.bounded(ctx, c, func() error { return c.StartTLS(tc) })
+		if err != nil && c.TLS() {
+			c.Close()
+			return nil, "", err // TLS worked: the server's answer to EHLO in it stands
+		}
+	} else {
+		err = errors.New("STARTTLS not offered")
 	}
 	if err == nil {
-		cs, _ := c.TLSConnectionState()
+		cs, _ := c.ConnectionState()
 		state := "TLS " + tlsVersion(cs.Version)
 		switch {
 		case need == tlsVerify || verified:
@@ -76,27 +80,32 @@ func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *
 		return c, state + mode, nil
 	}
 	if need == tlsVerify {
+		c.Close()
 		return nil, "", fmt.Errorf("MTA-STS policy (enforce) requires TLS with a valid certificate for %s: %w", host, err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil {
+		c.Close()
 		return nil, "", err
 	}
 	// No STARTTLS offered, or it failed: clear text, as opportunistic TLS
-	// allows (a refusing server refuses the clear session too).
+	// allows (a refusing server refuses the clear session too). Without the
+	// offer the session goes on as it is; a failed handshake left it unusable.
 	why := err
 	if need == tlsTryVerify {
 		m.log.Warn("MTA-STS testing: no TLS; delivering in clear text", "host", host, "err", why)
 	}
-	if conn, err = m.dial(ctx, addr); err != nil {
-		return nil, "", err
-	}
-	c, err = m.start(ctx, conn, func(conn net.Conn) (*smtp.Client, error) {
-		c := smtp.NewClient(conn)
-		return c, c.Hello(m.cfg.Hostname)
-	})
-	if err != nil {
-		return nil, "", err
+	if offered {
+		c.Close()
+		if conn, err = m.dial(ctx, addr); err != nil {
+			return nil, "", err
+		}
+		c, err = m.start(ctx, conn, func(conn net.Conn) (*smtpclient.Client, error) {
+			return smtpclient.New(conn, smtpclient.Options{Hostname: m.cfg.Hostname, Timeout: m.cfg.Timeout})
+		})
+		if err != nil {
+			return nil, "", err
+		}
 	}
 	return c, "no TLS (" + why.Error() + ")" + mode, nil
 }
@@ -108,16 +117,20 @@ func (m *MX) dial(ctx context.Context, addr string) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// start runs the session's opening (greeting, EHLO, STARTTLS) on conn. go-smtp
-// sets its own deadline for each command, so a watchdog closes conn if the
-// opening outlasts mxConnectTimeout or ctx.
-func (m *MX) start(ctx context.Context, conn net.Conn, open func(net.Conn) (*smtp.Client, error)) (*smtp.Client, error) {
+// start runs the session's opening (greeting, EHLO) on conn under a
+// watchdog that closes conn if the opening outlasts mxConnectTimeout or ctx:
+// a server that trickles its greeting cannot hold a worker for the whole
+// command timeout.
+func (m *MX) start(ctx context.Context, conn net.Conn, open func(net.Conn) (*smtpclient.Client, error)) (*smtpclient.Client, error) {
 	limit := m.connectLimit()
 	sctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	stop := context.AfterFunc(sctx, func() { conn.Close() })
 	c, err := open(conn)
 	if !stop() {
+		if c != nil {
+			c.Close()
+		}
 		// Wraps context.DeadlineExceeded, a net.Error that times out.
 		return nil, fmt.Errorf("no greeting and EHLO within %s: %w", limit, sctx.Err())
 	}
@@ -125,8 +138,21 @@ func (m *MX) start(ctx context.Context, conn net.Conn, open func(net.Conn) (*smt
 		conn.Close()
 		return nil, err
 	}
-	c.CommandTimeout, c.SubmissionTimeout = m.cfg.Timeout, m.cfg.Timeout
 	return c, nil
+}
+
+// bounded runs step (STARTTLS and the EHLO after it) under the same
+// watchdog as the opening.
+func (m *MX) bounded(ctx context.Context, c *smtpclient.Client, step func() error) error {
+	limit := m.connectLimit()
+	sctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	stop := context.AfterFunc(sctx, func() { c.Close() })
+	err := step()
+	if !stop() {
+		return fmt.Errorf("no STARTTLS and EHLO within %s: %w", limit, sctx.Err())
+	}
+	return err
 }
 
 // verifyChain checks the peer's certificate for host as a default

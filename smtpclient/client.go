@@ -234,7 +234,8 @@ func (c *Client) Auth(user, password string) error {
 // is announced with SIZE when the server takes it; 0 announces nothing.
 //
 // A refusal is an *Error and leaves the session usable for the next
-// transaction (after Reset). Any other error (the connection failed, ctx
+// transaction (after Reset); a failure once the content was being sent
+// comes wrapped in a *ContentError. Any other error (the connection failed, ctx
 // ended, a reply could not be read) leaves it broken: Close it. Stale says
 // whether such an error came before the server answered anything of this
 // transaction, on a kept connection the server had closed.
@@ -330,15 +331,27 @@ func (c *Client) Send(ctx context.Context, from, to string, size int64, content 
 	}
 	if _, err := io.CopyBuffer(dw, content, c.copyBuf); err != nil {
 		c.broken = fmt.Errorf("sending the content: %w", err)
-		return Reply{}, c.broken
+		return Reply{}, &ContentError{c.broken}
 	}
 	if err := dw.Close(); err != nil { // the final dot, flushed
 		c.broken = fmt.Errorf("sending the content: %w", err)
-		return Reply{}, c.broken
+		return Reply{}, &ContentError{c.broken}
 	}
 	c.deadline(ctx)
-	return c.expect("message", 250)
+	reply, err := c.expect("message", 250)
+	if err != nil {
+		return Reply{}, &ContentError{err}
+	}
+	return reply, nil
 }
+
+// ContentError is a failure once the content was being sent: the server
+// may hold the message (a refusal after the final dot is an *Error inside
+// it), so another server must not be given it in the same attempt.
+type ContentError struct{ Err error }
+
+func (e *ContentError) Error() string { return e.Err.Error() }
+func (e *ContentError) Unwrap() error { return e.Err }
 
 // Reset ends a transaction a refusal left open (RSET).
 func (c *Client) Reset() error {
