@@ -276,12 +276,14 @@ func (c *Client) Send(ctx context.Context, from, to string, size int64, content 
 		if _, mailErr = c.expect("MAIL", 250); mailErr != nil && !isRefusal(mailErr) {
 			return Reply{}, mailErr
 		}
+		// A server that refused MAIL and then hung up (421) has said why:
+		// its refusal is the answer, not the lost connection after it.
 		if _, rcptErr = c.expect("RCPT", 250, 251); rcptErr != nil && !isRefusal(rcptErr) {
-			return Reply{}, rcptErr
+			return Reply{}, firstErr(mailErr, rcptErr)
 		}
 		_, dataErr := c.expect("DATA", 354)
 		if dataErr != nil && !isRefusal(dataErr) {
-			return Reply{}, dataErr
+			return Reply{}, firstErr(mailErr, rcptErr, dataErr)
 		}
 		if err := errors.Join(mailErr, rcptErr); err != nil {
 			if dataErr == nil {
@@ -426,6 +428,10 @@ func (c *Client) expect(verb string, want ...int) (Reply, error) {
 		if reply.Code == w {
 			return reply, nil
 		}
+	}
+	if reply.Code == 421 {
+		// The server is closing the session (RFC 5321 section 3.8).
+		c.broken = errors.New("the server closed the session (421)")
 	}
 	return Reply{}, &Error{Command: verb, Code: reply.Code, Enhanced: reply.Enhanced, Message: reply.Message}
 }

@@ -226,6 +226,27 @@ func TestTemporaryMailRefusal(t *testing.T) {
 	}
 }
 
+// A server that refuses MAIL with 421 and hangs up: the 421 is the error
+// (temporary), and the session is not used again.
+func TestRefusalThenHangUp(t *testing.T) {
+	c, err := scripted(t, func(r *bufio.Reader, w net.Conn) {
+		greet(t, r, w, "PIPELINING")
+		readLine(t, r)
+		io.WriteString(w, "421 4.3.2 shutting down\r\n")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Send(context.Background(), "a@x.test", "b@y.test", 0, strings.NewReader("x\r\n"))
+	var se *Error
+	if !errors.As(err, &se) || se.Code != 421 || se.Permanent() {
+		t.Fatalf("err = %v, want the 421", err)
+	}
+	if err := c.Reset(); err == nil {
+		t.Error("RSET on a session the server closed with 421")
+	}
+}
+
 func TestStaleKeptConnection(t *testing.T) {
 	c, err := scripted(t, func(r *bufio.Reader, w net.Conn) {
 		greet(t, r, w, "PIPELINING")
