@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -45,19 +46,13 @@ func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *
 			return nil
 		}
 	}
-	conn, err := m.dial(ctx, addr)
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := m.start(ctx, conn, func(conn net.Conn) (*smtpclient.Client, error) {
-		return smtpclient.New(conn, smtpclient.Options{Hostname: m.cfg.Hostname, Timeout: m.cfg.Timeout})
-	})
+	c, err := m.session(ctx, addr)
 	if err != nil {
 		return nil, "", err
 	}
 	offered, _ := c.Extension("STARTTLS")
 	if offered {
-		err = m.bounded(ctx, c, func() error { return c.StartTLS(tc) })
+		err = m.bounded(ctx, c, "STARTTLS and EHLO", func() error { return c.StartTLS(tc) })
 		if err != nil && c.TLS() {
 			c.Close()
 			return nil, "", err // TLS worked: the server's answer to EHLO in it stands
@@ -97,13 +92,7 @@ func (m *MX) connect(ctx context.Context, host, addr string, need tlsNeed, pol *
 	}
 	if offered {
 		c.Close()
-		if conn, err = m.dial(ctx, addr); err != nil {
-			return nil, "", err
-		}
-		c, err = m.start(ctx, conn, func(conn net.Conn) (*smtpclient.Client, error) {
-			return smtpclient.New(conn, smtpclient.Options{Hostname: m.cfg.Hostname, Timeout: m.cfg.Timeout})
-		})
-		if err != nil {
+		if c, err = m.session(ctx, addr); err != nil {
 			return nil, "", err
 		}
 	}
@@ -117,23 +106,18 @@ func (m *MX) dial(ctx context.Context, addr string) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// start runs the session's opening (greeting, EHLO) on conn under a
-// watchdog that closes conn if the opening outlasts mxConnectTimeout or ctx:
-// a server that trickles its greeting cannot hold a worker for the whole
-// command timeout.
-func (m *MX) start(ctx context.Context, conn net.Conn, open func(net.Conn) (*smtpclient.Client, error)) (*smtpclient.Client, error) {
-	limit := m.connectLimit()
-	sctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	stop := context.AfterFunc(sctx, func() { conn.Close() })
-	c, err := open(conn)
-	if !stop() {
-		if c != nil {
-			c.Close()
-		}
-		// Wraps context.DeadlineExceeded, a net.Error that times out.
-		return nil, fmt.Errorf("no greeting and EHLO within %s: %w", limit, sctx.Err())
+// session connects to addr and opens a session (greeting, EHLO) under the
+// watchdog of bounded.
+func (m *MX) session(ctx context.Context, addr string) (*smtpclient.Client, error) {
+	conn, err := m.dial(ctx, addr)
+	if err != nil {
+		return nil, err
 	}
+	var c *smtpclient.Client
+	err = m.bounded(ctx, conn, "greeting and EHLO", func() (err error) {
+		c, err = smtpclient.New(conn, smtpclient.Options{Hostname: m.cfg.Hostname, Timeout: m.cfg.Timeout})
+		return err
+	})
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -141,16 +125,19 @@ func (m *MX) start(ctx context.Context, conn net.Conn, open func(net.Conn) (*smt
 	return c, nil
 }
 
-// bounded runs step (STARTTLS and the EHLO after it) under the same
-// watchdog as the opening.
-func (m *MX) bounded(ctx context.Context, c *smtpclient.Client, step func() error) error {
+// bounded runs step (the opening, or STARTTLS and its EHLO) under a
+// watchdog that closes conn if the step outlasts mxConnectTimeout or ctx: a
+// server that trickles its replies cannot hold a worker for the whole
+// command timeout.
+func (m *MX) bounded(ctx context.Context, conn io.Closer, what string, step func() error) error {
 	limit := m.connectLimit()
 	sctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	stop := context.AfterFunc(sctx, func() { c.Close() })
+	stop := context.AfterFunc(sctx, func() { conn.Close() })
 	err := step()
 	if !stop() {
-		return fmt.Errorf("no STARTTLS and EHLO within %s: %w", limit, sctx.Err())
+		// Wraps context.DeadlineExceeded, a net.Error that times out.
+		return fmt.Errorf("no %s within %s: %w", what, limit, sctx.Err())
 	}
 	return err
 }

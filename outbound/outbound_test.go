@@ -350,13 +350,43 @@ func TestSmarthostClosedKeptConnection(t *testing.T) {
 	e := startQueue(t, t.TempDir(), cfg, nil)
 	e.waitState(t, e.add(t, 1)[0], casestore.OutSent)
 	s.dropAll()
-	time.Sleep(20 * time.Millisecond) // the close reaches the client's socket; no deadline is waited for
 	o := e.waitState(t, e.add(t, 1)[0], casestore.OutSent)
 	if o.Attempts != 1 || o.LastError != "" {
 		t.Errorf("second message: %d attempts, last error %q; want sent at the first attempt", o.Attempts, o.LastError)
 	}
 	if c := s.conns.Load(); c != 2 || s.count() != 2 {
 		t.Errorf("%d connections, %d messages; want 2 and 2", c, s.count())
+	}
+}
+
+// A smarthost refusing the password (go-smtp answers 454; a 535 is handled
+// the same) keeps the mail queued: the operator fixes the password, the
+// message is not failed.
+func TestSmarthostWrongPasswordKeepsMailQueued(t *testing.T) {
+	s := startSink(t, false)
+	cfg := baseConfig(s.addr)
+	cfg.Username, cfg.Password = "parley", "wrong"
+	e := startQueue(t, t.TempDir(), cfg, nil)
+	id := e.add(t, 1)[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for e.row(t, id).Attempts < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if o := e.row(t, id); o.State != casestore.OutQueued || !strings.Contains(o.LastError, "AUTH") {
+		t.Fatalf("after a refused password: %+v, want queued with the AUTH error", o)
+	}
+}
+
+// Opportunistic TLS towards a smarthost that offers no STARTTLS goes on in
+// clear text on the same connection.
+func TestOpportunisticWithoutSTARTTLSOneConnection(t *testing.T) {
+	s := startSink(t, false)
+	cfg := baseConfig(s.addr)
+	cfg.TLS, cfg.Concurrency = "opportunistic", 1
+	e := startQueue(t, t.TempDir(), cfg, nil)
+	e.waitState(t, e.add(t, 1)[0], casestore.OutSent)
+	if c := s.conns.Load(); c != 1 {
+		t.Errorf("%d connections for one message to a smarthost without STARTTLS; want 1", c)
 	}
 }
 

@@ -41,7 +41,8 @@ func (s *Smarthost) connect(ctx context.Context) (c *smtpclient.Client, kept boo
 	}
 	c, err = s.open(ctx, s.cfg.TLS != "none")
 	if err != nil && s.cfg.TLS == "opportunistic" {
-		// Opportunistic TLS that failed falls back to clear text (RFC 7435).
+		// A failed handshake left the session unusable: clear text on a
+		// new one (RFC 7435).
 		c, err = s.open(ctx, false)
 	}
 	if err != nil {
@@ -49,11 +50,9 @@ func (s *Smarthost) connect(ctx context.Context) (c *smtpclient.Client, kept boo
 	}
 	if s.cfg.Username != "" {
 		if err := c.Auth(s.cfg.Username, s.cfg.Password); err != nil {
+			// Even a 5xx is not the message's fault: a wrong password is
+			// the operator's to fix, so the mail stays queued.
 			c.Close()
-			var se *smtpclient.Error
-			if errors.As(err, &se) && se.Permanent() {
-				return nil, false, &PermanentError{fmt.Errorf("AUTH at %s: %w", s.cfg.Smarthost, err)}
-			}
 			return nil, false, fmt.Errorf("AUTH at %s: %w", s.cfg.Smarthost, err)
 		}
 	}
@@ -61,7 +60,8 @@ func (s *Smarthost) connect(ctx context.Context) (c *smtpclient.Client, kept boo
 	return c, false, nil
 }
 
-// open dials the relay and opens a session, with STARTTLS when withTLS.
+// open dials the relay and opens a session, with STARTTLS when withTLS
+// (required with tls = "starttls", when offered with "opportunistic").
 func (s *Smarthost) open(ctx context.Context, withTLS bool) (*smtpclient.Client, error) {
 	d := net.Dialer{Timeout: s.cfg.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", s.cfg.Smarthost)
@@ -72,8 +72,8 @@ func (s *Smarthost) open(ctx context.Context, withTLS bool) (*smtpclient.Client,
 	if err != nil {
 		return nil, fmt.Errorf("greeting from %s: %w", s.cfg.Smarthost, err)
 	}
-	if !withTLS {
-		return c, nil
+	if offered, _ := c.Extension("STARTTLS"); !withTLS || !offered && s.cfg.TLS == "opportunistic" {
+		return c, nil // opportunistic TLS without the offer: clear text on this session
 	}
 	host, _, _ := net.SplitHostPort(s.cfg.Smarthost)
 	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
@@ -93,11 +93,6 @@ func (s *Smarthost) open(ctx context.Context, withTLS bool) (*smtpclient.Client,
 func (s *Smarthost) Deliver(ctx context.Context, o *casestore.Outbound, raw io.Reader) error {
 	c, kept, err := s.connect(ctx)
 	if err != nil {
-		var perm *PermanentError
-		if errors.As(err, &perm) {
-			// A wrong password is the operator's to fix; keep the mail queued.
-			return perm.Err
-		}
 		return err
 	}
 	_, err = c.Send(ctx, o.MailFrom, o.To, o.Size, raw)

@@ -80,15 +80,6 @@ type Reply struct {
 	Message  string // the text of its lines, joined by "\n"
 }
 
-// String is the reply as a log line would show it.
-func (r Reply) String() string {
-	s := strconv.Itoa(r.Code)
-	if r.Enhanced != "" {
-		s += " " + r.Enhanced
-	}
-	return s + " " + r.Message
-}
-
 // Options configure a session.
 type Options struct {
 	// Hostname is our name in EHLO; "localhost" when empty.
@@ -178,8 +169,9 @@ func (c *Client) StartTLS(cfg *tls.Config) error {
 		return err
 	}
 	if c.r.Buffered() > 0 {
-		// Bytes after the 220 were sent in clear text before the handshake:
-		// an attempt to inject commands (CVE-2011-0411 on the client side).
+		// Bytes after the 220 came in clear text before the handshake; read
+		// after it they would pass for replies under TLS (the injection of
+		// CVE-2011-0411, aimed at the client).
 		c.broken = errors.New("data after the STARTTLS reply")
 		return c.broken
 	}
@@ -235,10 +227,10 @@ func (c *Client) Auth(user, password string) error {
 //
 // A refusal is an *Error and leaves the session usable for the next
 // transaction (after Reset); a failure once the content was being sent
-// comes wrapped in a *ContentError. Any other error (the connection failed, ctx
-// ended, a reply could not be read) leaves it broken: Close it. Stale says
-// whether such an error came before the server answered anything of this
-// transaction, on a kept connection the server had closed.
+// comes wrapped in a *ContentError. Any other error (the connection failed,
+// ctx ended, a reply could not be read) leaves it broken: Close it. A
+// *StaleError is such an error before the server answered anything of this
+// transaction: a kept connection the server had closed.
 func (c *Client) Send(ctx context.Context, from, to string, size int64, content io.Reader) (Reply, error) {
 	if c.broken != nil {
 		return Reply{}, fmt.Errorf("session unusable: %w", c.broken)
@@ -248,7 +240,7 @@ func (c *Client) Send(ctx context.Context, from, to string, size int64, content 
 			return Reply{}, fmt.Errorf("address %q cannot go into a command", a)
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) }) // ends a wait in progress
 	defer stop()
 	c.deadline(ctx)
 
@@ -285,7 +277,7 @@ func (c *Client) Send(ctx context.Context, from, to string, size int64, content 
 		if dataErr != nil && !isRefusal(dataErr) {
 			return Reply{}, firstErr(mailErr, rcptErr, dataErr)
 		}
-		if err := errors.Join(mailErr, rcptErr); err != nil {
+		if err := firstErr(mailErr, rcptErr); err != nil {
 			if dataErr == nil {
 				// The server took DATA although nobody is to receive the
 				// content: end it empty, and the transaction with it
@@ -298,7 +290,7 @@ func (c *Client) Send(ctx context.Context, from, to string, size int64, content 
 					return Reply{}, rerr
 				}
 			}
-			return Reply{}, firstErr(mailErr, rcptErr)
+			return Reply{}, err
 		}
 		if dataErr != nil {
 			return Reply{}, dataErr
@@ -361,12 +353,6 @@ func (c *Client) Reset() error {
 	return err
 }
 
-// Noop checks the session is alive.
-func (c *Client) Noop() error {
-	_, err := c.cmd("NOOP", 250, "NOOP")
-	return err
-}
-
 // Quit ends the session politely and closes the connection.
 func (c *Client) Quit() error {
 	var err error
@@ -385,10 +371,14 @@ func (c *Client) Close() error {
 }
 
 // deadline bounds the next round trip by the timeout and ctx's deadline.
+// A ctx already ended keeps the deadline in the past its AfterFunc set.
 func (c *Client) deadline(ctx context.Context) {
 	d := time.Now().Add(c.timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
 		d = dl
+	}
+	if ctx.Err() != nil {
+		d = time.Unix(1, 0)
 	}
 	c.conn.SetDeadline(d)
 }

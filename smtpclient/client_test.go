@@ -255,7 +255,6 @@ func TestStaleKeptConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(10 * time.Millisecond) // let the close arrive; no deadline is waited for
 	_, err = c.Send(context.Background(), "a@x.test", "b@y.test", 0, strings.NewReader("x\r\n"))
 	var st *StaleError
 	if !errors.As(err, &st) {
@@ -321,16 +320,17 @@ func TestLineBreakInAddressRefused(t *testing.T) {
 
 func TestContextEndsAWaitForAReply(t *testing.T) {
 	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
 	c, err := scripted(t, func(r *bufio.Reader, w net.Conn) {
 		greet(t, r, w, "PIPELINING")
+		readLine(t, r)
+		cancel()  // the client waits for the MAIL reply now
 		<-release // never answers MAIL
 	})
 	defer close(release)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
 	start := time.Now()
 	_, err = c.Send(ctx, "a@x.test", "b@y.test", 0, strings.NewReader("x\r\n"))
 	if err == nil {
