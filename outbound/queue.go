@@ -357,14 +357,12 @@ func (q *Queue) attempt(ctx context.Context, t Transport, o *casestore.Outbound)
 		q.forget(id)
 		return nil
 	}
-	wait := func() error { return nil }
 	if err == nil {
-		wait = q.sent.add(o.ID)
+		if lerr := q.sent.mark(o.ID); lerr != nil {
+			q.log.Warn("delivery log", "outbound", o.ID, "err", lerr)
+		}
 	}
 	body.release() // the id is in the log: no longer in doubt after a kill
-	if lerr := wait(); lerr != nil {
-		q.log.Warn("delivery log", "outbound", o.ID, "err", lerr)
-	}
 	q.record(o, err)
 	return err
 }

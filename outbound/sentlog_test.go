@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -14,8 +15,8 @@ import (
 	"parley/casestore"
 )
 
-// Marks from many workers share fdatasyncs and all come back at reopen; a
-// torn last line (a crash mid-append) is not taken for an id.
+// Marks from many workers all come back at reopen; a torn last line (a
+// crash mid-append) is not taken for an id.
 func TestSentLogMarksSurviveReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "delivered.log")
 	l, ids, err := openSentLog(path)
@@ -35,7 +36,7 @@ func TestSentLogMarksSurviveReopen(t *testing.T) {
 	wg.Wait()
 	l.close()
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
-	f.WriteString("20") // torn: no newline
+	f.WriteString(sentLine(201)[:3]) // torn: no newline
 	f.Close()
 	_, ids, err = openSentLog(path)
 	if err != nil {
@@ -60,7 +61,8 @@ func TestDeliveryLogPreventsResend(t *testing.T) {
 	e := startQueue(t, dir, baseConfig(addr), nil) // nothing listens: all stay queued
 	ids := e.add(t, 3)
 	e.close()
-	log := fmt.Sprintf("%d\n%d\n%d", ids[0], ids[1], ids[2]) // the third line is torn
+	// Lines of the earlier format (a bare id); the third line is torn.
+	log := fmt.Sprintf("%d\n%d\n%d", ids[0], ids[1], ids[2])
 	if err := os.WriteFile(filepath.Join(dir, "delivered.log"), []byte(log), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,35 @@ func TestDeliveryLogPreventsResend(t *testing.T) {
 		t.Fatalf("sink got %d messages; only the row the log does not name should be sent", s.count())
 	}
 	// Emptied at start; since then only the one real delivery was logged.
-	if data, _ := os.ReadFile(filepath.Join(dir, "delivered.log")); string(data) != fmt.Sprintf("%d\n", ids[2]) {
+	if data, _ := os.ReadFile(filepath.Join(dir, "delivered.log")); string(data) != sentLine(ids[2]) {
 		t.Errorf("delivery log after start: %q", data)
+	}
+}
+
+// After a power loss the unsynced tail of the log can come back as zeros or
+// with pieces of lines: only whole lines whose checksum matches name a row,
+// so damage can cause a resend, never a row taken for delivered. A bare id is
+// a line of the earlier, fdatasynced format.
+func TestSentLogSkipsDamagedLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "delivered.log")
+	good := sentLine(4711)
+	damaged := []string{
+		"\x00\x00\x00\x00\n",              // a page that came back as zeros
+		"\x00\x00" + sentLine(35)[2:],     // its first bytes lost
+		"4712" + good[4:],                 // id and checksum disagree
+		strings.Replace(good, " ", "", 1), // no separator: one long number
+		"12 zz\n",                         // checksum not hex
+		"\n",
+	}
+	log := good + strings.Join(damaged, "") + "815\n" + sentLine(99)[:4]
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, ids, err := openSentLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[4711 815]" {
+		t.Fatalf("ids from a damaged log: %v, want [4711 815]", ids)
 	}
 }
