@@ -1,6 +1,7 @@
 package casestore
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -201,6 +202,38 @@ type Case struct {
 	// Events is the number of events; the next event gets Events+1.
 	Events   uint64 `json:"event_count"`
 	LastHash string `json:"last_hash,omitempty"`
+}
+
+// clone is a deep copy of c: nothing of it shares memory with c
+// (TestCaseCloneSharesNothing).
+func (c *Case) clone() *Case {
+	d := *c
+	d.Consumer, d.Trader, d.Mediator = c.Consumer.clone(), c.Trader.clone(), c.Mediator.clone()
+	d.TraderStaff = slices.Clone(c.TraderStaff)
+	d.Timers = slices.Clone(c.Timers)
+	d.Proposal = c.Proposal.clone()
+	if c.Undoable != nil {
+		u := *c.Undoable
+		u.Told = slices.Clone(u.Told)
+		u.Before.Timers = slices.Clone(u.Before.Timers)
+		u.Before.Proposal = u.Before.Proposal.clone()
+		u.Before.Mediator = u.Before.Mediator.clone()
+		d.Undoable = &u
+	}
+	return &d
+}
+
+func (p Party) clone() Party {
+	p.Thread = slices.Clone(p.Thread)
+	return p
+}
+
+func (p *Proposal) clone() *Proposal {
+	if p == nil {
+		return nil
+	}
+	cp := *p
+	return &cp
 }
 
 // Undoable is a choice a party may take back, with the case as it was

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +28,14 @@ type Tx struct {
 	touched map[string]map[uint64]struct{}
 	// lastChange is the change log sequence it gave its last case.
 	lastChange uint64
+	// cases holds each case row this transaction decoded or wrote, as it
+	// now stands. The callers of one group commit share a transaction and
+	// mostly work on the same busy case: decoding its row once instead of
+	// once per caller was 4 % of the daemon's CPU under ingest. Callers get
+	// copies, so one that changes a case and does not put it leaves no
+	// trace; a failed caller rolls the transaction back, and its cache with
+	// it.
+	cases map[string]*Case
 }
 
 func itob(v uint64) []byte {
@@ -162,7 +169,18 @@ func (t *Tx) PutCase(c *Case) error {
 			return err
 		}
 	}
-	return t.put(bCases, []byte(c.ID), c)
+	if err := t.put(bCases, []byte(c.ID), c); err != nil {
+		return err
+	}
+	t.cacheCase(c)
+	return nil
+}
+
+func (t *Tx) cacheCase(c *Case) {
+	if t.cases == nil {
+		t.cases = map[string]*Case{}
+	}
+	t.cases[c.ID] = c.clone()
 }
 
 // CaseExists reports whether a case id is taken.
@@ -170,10 +188,14 @@ func (t *Tx) CaseExists(id string) bool { return t.tx.Bucket(bCases).Get([]byte(
 
 // Case reads a case.
 func (t *Tx) Case(id string) (*Case, error) {
+	if c, ok := t.cases[id]; ok {
+		return c.clone(), nil
+	}
 	var c Case
 	if err := t.get(bCases, []byte(id), &c); err != nil {
 		return nil, fmt.Errorf("case %s: %w", id, err)
 	}
+	t.cacheCase(&c)
 	return &c, nil
 }
 
@@ -359,10 +381,13 @@ func (t *Tx) AppendEvent(c *Case, ev Event) error {
 }
 
 // EventHash is SHA-256 over the previous hash and the event's JSON without
-// its own hash and without its text (whose SHA-256 it includes).
+// its own hash and without its text (whose SHA-256 it includes). The JSON is
+// encoding/json's, written by encodeRow (byte for byte the same,
+// TestEncodersAgree) in a third of the time: case files exported before
+// verify unchanged.
 func EventHash(ev Event) string {
 	ev.Hash, ev.Text = "", ""
-	b, _ := json.Marshal(ev)
+	b, _ := encodeRow(ev)
 	h := sha256.New()
 	h.Write([]byte(ev.Prev))
 	h.Write(b)

@@ -226,7 +226,7 @@ func (e *Engine) queueTo(tx *casestore.Tx, c *casestore.Case, party *casestore.P
 	if party.Role != "" {
 		party.Thread = appendThread(party.Thread, msgID)
 	}
-	if err := tx.AppendEvent(c, casestore.Event{Kind: casestore.EvMailOut, Role: party.Role, Out: o.ID, Text: b.kind}); err != nil {
+	if err := tx.AppendEvent(c, casestore.Event{Kind: casestore.EvMailOut, Role: party.Role, Out: o.ID, Digest: o.SHA256, Text: b.kind}); err != nil {
 		return nil, err
 	}
 	return o, nil

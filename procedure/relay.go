@@ -160,7 +160,7 @@ func (e *Engine) caseMail(ctx context.Context, in *inbound, caseID string, role 
 		if cc.State != c.State || cc.PartyByRole(role).Email != party.Email || cc.Mediator.Email != c.Mediator.Email {
 			return nil, errStale
 		}
-		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID}); err != nil {
+		if err := tx.AppendEvent(cc, casestore.Event{Kind: casestore.EvMailIn, Role: role, Message: msg.ID, Digest: msg.SHA256}); err != nil {
 			return nil, err
 		}
 		e.wrote(cc, role, msg.From, pm.MessageID, staff)

@@ -1,0 +1,92 @@
+package casestore
+
+import (
+	"reflect"
+	"testing"
+)
+
+// shared reports the first path at which a and b share memory.
+func shared(a, b reflect.Value, path string) string {
+	switch a.Kind() {
+	case reflect.Pointer:
+		if !a.IsNil() && a.Pointer() == b.Pointer() {
+			return path
+		}
+		if !a.IsNil() {
+			return shared(a.Elem(), b.Elem(), path)
+		}
+	case reflect.Struct:
+		for i := 0; i < a.NumField(); i++ {
+			if a.Type().Field(i).IsExported() {
+				if p := shared(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name); p != "" {
+					return p
+				}
+			}
+		}
+	case reflect.Slice:
+		if a.Len() > 0 && a.Pointer() == b.Pointer() {
+			return path
+		}
+		for i := 0; i < a.Len(); i++ {
+			if p := shared(a.Index(i), b.Index(i), path+"[]"); p != "" {
+				return p
+			}
+		}
+	case reflect.Map:
+		if !a.IsNil() && a.Pointer() == b.Pointer() {
+			return path
+		}
+	}
+	return ""
+}
+
+// The transaction's case cache hands out clones; a clone that shared a
+// slice or pointer with the cached row would let a caller's unsaved change
+// reach the next caller of the same group commit.
+func TestCaseCloneSharesNothing(t *testing.T) {
+	var c Case
+	fill(reflect.ValueOf(&c).Elem(), 0) // every pointer set, every slice two long: a field added later is covered
+	d := c.clone()
+	if !reflect.DeepEqual(&c, d) {
+		t.Fatalf("clone differs:\n%+v\n%+v", c, *d)
+	}
+	if p := shared(reflect.ValueOf(&c).Elem(), reflect.ValueOf(d).Elem(), "Case"); p != "" {
+		t.Fatalf("clone shares %s with the original", p)
+	}
+}
+
+// A case changed by one caller and not put is seen unchanged by the next
+// caller of the same transaction; a case put is seen as put.
+func TestTxCaseCacheCopies(t *testing.T) {
+	s := open(t, t.TempDir())
+	if err := s.Update(func(tx *Tx) error {
+		return tx.PutCase(&Case{ID: "C-1", State: StateOpen, Consumer: Party{Thread: []string{"<a@x>"}}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(func(tx *Tx) error {
+		c, err := tx.Case("C-1")
+		if err != nil {
+			return err
+		}
+		c.State = StateClosed
+		c.Consumer.Thread[0] = "<changed@x>"
+		c2, _ := tx.Case("C-1")
+		if c2.State != StateOpen || c2.Consumer.Thread[0] != "<a@x>" {
+			t.Errorf("an unsaved change leaked: %s %v", c2.State, c2.Consumer.Thread)
+		}
+		c2.State = StateChoice
+		if err := tx.PutCase(c2); err != nil {
+			return err
+		}
+		c2.Consumer.Thread = append(c2.Consumer.Thread, "<after-put@x>")
+		c3, _ := tx.Case("C-1")
+		if c3.State != StateChoice || len(c3.Consumer.Thread) != 1 {
+			t.Errorf("after put: %s %v", c3.State, c3.Consumer.Thread)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
