@@ -15,6 +15,7 @@ package intent
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Kind is an intent.
@@ -274,21 +275,37 @@ type clause struct {
 func clauses(text, lang string) []clause {
 	var out []clause
 	start := 0
-	for i, r := range text {
-		switch r {
-		case '.', '!', '?', ';', ',', '\n', ':', '(', ')', '¿', '¡', '\u037e':
-			if strings.TrimSpace(text[start:i]) != "" {
-				q := r == '?' || r == '\u037e' || (r == ';' && lang == "el")
-				out = append(out, clause{text: text[start:i], start: start, question: q})
+	for i := 0; i < len(text); {
+		// ASCII bytes are looked up, only the rest decoded: a long message
+		// is mostly bytes that end nothing.
+		r, size := rune(text[i]), 1
+		if r < utf8.RuneSelf {
+			if !endsClauseASCII(text[i]) {
+				i++
+				continue
 			}
-			start = i + len(string(r))
+		} else if r, size = utf8.DecodeRuneInString(text[i:]); r != '¿' && r != '¡' && r != '\u037e' {
+			i += size
+			continue
 		}
+		if strings.TrimSpace(text[start:i]) != "" {
+			q := r == '?' || r == '\u037e' || (r == ';' && lang == "el")
+			out = append(out, clause{text: text[start:i], start: start, question: q})
+		}
+		i += size
+		start = i
 	}
 	if strings.TrimSpace(text[start:]) != "" {
 		out = append(out, clause{text: text[start:], start: start})
 	}
 	return out
 }
+
+// clauseEnds has bit c set for each ASCII byte c that ends a clause (all
+// below 64).
+const clauseEnds uint64 = 1<<'.' | 1<<'!' | 1<<'?' | 1<<';' | 1<<',' | 1<<'\n' | 1<<':' | 1<<'(' | 1<<')'
+
+func endsClauseASCII(c byte) bool { return c < 64 && clauseEnds>>c&1 != 0 }
 
 // tokens are the lower-case words of s. An elided article or particle
 // ("n'", "d'", "l'") is a word of its own, so "n'accepte" reads as "n'"
@@ -325,11 +342,15 @@ func countTokens(s string) int {
 			for i < len(s) && !asciiWord(s[i]) {
 				i++
 			}
-			j := i
+			j, apostrophe := i, false
 			for j < len(s) && asciiWord(s[j]) {
+				apostrophe = apostrophe || s[j] == '\''
 				j++
 			}
-			if j > i {
+			switch {
+			case j > i && !apostrophe:
+				n++ // a plain word is one token
+			case j > i:
 				add(s[i:j])
 			}
 			i = j

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"syscall"
@@ -319,7 +318,7 @@ func (c *Client) Send(ctx context.Context, from, to string, size int64, content 
 	}
 
 	c.deadline(ctx)
-	dw := textproto.NewWriter(c.w).DotWriter()
+	dw := &dotWriter{w: c.w}
 	if c.copyBuf == nil {
 		c.copyBuf = make([]byte, 16384) // kept: io.Copy would allocate 32 KiB a message
 	}

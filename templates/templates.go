@@ -12,6 +12,7 @@ import (
 	"embed"
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 
 	"parley/locales"
@@ -126,6 +127,31 @@ func (d Data) Localize(b *locales.Bundle, lang string) any {
 type Set struct {
 	base    *template.Template
 	locales *locales.Bundle
+	// renderers are clones of base whose functions read the language and
+	// data of the render under way: cloning the whole set for every render
+	// to bind them was a seventh of the time a relay took to render.
+	renderers sync.Pool
+}
+
+// renderer is one clone of the templates; a render holds it alone.
+type renderer struct {
+	t    *template.Template
+	lang string
+	data Data
+}
+
+func (s *Set) renderer() (*renderer, error) {
+	if r, ok := s.renderers.Get().(*renderer); ok {
+		return r, nil
+	}
+	t, err := s.base.Clone()
+	if err != nil {
+		return nil, err
+	}
+	r := &renderer{t: t}
+	t.Funcs(template.FuncMap{"t": func(id string) string { return s.locales.T(r.lang, id, r.data) },
+		"size": func(n int64) string { return s.locales.FormatSize(r.lang, n) }})
+	return r, nil
 }
 
 // New parses the embedded templates.
@@ -143,15 +169,17 @@ func New(b *locales.Bundle) (*Set, error) {
 
 // Render writes template name in lang.
 func (s *Set) Render(name, lang string, d Data) (string, error) {
-	t, err := s.base.Clone()
+	r, err := s.renderer()
 	if err != nil {
 		return "", err
 	}
 	d = d.Localize(s.locales, lang).(Data)
-	t.Funcs(template.FuncMap{"t": func(id string) string { return s.locales.T(lang, id, d) },
-		"size": func(n int64) string { return s.locales.FormatSize(lang, n) }})
+	r.lang, r.data = lang, d
 	var sb strings.Builder
-	if err := t.ExecuteTemplate(&sb, name+".txt", d); err != nil {
+	err = r.t.ExecuteTemplate(&sb, name+".txt", d)
+	r.data = Data{} // holds no party's text while pooled
+	s.renderers.Put(r)
+	if err != nil {
 		return "", fmt.Errorf("render %s/%s: %w", name, lang, err)
 	}
 	// Normalise to CRLF later, at the MIME layer; here: no trailing blank lines.

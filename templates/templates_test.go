@@ -3,6 +3,7 @@ package templates
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,4 +106,52 @@ func BenchmarkRenderRelay(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Renders run at once in several languages share pooled clones of the
+// templates; each must come out exactly as it does alone (run with -race).
+func TestConcurrentRendersKeepTheirLanguage(t *testing.T) {
+	b, err := locales.New("en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	langs := b.Languages()
+	want := map[string]string{}
+	for i, lang := range langs {
+		d := Data{CaseID: "K7Q-4M2P", Trader: "Shop " + lang, Deadline: locales.Time{At: due.Add(time.Duration(i) * time.Hour)},
+			Amount: locales.Money{Cents: int64(100 + i), Currency: "EUR"}, Text: "text " + lang}
+		out, err := s.Render(Relay, lang, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[lang] = out
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for k := 0; k < 50; k++ {
+				i := (w*7 + k) % len(langs)
+				lang := langs[i]
+				d := Data{CaseID: "K7Q-4M2P", Trader: "Shop " + lang, Deadline: locales.Time{At: due.Add(time.Duration(i) * time.Hour)},
+					Amount: locales.Money{Cents: int64(100 + i), Currency: "EUR"}, Text: "text " + lang}
+				out, err := s.Render(Relay, lang, d)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if out != want[lang] {
+					t.Errorf("%s rendered concurrently:\n%s\nalone:\n%s", lang, out, want[lang])
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
 }
