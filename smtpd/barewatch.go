@@ -1,6 +1,9 @@
 package smtpd
 
-import "sync"
+import (
+	"bytes"
+	"sync"
+)
 
 // maxBareOffsets bounds the offsets a watcher remembers. go-smtp's reader
 // reads at most 4 KiB ahead of what it has handed on, so the bare bytes that
@@ -26,7 +29,29 @@ type bareWatch struct {
 func (w *bareWatch) see(p []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, b := range p {
+	lf := -1 // the next LF at or after i, len(p) if none
+	for i := 0; i < len(p); {
+		if w.prev != '\r' {
+			// Skip to the next CR or LF: the bytes between cannot be bare
+			// (TestBareWatchAgrees holds this to a byte-at-a-time reading).
+			if lf < i {
+				lf = len(p)
+				if k := bytes.IndexByte(p[i:], '\n'); k >= 0 {
+					lf = i + k
+				}
+			}
+			next := lf
+			if k := bytes.IndexByte(p[i:lf], '\r'); k >= 0 {
+				next = i + k
+			}
+			if next > i {
+				w.n += int64(next - i)
+				w.prev = p[next-1]
+				i = next
+				continue
+			}
+		}
+		b := p[i]
 		if (b == '\n' && w.prev != '\r') || (w.prev == '\r' && b != '\n') {
 			if len(w.bare) == maxBareOffsets {
 				w.bare = append(w.bare[:0], w.bare[maxBareOffsets/2:]...)
@@ -35,6 +60,7 @@ func (w *bareWatch) see(p []byte) {
 		}
 		w.prev = b
 		w.n++
+		i++
 	}
 }
 
