@@ -13,6 +13,7 @@
 package intent
 
 import (
+	"iter"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -101,7 +102,9 @@ type Reading struct {
 	// answer to the question, though not a choice.
 	Negated []Kind
 	// Words counts the words of the clauses that state no intent, beyond
-	// greetings and thanks.
+	// greetings and thanks. Past the opening, counting stops once it
+	// reaches WordsEnough: a long message need not be read to the end to
+	// know it is one.
 	Words int
 }
 
@@ -132,6 +135,8 @@ const (
 	// courtesy is the most words a clause without intent may have and still
 	// count as greeting or thanks rather than a message.
 	courtesy = 3
+	// WordsEnough is where Reading.Words stops counting.
+	WordsEnough = 100
 )
 
 // Read reads text written in lang (its own words, quoted history removed).
@@ -156,11 +161,17 @@ func (r *Reader) Read(text, lang string) Reading {
 	}
 	seen := map[Kind]bool{}
 	words := 0
-	for i, c := range clauses(text, lang) {
+	i := -1
+	for c := range clauses(text, lang) {
+		i++
+		pastOpening := i >= openingClauses || c.start >= openingBytes
+		if pastOpening && words >= WordsEnough {
+			break
+		}
 		// A question ("Resolved?") states no intent, nor does a clause past
 		// the opening: those only add to the count of words, which needs no
 		// list of them (a long message is mostly such clauses).
-		if i >= openingClauses || c.start >= openingBytes || c.question {
+		if pastOpening || c.question {
 			if n := countTokens(c.text); n > courtesy {
 				words += n
 			}
@@ -271,9 +282,15 @@ type clause struct {
 }
 
 // clauses splits text at sentence ends, commas, semicolons and lines. Greek
-// ends a question with ';' (or U+037E).
-func clauses(text, lang string) []clause {
-	var out []clause
+// ends a question with ';' (or U+037E). They come one at a time: a reader
+// that has seen enough stops the split.
+func clauses(text, lang string) iter.Seq[clause] {
+	return func(yield func(clause) bool) {
+		splitClauses(text, lang, yield)
+	}
+}
+
+func splitClauses(text, lang string, yield func(clause) bool) {
 	start := 0
 	for i := 0; i < len(text); {
 		// ASCII bytes are looked up, only the rest decoded: a long message
@@ -290,15 +307,16 @@ func clauses(text, lang string) []clause {
 		}
 		if strings.TrimSpace(text[start:i]) != "" {
 			q := r == '?' || r == '\u037e' || (r == ';' && lang == "el")
-			out = append(out, clause{text: text[start:i], start: start, question: q})
+			if !yield(clause{text: text[start:i], start: start, question: q}) {
+				return
+			}
 		}
 		i += size
 		start = i
 	}
 	if strings.TrimSpace(text[start:]) != "" {
-		out = append(out, clause{text: text[start:], start: start})
+		yield(clause{text: text[start:], start: start})
 	}
-	return out
 }
 
 // clauseEnds has bit c set for each ASCII byte c that ends a clause (all

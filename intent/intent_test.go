@@ -117,3 +117,21 @@ func TestOnlyTheOpeningIsRead(t *testing.T) {
 		t.Errorf("%+v", rd)
 	}
 }
+
+// Words counts a short message whole; a long one is counted until it is
+// clearly a message (WordsEnough), and the intent in its opening still reads.
+func TestWordsCountStopsAtEnough(t *testing.T) {
+	r := reader(t)
+	sentence := "The parcel left our warehouse on the third and the carrier confirmed it. "
+	short := r.Read("I want mediation. "+strings.Repeat(sentence, 3), "en")
+	if short.Words != 3*13 || !short.More {
+		t.Errorf("short message: %d words, more %v; want 39, true", short.Words, short.More)
+	}
+	long := r.Read("I want mediation. "+strings.Repeat(sentence, 500), "en")
+	if long.Words < intent.WordsEnough || long.Words >= intent.WordsEnough+13 || !long.More {
+		t.Errorf("long message: %d words, more %v; want %d to %d", long.Words, long.More, intent.WordsEnough, intent.WordsEnough+12)
+	}
+	if k, ok := long.One(intent.Mediation, intent.Wait); !ok || k != intent.Mediation {
+		t.Errorf("long message read as %v %v", k, ok)
+	}
+}
