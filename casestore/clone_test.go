@@ -1,6 +1,9 @@
 package casestore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -84,9 +87,38 @@ func TestTxCaseCacheCopies(t *testing.T) {
 		if c3.State != StateChoice || len(c3.Consumer.Thread) != 1 {
 			t.Errorf("after put: %s %v", c3.State, c3.Consumer.Thread)
 		}
+		// A copy from the cache, changed and not put, leaves no trace either.
+		c3.State = StateClosed
+		c3.Consumer.Thread[0] = "<cached-changed@x>"
+		if c4, _ := tx.Case("C-1"); c4.State != StateChoice || c4.Consumer.Thread[0] != "<a@x>" {
+			t.Errorf("an unsaved change to a cached copy leaked: %s %v", c4.State, c4.Consumer.Thread)
+		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// EventHash hashes the JSON encoding/json writes for the event (as exported
+// case files were verified before it used encodeRow): filled events, odd
+// zones and invalid UTF-8 hash the same either way.
+func TestEventHashUnchanged(t *testing.T) {
+	texts := []string{"é ✓", "<b>&amp;</b>", "line\u2028para", "bad \xff utf-8", "\x00\x7f"}
+	for _, text := range texts {
+		var ev Event
+		fillWith(reflect.ValueOf(&ev).Elem(), 0, text)
+		old := ev
+		old.Hash, old.Text = "", ""
+		b, err := json.Marshal(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		h.Write([]byte(old.Prev))
+		h.Write(b)
+		if want := hex.EncodeToString(h.Sum(nil)); EventHash(ev) != want {
+			t.Errorf("text %q: EventHash %s, with encoding/json %s", text, EventHash(ev), want)
+		}
 	}
 }

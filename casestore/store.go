@@ -354,7 +354,7 @@ func (s *Store) runBatch(batch []*commitReq) {
 	for len(batch) > 0 {
 		var tx *Tx
 		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx = &Tx{tx: btx, s: s}
+			tx = &Tx{tx: btx, s: s, cases: map[string]*Case{}}
 			for i, r := range batch {
 				if err := r.fn(tx); err != nil {
 					return &batchFailure{index: i, err: err}

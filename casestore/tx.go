@@ -176,11 +176,13 @@ func (t *Tx) PutCase(c *Case) error {
 	return nil
 }
 
+// cacheCase keeps a copy of c in a group commit's transaction (the only
+// kind with a cache: a read-only one rarely reads a case twice, and would
+// pay for the copy).
 func (t *Tx) cacheCase(c *Case) {
-	if t.cases == nil {
-		t.cases = map[string]*Case{}
+	if t.cases != nil {
+		t.cases[c.ID] = c.clone()
 	}
-	t.cases[c.ID] = c.clone()
 }
 
 // CaseExists reports whether a case id is taken.

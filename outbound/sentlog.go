@@ -44,12 +44,13 @@ func sentLine(id uint64) string {
 	return s + " " + strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(s))), 16) + "\n"
 }
 
-// parseSentLine reads a line written by sentLine; a line of a bare id is a
-// log written, and fdatasynced, by an earlier version.
-func parseSentLine(line string) (uint64, bool) {
+// parseSentLine reads a line written by sentLine. With bare, a line of a
+// bare id is read too: the log of an earlier version, which fdatasynced
+// it and wrote no checksum.
+func parseSentLine(line string, bare bool) (uint64, bool) {
 	num, sum, checked := strings.Cut(line, " ")
 	id, err := strconv.ParseUint(num, 10, 64)
-	if err != nil {
+	if err != nil || !checked && !bare {
 		return 0, false
 	}
 	if !checked {
@@ -63,10 +64,14 @@ func openSentLog(path string) (*sentLog, []uint64, error) {
 	var ids []uint64
 	if data, err := os.ReadFile(path); err == nil {
 		lines := strings.Split(string(data), "\n")
+		// The log is emptied at every start, so it is all of one format: an
+		// earlier version's when no line has a checksum. Otherwise a line
+		// without one is damage (two lines run together can be all digits).
+		bare := !strings.Contains(string(data), " ")
 		// The piece after the last newline is empty, or a torn append from
 		// a crash.
 		for _, line := range lines[:len(lines)-1] {
-			if id, ok := parseSentLine(line); ok {
+			if id, ok := parseSentLine(line, bare); ok {
 				ids = append(ids, id)
 			}
 		}

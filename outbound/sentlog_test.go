@@ -90,20 +90,21 @@ func TestDeliveryLogPreventsResend(t *testing.T) {
 
 // After a power loss the unsynced tail of the log can come back as zeros or
 // with pieces of lines: only whole lines whose checksum matches name a row,
-// so damage can cause a resend, never a row taken for delivered. A bare id is
-// a line of the earlier, fdatasynced format.
+// so damage can cause a resend, never a row taken for delivered. Bare ids
+// are read only from a log of the earlier, fdatasynced format.
 func TestSentLogSkipsDamagedLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "delivered.log")
 	good := sentLine(4711)
 	damaged := []string{
-		"\x00\x00\x00\x00\n",              // a page that came back as zeros
-		"\x00\x00" + sentLine(35)[2:],     // its first bytes lost
-		"4712" + good[4:],                 // id and checksum disagree
-		strings.Replace(good, " ", "", 1), // no separator: one long number
-		"12 zz\n",                         // checksum not hex
+		"\x00\x00\x00\x00\n",                      // a page that came back as zeros
+		"\x00\x00" + sentLine(35)[2:],             // its first bytes lost
+		"4712" + good[4:],                         // id and checksum disagree
+		strings.Replace(good, " ", "", 1),         // no separator: one long number
+		strings.Replace(sentLine(23), " ", "", 1), // the same, all digits
+		"12 zz\n", // checksum not hex
 		"\n",
 	}
-	log := good + strings.Join(damaged, "") + "815\n" + sentLine(99)[:4]
+	log := good + strings.Join(damaged, "") + "815\n" + sentLine(815) + sentLine(99)[:4]
 	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -113,5 +114,12 @@ func TestSentLogSkipsDamagedLines(t *testing.T) {
 	}
 	if fmt.Sprint(ids) != "[4711 815]" {
 		t.Fatalf("ids from a damaged log: %v, want [4711 815]", ids)
+	}
+	// A log of the earlier format (no line has a checksum) is read whole.
+	if err := os.WriteFile(path, []byte("4711\n815\n\x00\x00\n12"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ids, err = openSentLog(path); err != nil || fmt.Sprint(ids) != "[4711 815]" {
+		t.Fatalf("ids from a log of the earlier format: %v, %v", ids, err)
 	}
 }
