@@ -4,6 +4,7 @@
 #
 #   bench/soak.sh            # 30 kill -9 cycles
 #   RUNS=10 SENDERS=4 bench/soak.sh
+#   WORKERS=1 bench/soak.sh  # one procedure worker: the case shares it with the intake load
 #
 # Builds the daemon and bench/soak, then runs RUNS cycles: start, 8 senders
 # posting trader replies to one case (each waits for its 250 before the
@@ -23,4 +24,4 @@ TMP=$(mktemp -d /tmp/parley-soak.XXXXXX)
 [ -n "${KEEP:-}" ] && echo "keeping $TMP" >&2 || trap 'rm -rf "$TMP"' EXIT
 (cd "$REPO" && go build -o "$TMP/parley" ./cmd/parley && go build -o "$TMP/soak" ./bench/soak)
 mkdir -p "$TMP/work"
-"$TMP/soak" -parley "$TMP/parley" -runs "$RUNS" -senders "$SENDERS" -work "$TMP/work"
+"$TMP/soak" -parley "$TMP/parley" -runs "$RUNS" -senders "$SENDERS" -work "$TMP/work" ${WORKERS:+-workers "$WORKERS"}

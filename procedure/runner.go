@@ -19,10 +19,52 @@ type Runner struct {
 	retry  retryPolicy
 }
 
+// shardQueue is one worker's queue. Several shards share a worker (by hash),
+// so it keeps each shard's jobs apart, in order, and serves the shards in
+// turn, a batch each: a flood from one intake sender delays a case that
+// hashes to the same worker by one batch, not by the whole flood, as
+// Postfix's queue manager serves destinations in turn.
 type shardQueue struct {
-	mu   sync.Mutex
-	jobs []casestore.Job
-	wake chan struct{}
+	mu     sync.Mutex
+	turn   []string                   // shards with queued jobs, in serving order
+	queued map[string][]casestore.Job // each shard's jobs, oldest first
+	n      int                        // jobs queued in all
+	wake   chan struct{}
+}
+
+func (q *shardQueue) push(j casestore.Job) {
+	if q.queued == nil {
+		q.queued = map[string][]casestore.Job{}
+	}
+	if len(q.queued[j.Shard]) == 0 {
+		q.turn = append(q.turn, j.Shard)
+	}
+	q.queued[j.Shard] = append(q.queued[j.Shard], j)
+	q.n++
+}
+
+// next is up to max of the oldest jobs of the shard whose turn it is.
+func (q *shardQueue) next(max int) []casestore.Job {
+	if len(q.turn) == 0 {
+		return nil
+	}
+	jobs := q.queued[q.turn[0]]
+	return append([]casestore.Job(nil), jobs[:min(len(jobs), max)]...)
+}
+
+// done drops the first n jobs of the shard whose turn it was (jobs pushed
+// meanwhile went behind them) and passes the turn to the next shard.
+func (q *shardQueue) done(n int) {
+	key := q.turn[0]
+	rest := q.queued[key][n:]
+	q.n -= n
+	q.turn = q.turn[1:]
+	if len(rest) == 0 {
+		delete(q.queued, key)
+		return
+	}
+	q.queued[key] = rest
+	q.turn = append(q.turn, key)
 }
 
 // NewRunner makes a runner with n workers.
@@ -41,7 +83,7 @@ func (r *Runner) Submit(jobs ...casestore.Job) {
 		h.Write([]byte(j.Shard))
 		q := r.shards[h.Sum32()%uint32(len(r.shards))]
 		q.mu.Lock()
-		q.jobs = append(q.jobs, j)
+		q.push(j)
 		q.mu.Unlock()
 		select {
 		case q.wake <- struct{}{}:
@@ -72,7 +114,7 @@ func (r *Runner) Wait() { r.wg.Wait() }
 func (r *Runner) Idle() bool {
 	for _, q := range r.shards {
 		q.mu.Lock()
-		n := len(q.jobs)
+		n := q.n
 		q.mu.Unlock()
 		if n > 0 {
 			return false
@@ -88,10 +130,9 @@ func (r *Runner) work(ctx context.Context, q *shardQueue) {
 	defer r.wg.Done()
 	for ctx.Err() == nil {
 		q.mu.Lock()
-		n := min(len(q.jobs), maxBatch)
-		batch := append([]casestore.Job(nil), q.jobs[:n]...)
+		batch := q.next(maxBatch)
 		q.mu.Unlock()
-		if n == 0 {
+		if len(batch) == 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -101,7 +142,7 @@ func (r *Runner) work(ctx context.Context, q *shardQueue) {
 		}
 		done := r.runBatch(ctx, batch)
 		q.mu.Lock()
-		q.jobs = q.jobs[done:]
+		q.done(done)
 		q.mu.Unlock()
 	}
 }

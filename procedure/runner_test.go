@@ -251,3 +251,58 @@ func TestReadAheadLeavesWhatPrepareMustDo(t *testing.T) {
 		t.Fatalf("want the relay of the first message, got %d mails", len(out))
 	}
 }
+
+// A worker serves the shards that hash to it in turn, a batch each, every
+// shard's jobs in order: a case behind an intake flood on the same worker
+// waits for one batch of it, not all of it. Jobs pushed while a batch runs go
+// behind it; a batch done in part leaves the rest first in its shard.
+func TestShardQueueTakesTurns(t *testing.T) {
+	var q shardQueue
+	id := uint64(0)
+	push := func(shard string, n int) {
+		for i := 0; i < n; i++ {
+			id++
+			q.push(casestore.Job{ID: id, Shard: shard})
+		}
+	}
+	push("intake:load@consumer.example", 150) // ids 1-150
+	push("case:K7Q-4M2P", 2)                  // 151-152
+	var served []string
+	var order = map[string][]uint64{}
+	for step := 0; q.n > 0; step++ {
+		batch := q.next(64)
+		if len(batch) == 0 {
+			t.Fatalf("step %d: nothing served with %d queued", step, q.n)
+		}
+		shard := batch[0].Shard
+		for _, j := range batch {
+			if j.Shard != shard {
+				t.Fatalf("step %d: a batch mixes %s and %s", step, shard, j.Shard)
+			}
+			order[shard] = append(order[shard], j.ID)
+		}
+		served = append(served, fmt.Sprintf("%s×%d", shard[:4], len(batch)))
+		if step == 0 {
+			push("intake:load@consumer.example", 5) // 153-157, queued while the first batch runs
+		}
+		n := len(batch)
+		if step == 2 {
+			n = 10 // a batch that stopped early (a barrier): the rest stays first
+			order[shard] = order[shard][:len(order[shard])-len(batch)+10]
+		}
+		q.done(n)
+	}
+	if got := strings.Join(served, " "); got != "inta×64 case×2 inta×64 inta×64 inta×17" {
+		t.Errorf("served %s", got)
+	}
+	for shard, ids := range order {
+		for i := 1; i < len(ids); i++ {
+			if ids[i] <= ids[i-1] {
+				t.Fatalf("%s served out of order: %v", shard, ids)
+			}
+		}
+	}
+	if len(order["intake:load@consumer.example"]) != 155 || len(q.turn) != 0 || len(q.queued) != 0 {
+		t.Errorf("intake served %d of 155; left turn %v queued %d", len(order["intake:load@consumer.example"]), q.turn, len(q.queued))
+	}
+}

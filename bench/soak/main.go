@@ -45,6 +45,7 @@ func main() {
 	minRun := flag.Duration("min-run", 1500*time.Millisecond, "shortest time between start and kill")
 	maxRun := flag.Duration("max-run", 4*time.Second, "longest time between start and kill")
 	outageEvery := flag.Int("outage-every", 5, "stop the smarthost during every Nth run (0: never)")
+	workers := flag.Int("workers", 0, "the daemon's [procedure] workers (0: its default); 1 puts the case and the intake load on one worker")
 	work := flag.String("work", "", "work folder (default: a new temporary one)")
 	flag.Parse()
 	if *parley == "" {
@@ -59,7 +60,7 @@ func main() {
 	}
 	s := newSink()
 	s.start()
-	d := &daemon{bin: *parley, dir: *work, sink: s.addr}
+	d := &daemon{bin: *parley, dir: *work, sink: s.addr, workers: *workers}
 	d.init()
 	d.start()
 	d.admin("trader", "add", "--handle", "acme", "--name", "Acme Shop", "--email", "support@acme.example", "--lang", "en")
@@ -134,6 +135,7 @@ func main() {
 
 type daemon struct {
 	bin, dir, sink string
+	workers        int
 	smtpAddr       string
 	cfg            string
 	cmd            *exec.Cmd
@@ -153,6 +155,9 @@ func (d *daemon) init() {
 	d.smtpAddr = freeAddr()
 	d.cfg = filepath.Join(d.dir, "parley.toml")
 	cfg := fmt.Sprintf("[imap]\nlisten = %q\n[submission]\nlisten = %q\n[metrics]\nlisten = %q\n[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"2s\"\n", freeAddr(), freeAddr(), freeAddr())
+	if d.workers > 0 {
+		cfg += fmt.Sprintf("[procedure]\nworkers = %d\n", d.workers)
+	}
 	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
 		log.Fatal(err)
 	}
