@@ -25,3 +25,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./evidence
 	$(GO) test -run '^$$' -fuzz '^FuzzAmount$$' -fuzztime $(FUZZTIME) ./notation
 	$(GO) test -run '^$$' -fuzz '^FuzzCountTokens$$' -fuzztime $(FUZZTIME) ./intent
+	$(GO) test -run '^$$' -fuzz '^FuzzClauses$$' -fuzztime $(FUZZTIME) ./intent
+	$(GO) test -run '^$$' -fuzz '^FuzzTooComplex$$' -fuzztime $(FUZZTIME) ./evidence
+	$(GO) test -run '^$$' -fuzz '^FuzzStrictScan$$' -fuzztime $(FUZZTIME) ./smtpd
+	$(GO) test -run '^$$' -fuzz '^FuzzWordMatcher$$' -fuzztime $(FUZZTIME) ./procedure
+	$(GO) test -run '^$$' -fuzz '^FuzzOrderRef$$' -fuzztime $(FUZZTIME) ./procedure

@@ -346,12 +346,20 @@ func appendFlag(flags []string, f string) []string {
 // then the text, then fallback.
 // A language Parley recognises but does not speak gets English.
 func (e *Engine) partyLang(pm *evidence.Message, fallback string) string {
+	return e.partyLangDetected(pm, fallback, func() string { return e.loc.Detect(pm.Text) })
+}
+
+// partyLangDetected is partyLang with the text's language from detected,
+// called only if Content-Language does not settle it: intake detects once
+// for this and for the line it adds for a language Parley does not speak
+// (detection reads up to 2,000 characters of n-grams: milliseconds).
+func (e *Engine) partyLangDetected(pm *evidence.Message, fallback string, detected func() string) string {
 	for _, tag := range strings.Split(pm.ContentLanguage, ",") {
 		if l := e.loc.Match(tag); l != "" {
 			return l
 		}
 	}
-	if l := e.loc.Detect(pm.Text); l != "" {
+	if l := detected(); l != "" {
 		if _, unsupported := locales.Unsupported[l]; unsupported {
 			return "en"
 		}

@@ -3,6 +3,7 @@ package procedure
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"regexp"
 	"strings"
 	"time"
@@ -22,18 +23,21 @@ var fieldLabels = []string{"LabelTrader", "LabelOrderDate", "LabelOrderRef", "La
 // language, and the words for wishes and yes/no. Built once per engine.
 type reader struct {
 	labels    map[string]*regexp.Regexp // label id -> line matcher
-	words     map[string]*regexp.Regexp // Want*/Word* id -> whole-word matcher
+	words     map[string]*regexp.Regexp // Word* id -> whole-word matcher
+	wishes    map[string]*wordMatcher   // Want* id -> the word and its inflection
 	freeRef   *regexp.Regexp            // "order 1234", "bestelling nr. A-77" in running text
-	orderWord *regexp.Regexp            // an order word a date may follow: "ordered on 3.10.2026"
+	refWord   *wordMatcher              // where freeRef can start
+	refAt     *regexp.Regexp            // freeRef without its first sign, anchored
+	orderWord *wordMatcher              // an order word a date may follow: "ordered on 3.10.2026"
 	// complainedWord is what a date of the first complaint may follow in
 	// running text ("I first complained to the shop on 2026-11-25").
-	complainedWord *regexp.Regexp
+	complainedWord *wordMatcher
 	negation       map[string]*regexp.Regexp // by language
 	yes, no        map[string]*regexp.Regexp // by language, with English
 }
 
 func newReader(loc *locales.Bundle) *reader {
-	r := &reader{labels: map[string]*regexp.Regexp{}, words: map[string]*regexp.Regexp{}}
+	r := &reader{labels: map[string]*regexp.Regexp{}, words: map[string]*regexp.Regexp{}, wishes: map[string]*wordMatcher{}}
 	for _, id := range fieldLabels {
 		r.labels[id] = regexp.MustCompile(`(?im)^[ \t>*]*(?:` + alternation(loc.Labels(id)) + `)[ \t*]*:[ \t]*(.*?)[ \t]*$`)
 	}
@@ -53,7 +57,7 @@ func newReader(loc *locales.Bundle) *reader {
 	// pieniędzy" for "zwrot"), and a negation just before cancels it
 	// ("I don't want a refund").
 	for _, id := range []string{"WantRefund", "WantRepair", "WantReplacement"} {
-		r.words[id] = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels(id)) + `)\pL*`)
+		r.wishes[id] = newWordMatcher(loc.Labels(id), tailLetters)
 	}
 	// Each language's negations, so English "no" does not negate Portuguese
 	// "no site".
@@ -63,19 +67,26 @@ func newReader(loc *locales.Bundle) *reader {
 			r.negation[lang] = regexp.MustCompile(`(?i)(?:^|[^\pL'])(?:` + alternation(strings.Split(loc.T(lang, "Negation", nil), "|")) + `)(?:[^\pL]|$)|n't`)
 		}
 	}
-	r.complainedWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(append(loc.Labels("LabelComplainedOn"), loc.Labels("WordsComplained")...)) + `)`)
-	orderWords := alternation(append(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...), loc.Labels("WordsOrdered")...))
-	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|n\.º|nº|č\.|number|nummer|numéro|numero|número|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`)
-	r.orderWord = regexp.MustCompile(`(?i)(?:^|[^\pL])(?:` + orderWords + `)`)
+	r.complainedWord = newWordMatcher(append(loc.Labels("LabelComplainedOn"), loc.Labels("WordsComplained")...), tailNone)
+	refRest := `(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|n\.º|nº|č\.|number|nummer|numéro|numero|número|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`
+	r.refWord = newWordMatcher(loc.Labels("LabelOrderRef"), tailNone)
+	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])` + refRest)
+	r.refAt = regexp.MustCompile(`(?i)^` + refRest)
+	r.orderWord = newWordMatcher(append(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...), loc.Labels("WordsOrdered")...), tailNone)
 	return r
 }
 
 func alternation(words []string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
+	q := alternationOrder(words)
+	for i, w := range q {
 		q[i] = regexp.QuoteMeta(w)
 	}
-	// Longest first, so "Order number" wins over "Order".
+	return strings.Join(q, "|")
+}
+
+// alternationOrder is words longest first, so "Order number" wins over "Order".
+func alternationOrder(words []string) []string {
+	q := append([]string(nil), words...)
 	for i := range q {
 		for j := i + 1; j < len(q); j++ {
 			if len(q[j]) > len(q[i]) {
@@ -83,21 +94,80 @@ func alternation(words []string) string {
 			}
 		}
 	}
-	return strings.Join(q, "|")
+	return q
 }
 
 // hintRe is the "(for example ...)" hint Parley's fill-in form puts after
 // an empty field; a line that still carries only its hint was not filled in.
 var hintRe = regexp.MustCompile(`\s*\([^()]*\)\s*$`)
 
-// value returns the first non-empty value of a labelled line.
+// value returns the first non-empty value of a labelled line (of the first five).
 func (r *reader) value(id, text string) string {
-	for _, m := range r.labels[id].FindAllStringSubmatch(text, 5) {
+	found := 0
+	for start, end := range colonLines(text) {
+		m := r.labels[id].FindStringSubmatch(text[start:end])
+		if m == nil {
+			continue
+		}
 		if v := strings.TrimSpace(hintRe.ReplaceAllString(m[1], "")); v != "" {
 			return v
 		}
+		if found++; found == 5 {
+			break
+		}
 	}
 	return ""
+}
+
+// colonLines are the start and end of each line of text that holds a colon:
+// only those can be labelled, and the label patterns (the labels of 26
+// languages, anchored at line start and end) then run over a line each
+// instead of every byte of the text.
+func colonLines(text string) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		for from := 0; from < len(text); {
+			i := strings.IndexByte(text[from:], ':')
+			if i < 0 {
+				return
+			}
+			i += from
+			start := strings.LastIndexByte(text[from:i], '\n') + 1 + from
+			end := strings.IndexByte(text[i:], '\n')
+			if end < 0 {
+				end = len(text)
+			} else {
+				end += i
+			}
+			if !yield(start, end) {
+				return
+			}
+			from = end + 1
+		}
+	}
+}
+
+// withoutLines returns text with what the patterns match on its colon
+// lines removed (each anchored to a whole line, so the line stays, empty).
+func withoutLines(text string, patterns ...*regexp.Regexp) string {
+	var b strings.Builder
+	done := 0 // text[:done] is in b
+	for start, end := range colonLines(text) {
+		line := text[start:end]
+		cut := line
+		for _, re := range patterns {
+			cut = re.ReplaceAllString(cut, "")
+		}
+		if cut != line {
+			b.WriteString(text[done:start])
+			b.WriteString(cut)
+			done = end
+		}
+	}
+	if done == 0 {
+		return text
+	}
+	b.WriteString(text[done:])
+	return b.String()
 }
 
 // dropUnfilled removes form lines left empty (label and hint only), so the
@@ -107,6 +177,9 @@ func (r *reader) dropUnfilled(text string) string {
 	for _, line := range strings.Split(text, "\n") {
 		empty := false
 		for _, id := range fieldLabels {
+			if strings.IndexByte(line, ':') < 0 {
+				break
+			}
 			if m := r.labels[id].FindStringSubmatch(line); m != nil && strings.TrimSpace(hintRe.ReplaceAllString(m[1], "")) == "" {
 				empty = true
 				break
@@ -121,13 +194,13 @@ func (r *reader) dropUnfilled(text string) string {
 
 // withoutLabelled returns text without its labelled lines (the free text).
 func (r *reader) withoutLabelled(text string) string {
+	var patterns []*regexp.Regexp
 	for _, id := range fieldLabels {
-		if id == "LabelProblem" {
-			continue
+		if id != "LabelProblem" {
+			patterns = append(patterns, r.labels[id])
 		}
-		text = r.labels[id].ReplaceAllString(text, "")
 	}
-	return strings.TrimSpace(text)
+	return strings.TrimSpace(withoutLines(text, patterns...))
 }
 
 // unclearValue is something a party wrote that more than one reading fits
@@ -219,7 +292,7 @@ func dateFrom(label, s, lang string) (string, *unclearValue) {
 func (r *reader) wants(s, lang string) string {
 	best, at := "", len(s)+1
 	for _, w := range []struct{ id, want string }{{"WantRefund", "refund"}, {"WantReplacement", "replacement"}, {"WantRepair", "repair"}} {
-		for _, m := range r.words[w.id].FindAllStringIndex(s, 10) {
+		for _, m := range r.wishes[w.id].findAll(s, 10) {
 			if m[0] < at && !r.negatedBefore(s, m[0], lang) {
 				best, at = w.want, m[0]
 				break
@@ -283,12 +356,7 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 	if v := r.value("LabelOrderRef", text); v != "" {
 		f.OrderRef = clip(v, 100)
 	} else {
-		for _, m := range r.freeRef.FindAllStringSubmatch(unlabelled, 5) {
-			if ref := strings.TrimRight(m[1], ".,;:)/-"); strings.ContainsAny(ref, "0123456789") {
-				f.OrderRef = ref
-				break
-			}
-		}
+		f.OrderRef = r.orderRef(unlabelled)
 	}
 	var u *unclearValue
 	if v := r.value("LabelAmount", text); v != "" {
@@ -301,7 +369,7 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 	if v := r.value("LabelProblem", text); v != "" {
 		f.Problem = clip(v, 4000)
 	} else {
-		f.Problem = clip(r.labels["LabelProblem"].ReplaceAllString(free, ""), 4000)
+		f.Problem = clip(withoutLines(free, r.labels["LabelProblem"]), 4000)
 	}
 	if v := r.value("LabelWants", text); v != "" {
 		if f.Wants = r.wants(v, lang); f.Wants == "" {
@@ -323,13 +391,53 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 	return traderValue, f, unclear
 }
 
+// orderRef is the first order reference with a digit in running text
+// ("order 1234"), of the first five matches of freeRef. freeRef over the
+// whole text ran its alternation of 26 languages' order words at every byte;
+// this tries it only where an order word starts (refWord), anchored there
+// (refAt), and finds the same matches.
+func (r *reader) orderRef(text string) string {
+	found := 0
+	for at := 0; at <= len(text) && found < 5; {
+		q, _, ok := r.refWord.next(text, at)
+		if !ok {
+			break
+		}
+		// As (?:^|[^\pL]) does: the start of the text first, then the sign before the word.
+		m := []int(nil)
+		if q == 0 {
+			m = r.refAt.FindStringSubmatchIndex(text)
+		}
+		c, size := utf8.DecodeRuneInString(text[q:])
+		if m == nil && q < len(text) && !isFoldLetter(c) {
+			if m = r.refAt.FindStringSubmatchIndex(text[q+size:]); m != nil {
+				for i := range m {
+					if m[i] >= 0 {
+						m[i] += q + size
+					}
+				}
+			}
+		}
+		if m == nil {
+			at = q + max(size, 1)
+			continue
+		}
+		found++
+		if ref := strings.TrimRight(text[m[2]:m[3]], ".,;:)/-"); strings.ContainsAny(ref, "0123456789") {
+			return ref
+		}
+		at = m[1]
+	}
+	return ""
+}
+
 // sentenceDate is the date of the sentence in which word occurs ("I bought
 // them on 3 November", "Op 2 november 2026 heb ik besteld"), when that
 // sentence holds exactly one date and it reads one way only: running text has
 // other dates (delivery promises, quoted deadlines), and a guess is worse
 // than asking.
-func sentenceDate(text string, word *regexp.Regexp, lang string) string {
-	for _, m := range word.FindAllStringIndex(text, 5) {
+func sentenceDate(text string, word *wordMatcher, lang string) string {
+	for _, m := range word.findAll(text, 5) {
 		start, end := max(0, m[0]-160), min(len(text), m[1]+160)
 		for start > 0 && !utf8.RuneStart(text[start]) {
 			start++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"parley/casestore"
 	"parley/evidence"
@@ -42,13 +43,14 @@ func (e *Engine) intake(ctx context.Context, in *inbound) error {
 	// The consumer's language: the one the complaint address chose, else
 	// Content-Language, else the text's, else the default. A language Parley
 	// does not speak gets English, with a line in theirs saying so.
-	lang := e.partyLang(pm, "")
+	detected := sync.OnceValue(func() string { return e.loc.Detect(pm.Text) })
+	lang := e.partyLangDetected(pm, "", detected)
 	if l := msg.Target.Lang; l != "" && e.loc.Supported(l) {
 		lang = l
 	}
 	consumer := casestore.Party{Role: route.Consumer, Name: threading.SanitizeHeader(pm.FromName), Email: msg.From, Lang: lang}
-	if l := e.loc.Detect(pm.Text); msg.Target.Lang == "" && pm.ContentLanguage == "" && locales.Unsupported[l] != "" {
-		consumer.Writes = l
+	if msg.Target.Lang == "" && pm.ContentLanguage == "" && locales.Unsupported[detected()] != "" {
+		consumer.Writes = detected()
 	}
 	if pm.MessageID != "" {
 		// The confirmation answers the complaint in the consumer's own client.

@@ -17,6 +17,13 @@ type Runner struct {
 	shards []*shardQueue
 	wg     sync.WaitGroup
 	retry  retryPolicy
+	// batchTime bounds the preparing of one batch: jobs slow to prepare (a
+	// complaint read in 26 languages) commit a few at a time, so the work
+	// done before a crash is kept and the next shard's turn comes soon.
+	// Without it a daemon killed every few seconds redid the same 64
+	// complaints at every start and never committed one.
+	batchTime time.Duration
+	elapsed   func(since time.Time) time.Duration // time.Since; tests replace it
 }
 
 // shardQueue is one worker's queue. Several shards share a worker (by hash),
@@ -69,7 +76,8 @@ func (q *shardQueue) done(n int) {
 
 // NewRunner makes a runner with n workers.
 func NewRunner(e *Engine, n int) *Runner {
-	r := &Runner{e: e, retry: retryPolicy{attempts: 5, first: time.Second, most: 30 * time.Second}}
+	r := &Runner{e: e, retry: retryPolicy{attempts: 5, first: time.Second, most: 30 * time.Second},
+		batchTime: 50 * time.Millisecond, elapsed: time.Since}
 	for i := 0; i < n; i++ {
 		r.shards = append(r.shards, &shardQueue{wake: make(chan struct{}, 1)})
 	}
@@ -153,6 +161,7 @@ func (r *Runner) work(ctx context.Context, q *shardQueue) {
 // run one by one. It returns how many jobs it dealt with.
 func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
 	var steps []*step
+	started := time.Now()
 	ahead := r.e.readAhead(ctx, batch)
 	for _, job := range batch {
 		st, err := r.safePrepare(ctx, job, ahead[job.ID])
@@ -160,11 +169,10 @@ func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
 			break
 		}
 		if st == nil {
-			steps = append(steps, &step{in: &inbound{job: job}}) // already done
-			continue
+			st = &step{in: &inbound{job: job}} // already done
 		}
 		steps = append(steps, st)
-		if st.barrier {
+		if st.barrier || r.elapsed(started) >= r.batchTime {
 			break
 		}
 	}

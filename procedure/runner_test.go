@@ -42,6 +42,16 @@ func (ev *env) queueMessage(mailFrom string, target route.Target, raw string) ca
 	return job
 }
 
+// queueReplies queues n trader replies to c, marked marker-000 on.
+func (ev *env) queueReplies(c *casestore.Case, n int) []casestore.Job {
+	var jobs []casestore.Job
+	for i := 0; i < n; i++ {
+		jobs = append(jobs, ev.queueMessage("support@acme.example", route.Party(c.ID, route.Trader),
+			fmt.Sprintf("From: support@acme.example\nSubject: Re\n\nmarker-%03d\n", i)))
+	}
+	return jobs
+}
+
 func (ev *env) pendingJobs() int {
 	var n int
 	ev.store.View(func(tx *casestore.Tx) error { jobs, _ := tx.Jobs(); n = len(jobs); return nil })
@@ -70,11 +80,7 @@ func runAll(t *testing.T, ev *env, r *Runner, jobs []casestore.Job) {
 func TestRunnerBatchesKeepCaseOrder(t *testing.T) {
 	ev := newEnv(t)
 	c := openCase(t, ev)
-	var jobs []casestore.Job
-	for i := 0; i < 150; i++ {
-		jobs = append(jobs, ev.queueMessage("support@acme.example", route.Party(c.ID, route.Trader),
-			fmt.Sprintf("From: support@acme.example\nSubject: Re\n\nmarker-%03d\n", i)))
-	}
+	jobs := ev.queueReplies(c, 150)
 	// Also a quarantined one and a new complaint, on other paths.
 	jobs = append(jobs, ev.queueMessage("x@evil.example", route.Party(c.ID, route.Trader), "From: x@evil.example\nSubject: x\n\nspam\n"))
 	r := NewRunner(ev.e, 3)
@@ -304,5 +310,29 @@ func TestShardQueueTakesTurns(t *testing.T) {
 	}
 	if len(order["intake:load@consumer.example"]) != 155 || len(q.turn) != 0 || len(q.queued) != 0 {
 		t.Errorf("intake served %d of 155; left turn %v queued %d", len(order["intake:load@consumer.example"]), q.turn, len(q.queued))
+	}
+}
+
+// A batch stops taking jobs once preparing it took batchTime: slow jobs
+// commit a few at a time, so what was done before a kill -9 is kept. With
+// preparing as slow as it may be, every job commits on its own; with it
+// quick, the jobs of a shard share one commit.
+func TestRunnerBatchTimeBound(t *testing.T) {
+	for _, slow := range []bool{true, false} {
+		ev := newEnv(t)
+		jobs := ev.queueReplies(openCase(t, ev), 10)
+		r := NewRunner(ev.e, 1)
+		r.elapsed = func(time.Time) time.Duration {
+			if slow {
+				return r.batchTime
+			}
+			return r.batchTime - 1
+		}
+		before := ev.pendingJobs()
+		done := r.runBatch(context.Background(), jobs)
+		want := map[bool]int{true: 1, false: 10}[slow]
+		if done != want || ev.pendingJobs() != before-want {
+			t.Errorf("slow %v: a batch took %d jobs and committed %d, want %d", slow, done, before-ev.pendingJobs(), want)
+		}
 	}
 }

@@ -126,8 +126,25 @@ func main() {
 	for time.Now().Before(deadline) && len(s.missing(st)) > 0 {
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The background complaints too: every accepted one handled, every
+	// notice delivered. A backlog that does not drain here is work the
+	// kills kept undoing.
+	waited := time.Now()
+	backlog := d.backlog()
+	for time.Now().Before(deadline) && backlog != 0 {
+		time.Sleep(500 * time.Millisecond)
+		backlog = d.backlog()
+	}
 	d.stop()
+	if backlog == 0 {
+		fmt.Printf("backlog (jobs and outbound queue) drained %.1f s after the replies\n", time.Since(waited).Seconds())
+	} else {
+		fmt.Printf("backlog not drained at the end: %d jobs and queued deliveries (-1: metrics unreadable)\n", backlog)
+	}
 	report(st, s, *runs)
+	if backlog != 0 {
+		os.Exit(1)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -137,6 +154,7 @@ type daemon struct {
 	bin, dir, sink string
 	workers        int
 	smtpAddr       string
+	metricsAddr    string
 	cfg            string
 	cmd            *exec.Cmd
 	done           chan struct{}
@@ -152,9 +170,9 @@ func freeAddr() string {
 }
 
 func (d *daemon) init() {
-	d.smtpAddr = freeAddr()
+	d.smtpAddr, d.metricsAddr = freeAddr(), freeAddr()
 	d.cfg = filepath.Join(d.dir, "parley.toml")
-	cfg := fmt.Sprintf("[imap]\nlisten = %q\n[submission]\nlisten = %q\n[metrics]\nlisten = %q\n[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"2s\"\n", freeAddr(), freeAddr(), freeAddr())
+	cfg := fmt.Sprintf("[imap]\nlisten = %q\n[submission]\nlisten = %q\n[metrics]\nlisten = %q\n[outbound]\nmin_backoff = \"200ms\"\nmax_backoff = \"2s\"\n", freeAddr(), freeAddr(), d.metricsAddr)
 	if d.workers > 0 {
 		cfg += fmt.Sprintf("[procedure]\nworkers = %d\n", d.workers)
 	}
@@ -199,6 +217,37 @@ func (d *daemon) start() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	log.Fatalf("parley did not start; see %s", d.logf.Name())
+}
+
+// backlog is the jobs pending plus the deliveries queued, from the
+// daemon's metrics; -1 when they cannot be read.
+func (d *daemon) backlog() int {
+	c, err := net.DialTimeout("tcp", d.metricsAddr, time.Second)
+	if err != nil {
+		return -1
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", d.metricsAddr)
+	body, err := io.ReadAll(c)
+	if err != nil {
+		return -1
+	}
+	n, seen := 0, 0
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, name := range []string{"parley_procedure_jobs_pending ", "parley_outbound_queue_messages "} {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				var f float64
+				fmt.Sscan(v, &f)
+				n += int(f)
+				seen++
+			}
+		}
+	}
+	if seen != 2 {
+		return -1
+	}
+	return n
 }
 
 func (d *daemon) kill() { d.cmd.Process.Signal(syscall.SIGKILL); <-d.done }
