@@ -18,6 +18,10 @@ import (
 //	        mailbox index shows (maillist.go).
 //	3 -> 4: case_counts, the number of cases in each state.
 //	4 -> 5: messages_caseless, the messages of no case the retention sweep deletes.
+//	5 -> 6: raw_seq, new inline content in the order it was stored
+//	        (rawcontent.go); content stored before stays where it is, so
+//	        there is nothing to move. The version keeps an older program,
+//	        which would not find that content, from opening the file.
 func migrate(tx *bolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := migrateCasesByCreated(tx); err != nil {

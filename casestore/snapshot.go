@@ -49,8 +49,8 @@ func (t *Tx) BlobRefs() (BlobRefs, error) {
 	refs := BlobRefs{Counted: map[string]int64{}, Named: map[string]bool{}}
 	raw := t.tx.Bucket(bRaw)
 	err := t.tx.Bucket(bRawRefs).ForEach(func(k, v []byte) error {
-		if n := int64(btoi(v)); n > 0 && raw.Get(k) == nil {
-			refs.Counted[string(k)] = n
+		if r := decodeRawRef(v); r.count > 0 && r.seq == 0 && raw.Get(k) == nil {
+			refs.Counted[string(k)] = int64(r.count)
 		}
 		return nil
 	})
@@ -65,7 +65,7 @@ func (t *Tx) BlobRefs() (BlobRefs, error) {
 			if err := decodeRow(v, &row); err != nil {
 				return fmt.Errorf("%s %x: %w", name, k, err)
 			}
-			if row.SHA256 != "" && raw.Get([]byte(row.SHA256)) == nil {
+			if row.SHA256 != "" && t.inlineRaw(row.SHA256) == nil {
 				refs.Named[row.SHA256] = true
 			}
 			return nil
@@ -89,7 +89,7 @@ func (s *Store) RemoveUnreferencedBlob(sum string, named map[string]bool) (remov
 	}
 	err = s.Update(func(tx *Tx) error {
 		removed = false
-		if tx.RawRefs(sum) > 0 || tx.tx.Bucket(bRaw).Get([]byte(sum)) != nil {
+		if tx.RawRefs(sum) > 0 || tx.inlineRaw(sum) != nil {
 			return nil
 		}
 		if err := s.Blobs.Remove(sum); err != nil {

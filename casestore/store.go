@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the layout version of the bbolt file; Open refuses newer
 // files and migrates older ones (migrate.go).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 var (
 	bMeta       = []byte("meta")
@@ -51,7 +51,7 @@ var (
 	// bCasesByCreated indexes cases by opening time ("case list" pages).
 	bCasesByCreated = []byte("cases_by_created")
 	bMediators      = []byte("mediators")
-	allBuckets      = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bTranslations, bMediators, bEvidence, bCasesByCreated, bCaseChange, bCasesByChange, bCaseCounts, bCaseless}, append(mailBuckets, personalBuckets...)...)
+	allBuckets      = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bRawSeq, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bTranslations, bMediators, bEvidence, bCasesByCreated, bCaseChange, bCasesByChange, bCaseCounts, bCaseless}, append(mailBuckets, personalBuckets...)...)
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

@@ -285,24 +285,6 @@ func (t *Tx) SetDedup(key string, id uint64) error {
 	return t.tx.Bucket(bDedup).Put([]byte(key), itob(id))
 }
 
-// PutRawInline stores a small raw message under its digest (write once).
-func (t *Tx) PutRawInline(sum string, data []byte) error {
-	b := t.tx.Bucket(bRaw)
-	if b.Get([]byte(sum)) != nil {
-		return nil
-	}
-	return b.Put([]byte(sum), data)
-}
-
-// RawInline returns a copy of an inline raw message, or nil when it lives in the blob folder.
-func (t *Tx) RawInline(sum string) []byte {
-	v := t.tx.Bucket(bRaw).Get([]byte(sum))
-	if v == nil {
-		return nil
-	}
-	return bytes.Clone(v)
-}
-
 // Raw returns the raw bytes of content sum, from the bbolt file or the blob folder.
 func (s *Store) Raw(sum string) ([]byte, error) {
 	var data []byte
@@ -579,26 +561,3 @@ func VerifyEvents(c *Case, evs []Event) (uint64, string) {
 
 // PutEvent overwrites a stored event (retention purge of its text only).
 func (t *Tx) PutEvent(ev Event) error { return t.put(bEvents, eventKey(ev.Case, ev.Seq), ev) }
-
-// RawRefs is how many rows name the raw content sum.
-func (t *Tx) RawRefs(sum string) int64 { return int64(btoi(t.tx.Bucket(bRawRefs).Get([]byte(sum)))) }
-
-// RefRaw changes the reference count of raw content sum by delta and reports
-// whether nothing references it any more.
-func (t *Tx) RefRaw(sum string, delta int) (unused bool, err error) {
-	// A new reference to content not kept inline needs its blob: checked in
-	// the transaction, so fsck --repair (RemoveUnreferencedBlob) cannot
-	// delete a blob between its writer's Put and this commit.
-	if delta > 0 && sum != "" && t.tx.Bucket(bRaw).Get([]byte(sum)) == nil && !t.s.Blobs.Has(sum) {
-		return false, fmt.Errorf("content %s is neither inline nor in the blob folder", sum)
-	}
-	b := t.tx.Bucket(bRawRefs)
-	n := int64(btoi(b.Get([]byte(sum)))) + int64(delta)
-	if n <= 0 {
-		return true, b.Delete([]byte(sum))
-	}
-	return false, b.Put([]byte(sum), itob(uint64(n)))
-}
-
-// DeleteRawInline removes inline raw content.
-func (t *Tx) DeleteRawInline(sum string) error { return t.tx.Bucket(bRaw).Delete([]byte(sum)) }

@@ -91,11 +91,16 @@ func (w *warmer) prefix(tx *Tx, bucket, prefix []byte) {
 	}
 }
 
-// raw touches content sum kept inline and its reference count.
+// raw touches the reference count of content sum and the content if kept
+// inline.
 func (w *warmer) raw(tx *Tx, sum string) {
 	if sum == "" {
 		return
 	}
-	w.get(tx, bRaw, []byte(sum))
 	w.get(tx, bRawRefs, []byte(sum))
+	if r := tx.rawRef(sum); r.seq != 0 {
+		w.get(tx, bRawSeq, itob(r.seq))
+	} else {
+		w.get(tx, bRaw, []byte(sum))
+	}
 }

@@ -69,7 +69,7 @@ func TestWarmCaseReadsThePurgesPages(t *testing.T) {
 	defer s.Close()
 	tail := func() (in, all int) {
 		mustDo(t, s.View(func(tx *Tx) error {
-			v := tx.tx.Bucket(bRaw).Get([]byte(sum))
+			v := tx.inlineRaw(sum)
 			if len(v) != InlineMax {
 				t.Fatalf("raw content is %d bytes, want %d", len(v), InlineMax)
 			}
