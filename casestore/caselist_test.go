@@ -88,3 +88,55 @@ func TestCasesPageNewestFirst(t *testing.T) {
 		t.Error("--after an unknown case: no error")
 	}
 }
+
+// A case's message count is kept as messages are added (a row written again
+// is not counted twice), and a schema 6 file gets it counted at open; a
+// message id holding a '/' byte (47) is read right.
+func TestCaseMessageCount(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	want := map[string]int{"A-0001": 50, "B-0002": 3}
+	mustDo(t, s.Update(func(tx *Tx) error {
+		for id, n := range want {
+			for i := 0; i < n; i++ {
+				mid, err := tx.NextMessageID()
+				if err != nil {
+					return err
+				}
+				m := &Message{ID: mid, CaseID: id}
+				if err := tx.PutMessage(m); err != nil {
+					return err
+				}
+				if err := tx.PutMessage(m); err != nil { // written again (processed, purged)
+					return err
+				}
+			}
+		}
+		return tx.PutMessage(&Message{ID: 9999}) // of no case
+	}))
+	check := func(when string) {
+		mustDo(t, s.View(func(tx *Tx) error {
+			for id, n := range want {
+				if got := tx.CaseMessageCount(id); got != n {
+					t.Errorf("%s: %s has %d messages counted, want %d", when, id, got, n)
+				}
+			}
+			if got := tx.CaseMessageCount("C-0003"); got != 0 {
+				t.Errorf("%s: a case without messages counts %d", when, got)
+			}
+			return nil
+		}))
+	}
+	check("counted as added")
+	// Schema 6: no counts.
+	mustDo(t, s.db.Update(func(btx *bolt.Tx) error {
+		if err := btx.DeleteBucket(bCaseMsgCounts); err != nil {
+			return err
+		}
+		return btx.Bucket(bMeta).Put([]byte("schema"), itob(6))
+	}))
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	check("migrated")
+}

@@ -22,6 +22,7 @@ import (
 //	        (rawcontent.go); content stored before stays where it is, so
 //	        there is nothing to move. The version keeps an older program,
 //	        which would not find that content, from opening the file.
+//	6 -> 7: messages_by_case_counts, each case's number of messages.
 func migrate(tx *bolt.Tx, from uint64) error {
 	if from < 2 {
 		if err := migrateCasesByCreated(tx); err != nil {
@@ -43,10 +44,47 @@ func migrate(tx *bolt.Tx, from uint64) error {
 			return fmt.Errorf("migrate to schema 5: %w", err)
 		}
 	}
+	if from < 7 {
+		if err := migrateCaseMessageCounts(tx); err != nil {
+			return fmt.Errorf("migrate to schema 7: %w", err)
+		}
+	}
 	if from < SchemaVersion {
 		return tx.Bucket(bMeta).Put([]byte("schema"), itob(SchemaVersion))
 	}
 	return nil
+}
+
+// migrateCaseMessageCounts counts the keys of messages_by_case (case id,
+// "/", message id) per case, once.
+func migrateCaseMessageCounts(tx *bolt.Tx) error {
+	counts := tx.Bucket(bCaseMsgCounts)
+	var id []byte
+	var n uint64
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		return counts.Put(id, itob(n))
+	}
+	err := tx.Bucket(bCaseMsgs).ForEach(func(k, _ []byte) error {
+		i := len(k) - 9 // the id is 8 bytes and may hold a '/' itself
+		if i < 0 || k[i] != '/' {
+			return fmt.Errorf("messages_by_case key %q: not case id, /, message id", k)
+		}
+		if !bytes.Equal(k[:i], id) {
+			if err := flush(); err != nil {
+				return err
+			}
+			id, n = bytes.Clone(k[:i]), 0
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 func migrateCasesByCreated(tx *bolt.Tx) error {

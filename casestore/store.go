@@ -25,7 +25,7 @@ import (
 
 // SchemaVersion is the layout version of the bbolt file; Open refuses newer
 // files and migrates older ones (migrate.go).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 var (
 	bMeta       = []byte("meta")
@@ -34,15 +34,17 @@ var (
 	bCases      = []byte("cases")
 	bMessages   = []byte("messages")
 	bCaseMsgs   = []byte("messages_by_case")
-	bDedup      = []byte("dedup")
-	bRaw        = []byte("raw")
-	bRawRefs    = []byte("raw_refs")
-	bEvents     = []byte("events")
-	bJobs       = []byte("jobs")
-	bOutbound   = []byte("outbound")
-	bOutQueued  = []byte("outbound_queued")
-	bOutByCase  = []byte("outbound_by_case")
-	bTimers     = []byte("timers")
+	// bCaseMsgCounts: case id -> how many keys it has in messages_by_case (8 bytes BE).
+	bCaseMsgCounts = []byte("messages_by_case_counts")
+	bDedup         = []byte("dedup")
+	bRaw           = []byte("raw")
+	bRawRefs       = []byte("raw_refs")
+	bEvents        = []byte("events")
+	bJobs          = []byte("jobs")
+	bOutbound      = []byte("outbound")
+	bOutQueued     = []byte("outbound_queued")
+	bOutByCase     = []byte("outbound_by_case")
+	bTimers        = []byte("timers")
 	// bParkedTimers lists "CASE/KIND" of timers taken out of the schedule.
 	bParkedTimers = []byte("timers_parked")
 	// bTranslations caches machine translations by engine, pair and text digest.
@@ -51,7 +53,7 @@ var (
 	// bCasesByCreated indexes cases by opening time ("case list" pages).
 	bCasesByCreated = []byte("cases_by_created")
 	bMediators      = []byte("mediators")
-	allBuckets      = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bDedup, bRaw, bRawRefs, bRawSeq, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bTranslations, bMediators, bEvidence, bCasesByCreated, bCaseChange, bCasesByChange, bCaseCounts, bCaseless}, append(mailBuckets, personalBuckets...)...)
+	allBuckets      = append([][]byte{bMeta, bTraders, bTraderMail, bCases, bMessages, bCaseMsgs, bCaseMsgCounts, bDedup, bRaw, bRawRefs, bRawSeq, bEvents, bJobs, bOutbound, bOutQueued, bOutByCase, bTimers, bParkedTimers, bTranslations, bMediators, bEvidence, bCasesByCreated, bCaseChange, bCasesByChange, bCaseCounts, bCaseless}, append(mailBuckets, personalBuckets...)...)
 )
 
 // ErrLocked means another process (normally the running daemon) holds the database.

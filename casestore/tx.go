@@ -223,8 +223,15 @@ func (t *Tx) NextMessageID() (uint64, error) { return t.tx.Bucket(bMessages).Nex
 func (t *Tx) PutMessage(m *Message) error {
 	t.touchMessage(m.CaseID, m.ID)
 	if m.CaseID != "" {
-		if err := t.tx.Bucket(bCaseMsgs).Put(append([]byte(m.CaseID+"/"), itob(m.ID)...), nil); err != nil {
-			return err
+		b, key := t.tx.Bucket(bCaseMsgs), append([]byte(m.CaseID+"/"), itob(m.ID)...)
+		// The values are empty, which Get cannot tell from a missing key.
+		if k, _ := b.Cursor().Seek(key); !bytes.Equal(k, key) {
+			if err := b.Put(key, nil); err != nil {
+				return err
+			}
+			if err := t.countCaseMessage(m.CaseID); err != nil {
+				return err
+			}
 		}
 	}
 	if err := indexCaseless(t.tx.Bucket(bCaseless), m); err != nil {
@@ -263,15 +270,16 @@ func DedupKey(target, messageID, sum string) string {
 	return target + "\x00" + messageID + "\x00" + sum
 }
 
-// CaseMessageCount counts a case's messages from the index, without reading them.
+// CaseMessageCount is how many messages a case has (its keys in
+// messages_by_case, counted as they are added: a list of the newest cases
+// does not scan the messages of each).
 func (t *Tx) CaseMessageCount(caseID string) int {
-	n := 0
-	prefix := []byte(caseID + "/")
-	c := t.tx.Bucket(bCaseMsgs).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		n++
-	}
-	return n
+	return int(btoi(t.tx.Bucket(bCaseMsgCounts).Get([]byte(caseID))))
+}
+
+func (t *Tx) countCaseMessage(caseID string) error {
+	b := t.tx.Bucket(bCaseMsgCounts)
+	return b.Put([]byte(caseID), itob(btoi(b.Get([]byte(caseID)))+1))
 }
 
 // Dedup returns the message already stored under key, or 0.
