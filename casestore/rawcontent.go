@@ -105,22 +105,19 @@ func (t *Tx) RefRaw(sum string, delta int) (unused bool, err error) {
 	return n <= 0, b.Put([]byte(sum), r.encode())
 }
 
-// DeleteRawInline removes inline raw content.
+// DeleteRawInline removes inline raw content. Content in raw_seq is not
+// looked for in raw too: that would read a random leaf of the old tree, inside
+// the group commit, for every purged message.
 func (t *Tx) DeleteRawInline(sum string) error {
-	b := t.tx.Bucket(bRawRefs)
-	if r := t.rawRef(sum); r.seq != 0 {
-		if err := t.tx.Bucket(bRawSeq).Delete(itob(r.seq)); err != nil {
-			return err
-		}
-		var err error
-		if r.count == 0 {
-			err = b.Delete([]byte(sum))
-		} else {
-			err = b.Put([]byte(sum), rawRef{count: r.count}.encode())
-		}
-		if err != nil {
-			return err
-		}
+	r := t.rawRef(sum)
+	if r.seq == 0 {
+		return t.tx.Bucket(bRaw).Delete([]byte(sum))
 	}
-	return t.tx.Bucket(bRaw).Delete([]byte(sum))
+	if err := t.tx.Bucket(bRawSeq).Delete(itob(r.seq)); err != nil {
+		return err
+	}
+	if r.count == 0 {
+		return t.tx.Bucket(bRawRefs).Delete([]byte(sum))
+	}
+	return t.tx.Bucket(bRawRefs).Put([]byte(sum), rawRef{count: r.count}.encode())
 }

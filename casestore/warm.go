@@ -97,8 +97,7 @@ func (w *warmer) raw(tx *Tx, sum string) {
 	if sum == "" {
 		return
 	}
-	w.get(tx, bRawRefs, []byte(sum))
-	if r := tx.rawRef(sum); r.seq != 0 {
+	if r := tx.rawRef(sum); r.seq != 0 { // the lookup reads raw_refs' page in
 		w.get(tx, bRawSeq, itob(r.seq))
 	} else {
 		w.get(tx, bRaw, []byte(sum))

@@ -25,9 +25,8 @@ type reader struct {
 	labels    map[string]*regexp.Regexp // label id -> line matcher
 	words     map[string]*regexp.Regexp // Word* id -> whole-word matcher
 	wishes    map[string]*wordMatcher   // Want* id -> the word and its inflection
-	freeRef   *regexp.Regexp            // "order 1234", "bestelling nr. A-77" in running text
-	refWord   *wordMatcher              // where freeRef can start
-	refAt     *regexp.Regexp            // freeRef without its first sign, anchored
+	refWord   *wordMatcher              // where an order reference in running text can start
+	refAt     *regexp.Regexp            // orderRefPattern, anchored
 	orderWord *wordMatcher              // an order word a date may follow: "ordered on 3.10.2026"
 	// complainedWord is what a date of the first complaint may follow in
 	// running text ("I first complained to the shop on 2026-11-25").
@@ -68,10 +67,8 @@ func newReader(loc *locales.Bundle) *reader {
 		}
 	}
 	r.complainedWord = newWordMatcher(append(loc.Labels("LabelComplainedOn"), loc.Labels("WordsComplained")...), tailNone)
-	refRest := `(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|n\.º|nº|č\.|number|nummer|numéro|numero|número|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`
 	r.refWord = newWordMatcher(loc.Labels("LabelOrderRef"), tailNone)
-	r.freeRef = regexp.MustCompile(`(?i)(?:^|[^\pL])` + refRest)
-	r.refAt = regexp.MustCompile(`(?i)^` + refRest)
+	r.refAt = regexp.MustCompile(`(?i)^` + orderRefPattern(loc))
 	r.orderWord = newWordMatcher(append(append(loc.Labels("LabelOrderRef"), loc.Labels("LabelOrderDate")...), loc.Labels("WordsOrdered")...), tailNone)
 	return r
 }
@@ -391,11 +388,25 @@ func (r *reader) read(text, lang string) (traderValue string, f casestore.Fields
 	return traderValue, f, unclear
 }
 
+// orderRefPattern is an order reference in running text ("order 1234",
+// "bestelling nr. A-77") from its order word on; the reference is its group.
+func orderRefPattern(loc *locales.Bundle) string {
+	return `(?:` + alternation(loc.Labels("LabelOrderRef")) + `)\s*(?:nr\.?|no\.?|n°|n\.º|nº|č\.|number|nummer|numéro|numero|número|#)?\s*[:#]?\s*([\pL\d][\pL\d/-]{1,30})`
+}
+
+// refWithDigit is a matched order reference without trailing punctuation,
+// if it holds a digit ("order confirmation" names none).
+func refWithDigit(ref string) (string, bool) {
+	ref = strings.TrimRight(ref, ".,;:)/-")
+	return ref, strings.ContainsAny(ref, "0123456789")
+}
+
 // orderRef is the first order reference with a digit in running text
-// ("order 1234"), of the first five matches of freeRef. freeRef over the
-// whole text ran its alternation of 26 languages' order words at every byte;
-// this tries it only where an order word starts (refWord), anchored there
-// (refAt), and finds the same matches.
+// ("order 1234"), of the first five matches of (?i)(?:^|[^\pL]) and
+// orderRefPattern. That regexp over the whole text ran its alternation of 26
+// languages' order words at every byte; this tries it only where an order
+// word starts (refWord), anchored there (refAt), and finds the same matches
+// (TestOrderRefAgrees, FuzzOrderRef).
 func (r *reader) orderRef(text string) string {
 	found := 0
 	for at := 0; at <= len(text) && found < 5; {
@@ -423,7 +434,7 @@ func (r *reader) orderRef(text string) string {
 			continue
 		}
 		found++
-		if ref := strings.TrimRight(text[m[2]:m[3]], ".,;:)/-"); strings.ContainsAny(ref, "0123456789") {
+		if ref, ok := refWithDigit(text[m[2]:m[3]]); ok {
 			return ref
 		}
 		at = m[1]

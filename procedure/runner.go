@@ -17,8 +17,9 @@ type Runner struct {
 	shards []*shardQueue
 	wg     sync.WaitGroup
 	retry  retryPolicy
-	// batchTime bounds the preparing of one batch: jobs slow to prepare (a
-	// complaint read in 26 languages) commit a few at a time, so the work
+	// batchTime bounds the preparing of one batch (its jobs' own; reading
+	// ahead is not counted): jobs slow to prepare (a complaint read in 26
+	// languages) commit a few at a time, so the work
 	// done before a crash is kept and the next shard's turn comes soon.
 	// Without it a daemon killed every few seconds redid the same 64
 	// complaints at every start and never committed one.
@@ -134,6 +135,11 @@ func (r *Runner) Idle() bool {
 // maxBatch bounds how many of a shard's queued jobs share one commit.
 const maxBatch = 64
 
+// aheadChunk is how many jobs of a batch are read ahead at a time (parsed,
+// their senders checked): a batch that batchTime cuts short leaves at most
+// that many readings to be done again with the next.
+const aheadChunk = 16
+
 func (r *Runner) work(ctx context.Context, q *shardQueue) {
 	defer r.wg.Done()
 	for ctx.Err() == nil {
@@ -161,10 +167,15 @@ func (r *Runner) work(ctx context.Context, q *shardQueue) {
 // run one by one. It returns how many jobs it dealt with.
 func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
 	var steps []*step
-	started := time.Now()
-	ahead := r.e.readAhead(ctx, batch)
-	for _, job := range batch {
+	var ahead map[uint64]*ahead
+	var preparing time.Duration
+	for i, job := range batch {
+		if i%aheadChunk == 0 {
+			ahead = r.e.readAhead(ctx, batch[i:min(i+aheadChunk, len(batch))])
+		}
+		started := time.Now()
 		st, err := r.safePrepare(ctx, job, ahead[job.ID])
+		preparing += r.elapsed(started)
 		if err != nil {
 			break
 		}
@@ -172,7 +183,7 @@ func (r *Runner) runBatch(ctx context.Context, batch []casestore.Job) int {
 			st = &step{in: &inbound{job: job}} // already done
 		}
 		steps = append(steps, st)
-		if st.barrier || r.elapsed(started) >= r.batchTime {
+		if st.barrier || preparing >= r.batchTime {
 			break
 		}
 	}

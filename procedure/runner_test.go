@@ -322,11 +322,11 @@ func TestRunnerBatchTimeBound(t *testing.T) {
 		ev := newEnv(t)
 		jobs := ev.queueReplies(openCase(t, ev), 10)
 		r := NewRunner(ev.e, 1)
-		r.elapsed = func(time.Time) time.Duration {
+		r.elapsed = func(time.Time) time.Duration { // preparing one job takes
 			if slow {
 				return r.batchTime
 			}
-			return r.batchTime - 1
+			return r.batchTime / 100
 		}
 		before := ev.pendingJobs()
 		done := r.runBatch(context.Background(), jobs)

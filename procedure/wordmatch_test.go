@@ -204,8 +204,23 @@ func TestLabelLinesAgree(t *testing.T) {
 	}
 }
 
+// wholeOrderRef is orderRef as a regexp over the whole text reads it: the
+// reference the project read before orderRef, and the one it is held to.
+func wholeOrderRef(freeRef *regexp.Regexp, text string) string {
+	for _, m := range freeRef.FindAllStringSubmatch(text, 5) {
+		if ref, ok := refWithDigit(m[1]); ok {
+			return ref
+		}
+	}
+	return ""
+}
+
+func freeRefRegexp(loc *locales.Bundle) *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(?:^|[^\pL])` + orderRefPattern(loc))
+}
+
 // TestOrderRefAgrees checks the order reference read from the first order
-// word on against freeRef run over the whole text.
+// word on against the whole-text regexp.
 func TestOrderRefAgrees(t *testing.T) {
 	t.Parallel()
 	loc, err := locales.New("en")
@@ -218,14 +233,7 @@ func TestOrderRefAgrees(t *testing.T) {
 			t.Fatalf("order word %q does not start with a letter: the window in orderRef would read it wrong", w)
 		}
 	}
-	whole := func(text string) string {
-		for _, m := range r.freeRef.FindAllStringSubmatch(text, 5) {
-			if ref := strings.TrimRight(m[1], ".,;:)/-"); strings.ContainsAny(ref, "0123456789") {
-				return ref
-			}
-		}
-		return ""
-	}
+	freeRef := freeRefRegexp(loc)
 	words := []string{"nr.", "#", "A-4711", "12/7", "no", ":", "x", "ß", " 4711", "-"}
 	for _, w := range loc.Labels("LabelOrderRef") {
 		words = append(words, w, w+" 4711", w+" nr. A-7/1", w+": 12")
@@ -234,7 +242,7 @@ func TestOrderRefAgrees(t *testing.T) {
 	refs := 0
 	for i := 0; i < 1000; i++ {
 		text := randomText(rng, words)
-		got, want := r.orderRef(text), whole(text)
+		got, want := r.orderRef(text), wholeOrderRef(freeRef, text)
 		if got != want {
 			t.Fatalf("orderRef(%q) = %q, over the whole text %q", text, got, want)
 		}
@@ -255,16 +263,9 @@ func FuzzOrderRef(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	r := newReader(loc)
+	r, freeRef := newReader(loc), freeRefRegexp(loc)
 	f.Fuzz(func(t *testing.T, text string) {
-		want := ""
-		for _, m := range r.freeRef.FindAllStringSubmatch(text, 5) {
-			if ref := strings.TrimRight(m[1], ".,;:)/-"); strings.ContainsAny(ref, "0123456789") {
-				want = ref
-				break
-			}
-		}
-		if got := r.orderRef(text); got != want {
+		if got, want := r.orderRef(text), wholeOrderRef(freeRef, text); got != want {
 			t.Fatalf("orderRef(%q) = %q, over the whole text %q", text, got, want)
 		}
 	})

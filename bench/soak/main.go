@@ -19,6 +19,7 @@ import (
 	"log"
 	"math/rand"
 	"net"
+	"net/http"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -222,15 +223,14 @@ func (d *daemon) start() {
 // backlog is the jobs pending plus the deliveries queued, from the
 // daemon's metrics; -1 when they cannot be read.
 func (d *daemon) backlog() int {
-	c, err := net.DialTimeout("tcp", d.metricsAddr, time.Second)
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + d.metricsAddr + "/metrics")
 	if err != nil {
 		return -1
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", d.metricsAddr)
-	body, err := io.ReadAll(c)
-	if err != nil {
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
 		return -1
 	}
 	n, seen := 0, 0
