@@ -248,6 +248,13 @@ func (x *index) syncCase(tx *casestore.Tx, ch casestore.Change, full bool) (*cas
 		prev := mc
 		r.prev = &prev
 	case errors.Is(err, casestore.ErrNotFound):
+		if c.Purged {
+			// Never indexed and purged since: it has no folder to show
+			// or empty (a purged case is neither listed nor found by
+			// name). A store the index first sees holds mostly such
+			// cases, and indexing them cost a million rows written.
+			return nil, nil, nil
+		}
 		mc = casestore.MailCase{ID: id}
 	default:
 		return nil, nil, err

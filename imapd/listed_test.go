@@ -203,6 +203,11 @@ func TestRestartIndexesChangesWhileDown(t *testing.T) {
 	h.closeCase("AAA-0001", t0.AddDate(0, 0, 5))
 	h.purgeCase("BBB-0002")
 	h.addMessage("CCC-0003", "trader", msg("support@acme.example", "Late", "A late answer."))
+	// A case opened, closed and purged while down: the index never saw it.
+	h.addCase("EEE-0005", casestore.StateOpen, "Gone Shop")
+	h.addMessage("EEE-0005", "consumer", msg("jan@consumer.example", "Gone", "A short case."))
+	h.closeCase("EEE-0005", t0.AddDate(0, 0, 6))
+	h.purgeCase("EEE-0005")
 	h.start()
 
 	c = h.client(nil)
@@ -222,7 +227,7 @@ func TestRestartIndexesChangesWhileDown(t *testing.T) {
 	if v := uidValidity("Closed/CCC-0003"); v != oldValidity {
 		t.Errorf("UIDVALIDITY changed across the restart: %d -> %d", oldValidity, v)
 	}
-	for _, name := range []string{"Closed/BBB-0002", "Closed/BBB-0002-Shop-BBB", "Cases/AAA-0001-Open-Shop"} {
+	for _, name := range []string{"Closed/BBB-0002", "Closed/BBB-0002-Shop-BBB", "Cases/AAA-0001-Open-Shop", "Closed/EEE-0005", "Closed/EEE-0005-Gone-Shop"} {
 		_, err := c.Select(name, nil).Wait()
 		wantNonExistent(t, err, "SELECT "+name)
 	}
@@ -232,10 +237,18 @@ func TestRestartIndexesChangesWhileDown(t *testing.T) {
 	if held != 2 {
 		t.Errorf("the index holds %d cases, want the 2 listed", held)
 	}
-	// Nothing is left for the next start.
+	// Nothing is left for the next start, and nothing was written for the
+	// purged case the index never saw (most cases of a large store it
+	// first starts on are such).
 	if err := h.store.View(func(tx *casestore.Tx) error {
 		if ids, _ := tx.CasesChangedAfter(tx.MailSeen(), 0); len(ids) != 0 {
 			t.Errorf("changes left after the start: %v", ids)
+		}
+		if mc, err := tx.MailCase("EEE-0005"); !errors.Is(err, casestore.ErrNotFound) {
+			t.Errorf("index row of a purged case it never saw: %+v, %v", mc, err)
+		}
+		if f, err := tx.MailFolder(caseFolderKey("EEE-0005")); !errors.Is(err, casestore.ErrNotFound) {
+			t.Errorf("folder of a purged case it never saw: %+v, %v", f, err)
 		}
 		return nil
 	}); err != nil {
