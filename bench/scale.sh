@@ -9,11 +9,13 @@
 # Builds the daemon, bench/latency and bench/scale into a temporary folder and
 # runs the tool. For each size it generates the store through casestore
 # (SCALE_OPEN open cases, 10,000; SCALE_SMALL_CLOSED, 1,000, or SCALE_CLOSED,
-# 1,000,000, closed ones; 5,000 cases a transaction; a million take minutes),
+# 1,000,000, closed ones, the newest 5 x SCALE_SWEEP of them still within the
+# retention period; 5,000 cases a transaction; a million take minutes),
 # then starts `parley serve` (default configuration, loopback) on it and
 # measures: the start, VmRSS; an IMAP login as a mediator with the first
-# LIST (the IMAP index's first load), then LIST "" "Cases/*" and SELECT of an
-# open case (medians of SCALE_REPEAT, 5); `parley case list`, `case list
+# LIST (the IMAP index's first load), then LIST "" "Cases/*" (median of
+# SCALE_REPEAT, 5) and SELECT of an open case (the first, and the median of
+# ten times as many); `parley case list`, `case list
 # --after` a case 90 % down the list and `case show` (median wall times of the
 # CLI); VmRSS and VmHWM after that; the retention sweep (SCALE_SWEEP, 200,
 # retention timers made due before a second start: first firing to last

@@ -21,7 +21,16 @@ import (
 type spec struct {
 	Closed, Open int
 	Now          time.Time // the generator's clock: cases are laid out before it
+	// Kept is how many of the newest closed cases at least are still within
+	// the retention period, so each size has the same retention timers to
+	// sweep (a few -reuse runs' worth), whatever its share of old cases.
+	Kept int
 }
+
+// keptSpan is when the Kept newest closed cases were opened: in the 100 days
+// before the open ones, so closed 20 to 60 days later they are all within
+// the retention period.
+const keptSpan = 100 * 24 * time.Hour
 
 // Retention is the default retention period (config: procedure.retention,
 // 183 days): a case closed longer ago than this has been purged.
@@ -108,6 +117,8 @@ func generate(ctx context.Context, dir string, sp spec, logf func(string, ...any
 	total := sp.Closed + sp.Open
 	openFrom := sp.Now.Add(-60 * 24 * time.Hour)
 	deep := total - total*9/10
+	kept := min(sp.Kept, sp.Closed)
+	older := sp.Closed - kept // laid out over the history before keptSpan
 	for lo := 0; lo < total; lo += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -119,7 +130,10 @@ func generate(ctx context.Context, dir string, sp spec, logf func(string, ...any
 			for n := lo; n < hi; n++ {
 				var c *casestore.Case
 				if n < sp.Closed {
-					created := sp.Now.Add(-history - 60*24*time.Hour).Add(time.Duration(float64(history) * float64(n) / float64(max(sp.Closed, 1))))
+					created := openFrom.Add(-history).Add(time.Duration(float64(history-keptSpan) * float64(n) / float64(max(older, 1))))
+					if n >= older {
+						created = openFrom.Add(-keptSpan).Add(time.Duration(float64(keptSpan) * float64(n-older) / float64(kept)))
+					}
 					c = newCase(caseID(n), created, n)
 					if err := closedCase(tx, c, sp.Now, n); err != nil {
 						return err
@@ -203,6 +217,10 @@ func mail(tx *casestore.Tx, c *casestore.Case, role route.Role, at time.Time, k 
 			return err
 		}
 		if _, err := tx.RefRaw(m.SHA256, 1); err != nil {
+			return err
+		}
+		// As intake records it, for a redelivery; the purge deletes it.
+		if err := tx.SetDedup(casestore.DedupKey(m.Target.String(), m.MessageID, m.SHA256), id); err != nil {
 			return err
 		}
 	}

@@ -6,14 +6,17 @@
 // pending clock each) and N closed ones opened over the two years before
 // (three messages, five state changes, a closing; those closed more than the
 // 183-day retention period ago purged as the daemon leaves them, the others
-// holding their raw mail inline and a retention timer). Cases are written
-// 5,000 to a transaction. It then starts `parley serve` (default
+// holding their raw mail inline, their dedup rows and a retention timer; the
+// newest 5 x SCALE_SWEEP closed cases are always among the others, so every
+// size has the same sweeps to time). Cases are written 5,000 to a
+// transaction. It then starts `parley serve` (default
 // configuration, loopback listeners) three times on the store:
 //
 //  1. reads: the time to the SMTP greeting and VmRSS then; an IMAP login as
 //     a mediator and the first LIST "" "Cases/*" (RFC 3501; the IMAP index's
-//     first load), then the median of SCALE_REPEAT further LISTs and SELECTs
-//     of an open case's folder; the median wall time of `parley case list`
+//     first load), then the median of SCALE_REPEAT further LISTs; an open
+//     case's folder's first SELECT and the median of 10 x SCALE_REPEAT more
+//     (the first touches its pages); the median wall time of `parley case list`
 //     (the newest 50), `case list --after` a case 90 % down the list, and
 //     `case show` of an open case; VmRSS and VmHWM after all that;
 //  2. the retention sweep: SCALE_SWEEP retention timers made due before the

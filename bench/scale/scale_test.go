@@ -124,3 +124,52 @@ func TestMeasureSize(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateKept checks that a store keeps at least the Kept newest
+// closed cases within the retention period, their timers not yet due, and
+// that each kept message has the dedup row intake would have written.
+func TestGenerateKept(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	g, err := generate(context.Background(), dir, spec{Closed: 300, Open: 10, Now: now, Kept: 250}, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Unpurged) < 250 || len(g.Unpurged) == 300 {
+		t.Fatalf("%d closed cases unpurged, want 250 to 299", len(g.Unpurged))
+	}
+	s, err := casestore.Open(dir, casestore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.View(func(tx *casestore.Tx) error {
+		var prev time.Time
+		for _, id := range g.Unpurged {
+			c, err := tx.Case(id)
+			if err != nil {
+				return err
+			}
+			if len(c.Timers) != 1 || !c.Timers[0].Due.After(now) {
+				t.Errorf("case %s closed %v: timers %v, want one retention timer after %v", id, c.Closed, c.Timers, now)
+			}
+			if c.Created.Before(prev) {
+				t.Errorf("case %s opened %v, before the case generated ahead of it (%v)", id, c.Created, prev)
+			}
+			prev = c.Created
+			msgs, err := tx.CaseMessages(id)
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				if got := tx.Dedup(casestore.DedupKey(m.Target.String(), m.MessageID, m.SHA256)); got != m.ID {
+					t.Errorf("case %s message %d: dedup row holds %d", id, m.ID, got)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

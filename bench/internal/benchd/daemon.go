@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,4 +212,31 @@ func readFrom(file string, offset int64) ([]byte, error) {
 		return nil, err
 	}
 	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+// Metrics reads the named unlabelled metrics from the daemon's /metrics;
+// a name it does not serve is missing from the map.
+func (d *Daemon) Metrics(names ...string) (map[string]float64, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + d.MetricsAddr + "/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics: %s, %v", resp.Status, err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, name := range names {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				var f float64
+				if _, err := fmt.Sscan(v, &f); err == nil {
+					out[name] = f
+				}
+			}
+		}
+	}
+	return out, nil
 }
