@@ -24,11 +24,7 @@ var readBenchTexts = map[string]struct{ lang, text string }{
 // BenchmarkRead is intake's reading of one complaint's text (fields, wishes,
 // dates), the part of opening a case that grows with the text.
 func BenchmarkRead(b *testing.B) {
-	loc, err := locales.New("en")
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := newReader(loc)
+	r, _ := englishReader(b)
 	for _, name := range []string{"prose-en", "prose-de", "form-en", "filler"} {
 		in := readBenchTexts[name]
 		b.Run(name, func(b *testing.B) {

@@ -133,15 +133,21 @@ func FuzzWordMatcher(f *testing.F) {
 	})
 }
 
+// englishReader is intake's reader of complaints with the English bundle.
+func englishReader(tb testing.TB) (*reader, *locales.Bundle) {
+	tb.Helper()
+	loc, err := locales.New("en")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return newReader(loc), loc
+}
+
 // TestLabelLinesAgree checks reading labelled lines line by line (colon
 // lines only) against the label patterns run over the whole text.
 func TestLabelLinesAgree(t *testing.T) {
 	t.Parallel()
-	loc, err := locales.New("en")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newReader(loc)
+	r, loc := englishReader(t)
 	var labels []string
 	for _, id := range fieldLabels {
 		labels = append(labels, loc.Labels(id)...)
@@ -223,11 +229,7 @@ func freeRefRegexp(loc *locales.Bundle) *regexp.Regexp {
 // word on against the whole-text regexp.
 func TestOrderRefAgrees(t *testing.T) {
 	t.Parallel()
-	loc, err := locales.New("en")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newReader(loc)
+	r, loc := englishReader(t)
 	for _, w := range loc.Labels("LabelOrderRef") {
 		if first, _ := utf8.DecodeRuneInString(w); !unicode.IsLetter(first) {
 			t.Fatalf("order word %q does not start with a letter: the window in orderRef would read it wrong", w)
@@ -259,11 +261,8 @@ func FuzzOrderRef(f *testing.F) {
 	for _, s := range []string{"order 4711", "Order’order 12", "ordernr 5 order 6", "bestelling nr. A-77", "é order # 9"} {
 		f.Add(s)
 	}
-	loc, err := locales.New("en")
-	if err != nil {
-		f.Fatal(err)
-	}
-	r, freeRef := newReader(loc), freeRefRegexp(loc)
+	r, loc := englishReader(f)
+	freeRef := freeRefRegexp(loc)
 	f.Fuzz(func(t *testing.T, text string) {
 		if got, want := r.orderRef(text), wholeOrderRef(freeRef, text); got != want {
 			t.Fatalf("orderRef(%q) = %q, over the whole text %q", text, got, want)

@@ -19,7 +19,6 @@ import (
 	"log"
 	"math/rand"
 	"net"
-	"net/http"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"parley/bench/internal/benchd"
 	"parley/bench/internal/mailsink"
 	"parley/porttest"
 )
@@ -223,29 +223,14 @@ func (d *daemon) start() {
 // backlog is the jobs pending plus the deliveries queued, from the
 // daemon's metrics; -1 when they cannot be read.
 func (d *daemon) backlog() int {
-	client := http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + d.metricsAddr + "/metrics")
-	if err != nil {
+	names := []string{"parley_procedure_jobs_pending", "parley_outbound_queue_messages"}
+	m, err := benchd.ReadMetrics(d.metricsAddr, names...)
+	if err != nil || len(m) != len(names) {
 		return -1
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return -1
-	}
-	n, seen := 0, 0
-	for _, line := range strings.Split(string(body), "\n") {
-		for _, name := range []string{"parley_procedure_jobs_pending ", "parley_outbound_queue_messages "} {
-			if v, ok := strings.CutPrefix(line, name); ok {
-				var f float64
-				fmt.Sscan(v, &f)
-				n += int(f)
-				seen++
-			}
-		}
-	}
-	if seen != 2 {
-		return -1
+	n := 0
+	for _, name := range names {
+		n += int(m[name])
 	}
 	return n
 }

@@ -214,11 +214,16 @@ func readFrom(file string, offset int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
 
-// Metrics reads the named unlabelled metrics from the daemon's /metrics;
-// a name it does not serve is missing from the map.
+// Metrics reads the named unlabelled metrics from the daemon's /metrics.
 func (d *Daemon) Metrics(names ...string) (map[string]float64, error) {
+	return ReadMetrics(d.MetricsAddr, names...)
+}
+
+// ReadMetrics reads the named unlabelled metrics from the /metrics of the
+// listener at addr; a name it does not serve is missing from the map.
+func ReadMetrics(addr string, names ...string) (map[string]float64, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + d.MetricsAddr + "/metrics")
+	resp, err := client.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
