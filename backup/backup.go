@@ -64,9 +64,9 @@ type Manifest struct {
 
 // skipped are the names at the top of a data folder a backup does not copy
 // as files: the database (snapshotted), the blob folder (copied by
-// reference), the control socket, and the Maildir outbox (mail already
-// delivered, not state).
-var skipped = []string{DBName, casestore.BlobsDir, "parley.sock" /* control.SocketName: control imports this package */, "outbox"}
+// reference), the control socket, the Maildir outbox (mail already
+// delivered, not state), and a copy an interrupted `parley compact` left.
+var skipped = []string{DBName, casestore.BlobsDir, "parley.sock" /* control.SocketName: control imports this package */, "outbox", casestore.CompactFile}
 
 // Write writes a backup of store (open, by the daemon or read-only) to w.
 func Write(store *casestore.Store, w io.Writer, now func() time.Time) (*Manifest, error) {

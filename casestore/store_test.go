@@ -281,3 +281,70 @@ func TestCloseWritesFreelist(t *testing.T) {
 		return err
 	}))
 }
+
+// TestPanicInTransaction: a caller whose function panics, in a commit shared
+// with two others, gets a *PanicError with its stack; the others' writes are
+// committed, and the store goes on (without the recover the test binary dies).
+func TestPanicInTransaction(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hold, held := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- s.Update(func(*Tx) error { close(held); <-hold; return nil })
+	}()
+	<-held // the committer is inside the first commit: the next three queue up together
+	errs := make(chan error, 3)
+	for i, name := range []string{"a", "boom", "b"} {
+		go func() {
+			errs <- s.Update(func(tx *Tx) error {
+				if name == "boom" {
+					var m map[string]int
+					m[name] = i // assignment to a nil map
+				}
+				return tx.PutTrader(Trader{Handle: name, Name: name, Email: name + "@shop.example"})
+			})
+		}()
+	}
+	for len(s.commits) < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	var panicked int
+	for range 3 {
+		err := <-errs
+		var pe *PanicError
+		switch {
+		case errors.As(err, &pe):
+			panicked++
+			if !strings.Contains(err.Error(), "assignment to entry in nil map") || !strings.Contains(string(pe.Stack), "TestPanicInTransaction") {
+				t.Errorf("panic error %q, stack:\n%s", err, pe.Stack)
+			}
+		case err != nil:
+			t.Errorf("a caller beside the panic: %v", err)
+		}
+	}
+	if panicked != 1 {
+		t.Errorf("%d callers saw the panic, want 1", panicked)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.PutTrader(Trader{Handle: "c", Name: "c", Email: "c@shop.example"}) }); err != nil {
+		t.Fatalf("after the panic: %v", err)
+	}
+	var handles []string
+	s.View(func(tx *Tx) error {
+		ts, err := tx.Traders()
+		for _, tr := range ts {
+			handles = append(handles, tr.Handle)
+		}
+		return err
+	})
+	if got := strings.Join(handles, " "); got != "a b c" {
+		t.Errorf("traders stored: %q, want a b c", got)
+	}
+}

@@ -3,12 +3,13 @@ package procedure
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"parley/casestore"
 )
 
 // One mechanism for work that may fail: a job (an accepted message) and a
@@ -57,19 +58,13 @@ func transient(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
-// protect runs fn; a panic in it comes back as an error.
+// protect runs fn; a panic in it comes back as a *casestore.PanicError (as
+// one inside a transaction does from the store).
 func protect(fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &panicError{v: p, stack: debug.Stack()}
+			err = &casestore.PanicError{Value: p, Stack: debug.Stack()}
 		}
 	}()
 	return fn()
 }
-
-type panicError struct {
-	v     any
-	stack []byte
-}
-
-func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.v) }

@@ -233,9 +233,9 @@ func (r *Runner) run(ctx context.Context, job casestore.Job) {
 			wait, again = r.retry.backoff(attempt), true
 		}
 		attrs := []any{"job", job.ID, "message", job.Message, "attempt", attempt, "err", err}
-		var pe *panicError
+		var pe *casestore.PanicError
 		if errors.As(err, &pe) {
-			attrs = append(attrs, "stack", string(pe.stack))
+			attrs = append(attrs, "stack", string(pe.Stack))
 		}
 		r.e.cfg.Metrics.JobFailed(!again)
 		if !again {

@@ -276,9 +276,9 @@ func (e *Engine) timerFailed(d casestore.DueTimer, cause error, now time.Time) e
 	n := d.Attempts + 1
 	wait, again := e.timerRetry.next(n)
 	attrs := []any{"case", d.Case, "timer", d.Kind, "attempt", n, "err", cause}
-	var pe *panicError
+	var pe *casestore.PanicError
 	if errors.As(cause, &pe) {
-		attrs = append(attrs, "stack", string(pe.stack))
+		attrs = append(attrs, "stack", string(pe.Stack))
 	}
 	text := fmt.Sprintf("%s failed (attempt %d): %v", d.Kind, n, cause)
 	e.cfg.Metrics.TimerFailed(!again)

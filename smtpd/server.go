@@ -122,7 +122,7 @@ func (s *Server) freeSpace() (int64, error) {
 	if s.cfg.FreeSpace != nil {
 		return s.cfg.FreeSpace()
 	}
-	return freeSpace(s.store.Dir())
+	return casestore.FreeSpace(s.store.Dir())
 }
 
 // NewSession starts a session with its own connection id for the logs.

@@ -542,7 +542,7 @@ func TestNoRoomDefersMail(t *testing.T) {
 
 // The real statfs of the store's folder answers.
 func TestFreeSpaceOfDataFolder(t *testing.T) {
-	n, err := freeSpace(t.TempDir())
+	n, err := casestore.FreeSpace(t.TempDir())
 	if err != nil || n <= 0 {
 		t.Fatalf("freeSpace = %d, %v", n, err)
 	}

@@ -1,23 +1,10 @@
 package smtpd
 
 import (
-	"fmt"
-	"syscall"
-
 	"github.com/emersion/go-smtp"
 )
 
 var errNoRoom = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, please try again later"}
-
-// freeSpace is the room left for unprivileged writers on the file system
-// holding dir (statfs(2): available blocks times block size).
-func freeSpace(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
 
 // roomForMail refuses a transaction while the data folder has less than the
 // margin free: every 250 must have room for its relay copies, so mail waits

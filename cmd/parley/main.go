@@ -16,6 +16,7 @@
 //	parley backup -o FILE.tar
 //	parley restore FILE.tar --data DIR
 //	parley fsck [--repair] [--min-age D] [--json]
+//	parley compact
 //
 // The admin commands take --data DIR and --config FILE, and work whether or
 // not `serve` runs on the same data folder (they use its control socket).
@@ -50,6 +51,8 @@ commands:
   backup -o FILE.tar   copy the data folder (database snapshot, blobs, keys), also while serve runs
   restore FILE.tar --data DIR   make a data folder (new or empty) from a backup, checking every digest
   fsck [--repair]      report blobs missing or unreferenced and broken event chains; --repair removes unreferenced blobs
+  compact              rewrite the database file with every page full, giving back the space purges left
+                       (serve stopped; needs free space for the copy)
 
 Flags may come before or after a command's arguments; --config and --data also before the command.
 Run "parley COMMAND -h" for the flags of a command.
@@ -82,6 +85,7 @@ func commands() []command {
 		{"backup", cmdBackup},
 		{"restore", cmdRestore},
 		{"fsck", cmdFsck},
+		{"compact", cmdCompact},
 		{"trader", cmdTrader},
 		{"case", cmdCase},
 		{"mediator", cmdMediator},
