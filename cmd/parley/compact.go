@@ -34,8 +34,13 @@ func cmdCompact(args []string) error {
 	if err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
-	fmt.Printf("compacted %s: %s -> %s in %s\n", casestore.DBPath(cfg.DataDir), sizeMB(rep.Before), sizeMB(rep.After), rep.Took.Round(100*time.Millisecond))
+	fmt.Printf("compacted %s: %s -> %s in %s\n", casestore.DBPath(cfg.DataDir), fileSize(rep.Before), fileSize(rep.After), rep.Took.Round(100*time.Millisecond))
 	return nil
 }
 
-func sizeMB(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+func fileSize(n int64) string {
+	if n < 1e6 {
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}
