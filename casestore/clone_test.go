@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -121,4 +122,41 @@ func TestEventHashUnchanged(t *testing.T) {
 			t.Errorf("text %q: EventHash %s, with encoding/json %s", text, EventHash(ev), want)
 		}
 	}
+}
+
+// TestCasePurged agrees with the whole row, read from the file or changed
+// earlier in the same transaction, and reports a case that is not there.
+func TestCasePurged(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	mustDo(t, s.Update(func(tx *Tx) error {
+		for _, c := range []*Case{{ID: "AAA-0001", State: StateOpen}, {ID: "AAA-0002", State: StateClosed, Purged: true}} {
+			if err := tx.PutCase(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	mustDo(t, s.Update(func(tx *Tx) error {
+		for id, want := range map[string]bool{"AAA-0001": false, "AAA-0002": true} {
+			if got, err := tx.CasePurged(id); err != nil || got != want {
+				t.Errorf("CasePurged(%s) = %v, %v; want %v", id, got, err, want)
+			}
+		}
+		if _, err := tx.CasePurged("ZZZ-9999"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("CasePurged of a missing case: %v, want ErrNotFound", err)
+		}
+		c, err := tx.Case("AAA-0001")
+		if err != nil {
+			return err
+		}
+		c.Purged = true
+		if err := tx.PutCase(c); err != nil {
+			return err
+		}
+		if got, err := tx.CasePurged("AAA-0001"); err != nil || !got {
+			t.Errorf("CasePurged after a purge in the same transaction = %v, %v", got, err)
+		}
+		return nil
+	}))
 }

@@ -230,17 +230,23 @@ func needsAttention(c *casestore.Case, m *casestore.Message) bool {
 	return true
 }
 
+// unseenSkip reports, for a case the index never saw, whether it is purged
+// or gone: it has no folder to show or empty (a purged case is neither
+// listed nor found by name), and no row is written for it. A store the index
+// first sees holds mostly such cases: indexing them cost a million rows
+// written. Only the row's purged field is decoded.
+func unseenSkip(tx *casestore.Tx, id string) (bool, error) {
+	purged, err := tx.CasePurged(id)
+	if errors.Is(err, casestore.ErrNotFound) {
+		return true, nil
+	}
+	return purged, err
+}
+
 // syncCase brings the folders of one case up to date. It returns the
 // case's INBOX items that are new, for the caller to number across cases.
 func (x *index) syncCase(tx *casestore.Tx, ch casestore.Change, full bool) (*caseSync, []candidate, error) {
 	id := ch.Case
-	c, err := tx.Case(id)
-	if errors.Is(err, casestore.ErrNotFound) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
 	r := &caseSync{adds: map[string][]casestore.MailEntry{}, removes: map[string][]casestore.MailEntry{}}
 	mc, err := tx.MailCase(id)
 	switch {
@@ -248,15 +254,18 @@ func (x *index) syncCase(tx *casestore.Tx, ch casestore.Change, full bool) (*cas
 		prev := mc
 		r.prev = &prev
 	case errors.Is(err, casestore.ErrNotFound):
-		if c.Purged {
-			// Never indexed and purged since: it has no folder to show
-			// or empty (a purged case is neither listed nor found by
-			// name). A store the index first sees holds mostly such
-			// cases, and indexing them cost a million rows written.
-			return nil, nil, nil
+		if skip, err := unseenSkip(tx, id); skip || err != nil {
+			return nil, nil, err
 		}
 		mc = casestore.MailCase{ID: id}
 	default:
+		return nil, nil, err
+	}
+	c, err := tx.Case(id)
+	if errors.Is(err, casestore.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	mc.Stamp = tx.CaseStamp(id)

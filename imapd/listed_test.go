@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -326,5 +327,47 @@ func TestMbsyncAfterAFolderLeavesTheList(t *testing.T) {
 	}
 	if n := count("Closed/NEW-0001-New-Shop"); n != 1 {
 		t.Errorf("the newly closed case's Maildir holds %d messages", n)
+	}
+}
+
+// TestFirstStartSkipsPurgedWithoutCommits: cases the index never saw that
+// are purged (most of a large store it first starts on) are passed over in a
+// read-only transaction: the start commits for the cases it indexes and its
+// progress, not once per 250 cases it skips (each commit is synced, even one
+// that writes nothing).
+func TestFirstStartSkipsPurgedWithoutCommits(t *testing.T) {
+	h := newHarness(t)
+	h.stop()
+	h.store.Close()
+	h.openStore()
+	const purged = 2000
+	h.update(func(tx *casestore.Tx) error {
+		for i := range purged {
+			if err := tx.PutCase(&casestore.Case{ID: fmt.Sprintf("P%02d-%04d", i%97, i), Created: h.now, State: casestore.StateClosed, Purged: true}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	h.addCase("AAA-0001", casestore.StateMediation, "Open Shop")
+	h.addMessage("AAA-0001", "consumer", msg("jan@consumer.example", "Help", "Please help."))
+	before := h.store.CommitStats().Commits
+	h.start()
+	c := h.client(nil)
+	if got, want := caseFolderNames(t, c), []string{"Cases/AAA-0001-Open-Shop"}; !slices.Equal(got, want) {
+		t.Fatalf("LIST %v, want %v", got, want)
+	}
+	commits := h.store.CommitStats().Commits - before
+	t.Logf("%d commits for a first start over %d purged cases and one open", commits, purged)
+	if commits > 3 {
+		t.Errorf("%d commits for a first start over %d purged cases and one open, want at most 3", commits, purged)
+	}
+	if err := h.store.View(func(tx *casestore.Tx) error {
+		if ids, _ := tx.CasesChangedAfter(tx.MailSeen(), 0); len(ids) != 0 {
+			t.Errorf("%d changes left after the start", len(ids))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
