@@ -62,7 +62,7 @@ func Compact(dir string, lockTimeout time.Duration) (CompactReport, error) {
 	if lockTimeout == 0 {
 		lockTimeout = time.Second
 	}
-	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	src, err := openLocked(path, bolt.Options{Timeout: lockTimeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return rep, fmt.Errorf("open %s: %w", path, ErrLocked)
 	}
@@ -103,6 +103,35 @@ func Compact(dir string, lockTimeout time.Duration) (CompactReport, error) {
 	}
 	rep.Took = time.Since(start)
 	return rep, nil
+}
+
+// openLocked opens path with bbolt, which takes the file's lock, and makes
+// sure the file it holds is still the one named path: Compact renames a new
+// file over it, and an open that waited for the lock meanwhile would go on
+// with the old file, unlinked, and mail accepted into it would be lost. It
+// then opens again, the new file.
+func openLocked(path string, o bolt.Options) (*bolt.DB, error) {
+	for attempt := 1; ; attempt++ {
+		var held *os.File
+		o.OpenFile = func(name string, flag int, mode os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, mode)
+			held = f
+			return f, err
+		}
+		db, err := bolt.Open(path, 0o600, &o)
+		if err != nil {
+			return nil, err
+		}
+		a, err1 := held.Stat()
+		b, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(a, b) {
+			return db, nil
+		}
+		db.Close()
+		if attempt == 3 {
+			return nil, fmt.Errorf("%s was replaced %d times while waiting for its lock", path, attempt)
+		}
+	}
 }
 
 // copyCompact writes src, pages full, to the new file tmp, syncs it and

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -134,4 +136,83 @@ func TestCompact(t *testing.T) {
 	if err := s.View(func(tx *Tx) (err error) { m, err = tx.Message(n); return err }); err != nil || m.From != fmt.Sprintf("buyer%d@example.org", n-1) {
 		t.Errorf("message %d after compaction: %+v, %v", n, m, err)
 	}
+}
+
+// TestOpenAfterReplacedWhileWaiting: an Open that waits for the lock while a
+// compaction renames its new file over parley.db goes on with the new file,
+// not the old one, unlinked (what it accepted would be lost).
+func TestOpenAfterReplacedWhileWaiting(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	for d, handle := range map[string]string{dir: "old", other: "new"} {
+		s, err := Open(d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustDo(t, s.Update(func(tx *Tx) error {
+			return tx.PutTrader(Trader{Handle: handle, Name: handle, Email: handle + "@shop.example"})
+		}))
+		s.Close()
+	}
+	path := DBPath(dir)
+	holder, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true}) // as a compaction holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan *Store, 1)
+	go func() {
+		s, err := Open(dir, Options{LockTimeout: 30 * time.Second})
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- s
+	}()
+	// The opener holds its own descriptor of the old file once bbolt waits for the lock.
+	for fdsOn(t, path) < 2 {
+		select {
+		case <-opened:
+			t.Fatal("Open returned while another handle held the lock")
+		default:
+			runtime.Gosched()
+		}
+	}
+	if err := os.Rename(DBPath(other), path); err != nil {
+		t.Fatal(err)
+	}
+	holder.Close()
+	s := <-opened
+	if s == nil {
+		return
+	}
+	defer s.Close()
+	var handles []string
+	s.View(func(tx *Tx) error {
+		ts, err := tx.Traders()
+		for _, tr := range ts {
+			handles = append(handles, tr.Handle)
+		}
+		return err
+	})
+	if len(handles) != 1 || handles[0] != "new" {
+		t.Errorf("the store opened holds traders %v: want the new file's (new)", handles)
+	}
+}
+
+// fdsOn counts this process's descriptors open on path.
+func fdsOn(t *testing.T, path string) int {
+	t.Helper()
+	want, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd:", err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if st, err := os.Stat(filepath.Join("/proc/self/fd", fd.Name())); err == nil && os.SameFile(st, want) {
+			n++
+		}
+	}
+	return n
 }

@@ -132,7 +132,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Gather == 0 {
 		opts.Gather = time.Millisecond
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	db, err := openLocked(path, bolt.Options{
 		ReadOnly:       opts.ReadOnly,
 		Timeout:        opts.LockTimeout,
 		NoFreelistSync: true,
