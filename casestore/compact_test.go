@@ -184,15 +184,7 @@ func TestOpenAfterReplacedWhileWaiting(t *testing.T) {
 		return
 	}
 	defer s.Close()
-	var handles []string
-	s.View(func(tx *Tx) error {
-		ts, err := tx.Traders()
-		for _, tr := range ts {
-			handles = append(handles, tr.Handle)
-		}
-		return err
-	})
-	if len(handles) != 1 || handles[0] != "new" {
+	if handles := traderHandles(t, s); len(handles) != 1 || handles[0] != "new" {
 		t.Errorf("the store opened holds traders %v: want the new file's (new)", handles)
 	}
 }

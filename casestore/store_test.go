@@ -336,15 +336,23 @@ func TestPanicInTransaction(t *testing.T) {
 	if err := s.Update(func(tx *Tx) error { return tx.PutTrader(Trader{Handle: "c", Name: "c", Email: "c@shop.example"}) }); err != nil {
 		t.Fatalf("after the panic: %v", err)
 	}
+	if got := strings.Join(traderHandles(t, s), " "); got != "a b c" {
+		t.Errorf("traders stored: %q, want a b c", got)
+	}
+}
+
+// traderHandles lists the handles of the traders s holds.
+func traderHandles(t *testing.T, s *Store) []string {
+	t.Helper()
 	var handles []string
-	s.View(func(tx *Tx) error {
+	if err := s.View(func(tx *Tx) error {
 		ts, err := tx.Traders()
 		for _, tr := range ts {
 			handles = append(handles, tr.Handle)
 		}
 		return err
-	})
-	if got := strings.Join(handles, " "); got != "a b c" {
-		t.Errorf("traders stored: %q, want a b c", got)
+	}); err != nil {
+		t.Fatal(err)
 	}
+	return handles
 }
