@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // Blobs is a folder of write-once files named by the SHA-256 of their content
@@ -254,6 +255,16 @@ func (b *Blobs) CleanTmp() error {
 		os.Remove(filepath.Join(tmp, e.Name()))
 	}
 	return nil
+}
+
+// FreeSpace is the room left for unprivileged writers on the file system
+// holding dir (statfs(2): available blocks times block size).
+func FreeSpace(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // SyncDir fsyncs a folder, so the names created in it survive a crash.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,16 +20,6 @@ type CompactReport struct {
 
 // ErrNoRoom means the file system lacks the room for a compacted copy.
 var ErrNoRoom = errors.New("not enough free space")
-
-// FreeSpace is the room left for unprivileged writers on the file system
-// holding dir (statfs(2): available blocks times block size).
-func FreeSpace(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
 
 // CompactFile is the name of Compact's copy in the data folder while it runs.
 const CompactFile = DBFile + ".compact"

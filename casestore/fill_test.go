@@ -30,8 +30,8 @@ func TestAppendOnlyPagesFilled(t *testing.T) {
 					if err := tx.PutMessage(m); err != nil {
 						return err
 					}
-					o := &Outbound{ID: tx.NextOutboundID(), CaseID: caseID, To: "shop@example.com", State: OutQueued, Created: m.Received}
-					if err := tx.PutOutbound(o); err != nil {
+					o := &Outbound{CaseID: caseID, To: "shop@example.com", State: OutQueued, Created: m.Received}
+					if err := tx.AddOutbound(o, fmt.Appendf(nil, "To: shop@example.com\r\n\r\nrelay %d\r\n", j)); err != nil {
 						return err
 					}
 				}
@@ -46,6 +46,9 @@ func TestAppendOnlyPagesFilled(t *testing.T) {
 		var f float64
 		if err := s.View(func(tx *Tx) error {
 			st := tx.tx.Bucket(name).Stats()
+			if st.LeafAlloc == 0 {
+				t.Fatalf("%s: no pages of its own (%d keys)", name, st.KeyN)
+			}
 			f = float64(st.LeafInuse) / float64(st.LeafAlloc)
 			return nil
 		}); err != nil {

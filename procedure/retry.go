@@ -68,3 +68,12 @@ func protect(fn func() error) (err error) {
 	}()
 	return fn()
 }
+
+// withStack adds the stack of a panic that err carries to a log line's attrs.
+func withStack(attrs []any, err error) []any {
+	var pe *casestore.PanicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.Stack))
+	}
+	return attrs
+}

@@ -2,7 +2,6 @@ package procedure
 
 import (
 	"context"
-	"errors"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -232,11 +231,7 @@ func (r *Runner) run(ctx context.Context, job casestore.Job) {
 		if transient(err) {
 			wait, again = r.retry.backoff(attempt), true
 		}
-		attrs := []any{"job", job.ID, "message", job.Message, "attempt", attempt, "err", err}
-		var pe *casestore.PanicError
-		if errors.As(err, &pe) {
-			attrs = append(attrs, "stack", string(pe.Stack))
-		}
+		attrs := withStack([]any{"job", job.ID, "message", job.Message, "attempt", attempt, "err", err}, err)
 		r.e.cfg.Metrics.JobFailed(!again)
 		if !again {
 			r.e.log.Error("job failed too often, parked until the next start", attrs...)

@@ -275,11 +275,7 @@ func (e *Engine) fireTimer(d casestore.DueTimer) error {
 func (e *Engine) timerFailed(d casestore.DueTimer, cause error, now time.Time) error {
 	n := d.Attempts + 1
 	wait, again := e.timerRetry.next(n)
-	attrs := []any{"case", d.Case, "timer", d.Kind, "attempt", n, "err", cause}
-	var pe *casestore.PanicError
-	if errors.As(cause, &pe) {
-		attrs = append(attrs, "stack", string(pe.Stack))
-	}
+	attrs := withStack([]any{"case", d.Case, "timer", d.Kind, "attempt", n, "err", cause}, cause)
 	text := fmt.Sprintf("%s failed (attempt %d): %v", d.Kind, n, cause)
 	e.cfg.Metrics.TimerFailed(!again)
 	if again {
