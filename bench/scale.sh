@@ -19,7 +19,8 @@
 # --after` a case 90 % down the list and `case show` (median wall times of the
 # CLI); VmRSS and VmHWM after that; the retention sweep (SCALE_SWEEP, 200,
 # retention timers made due before a second start: first firing to last
-# purge); ingest into one case (bench/latency offering 2,000 msg/s for 5 s
+# purge; its commits, page writes a commit, the writer's time and writing
+# with fsync a page, from the daemon's metrics); ingest into one case (bench/latency offering 2,000 msg/s for 5 s
 # from SCALE_CLIENTS, 10, sessions; its accepted and relayed msg/s, VmHWM);
 # the data file's size. Prints a table per size and the ratios of the large
 # to the small, marking those outside issue 13's 20 %.

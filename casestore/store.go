@@ -91,6 +91,7 @@ type Store struct {
 	gather   time.Duration
 	commitsN atomic.Uint64 // commits that succeeded
 	callersN atomic.Uint64 // Update callers those commits carried
+	busyNs   atomic.Int64  // time in write transactions of the committer, retried ones included
 	stopped  chan struct{}
 	closeMu  sync.RWMutex
 	closed   bool
@@ -364,22 +365,32 @@ func (s *Store) take(batch []*commitReq, n int, until <-chan time.Time) []*commi
 }
 
 // CommitStats counts the store's commits since Open, for the metrics: how
-// many callers a commit carries and how many pages it writes.
+// many callers a commit carries, how many pages it writes and where its
+// time goes.
 type CommitStats struct {
 	Commits    uint64 // commits that succeeded
 	Callers    uint64 // Update calls they carried
 	PageWrites uint64 // page writes (one per page or run of overflow pages) of every commit
+	// CommitTime is the committer's time in write transactions: the
+	// callers' work, bbolt's spill, the writes and the fsyncs. Against the
+	// wall clock it is how busy the one writer is.
+	CommitTime time.Duration
+	// WriteTime is the part spent writing pages and the meta page, each
+	// write followed by fdatasync: the disk's share.
+	WriteTime time.Duration
 }
 
 // CommitStats reads the counters.
 func (s *Store) CommitStats() CommitStats {
 	st := s.db.Stats()
-	return CommitStats{Commits: s.commitsN.Load(), Callers: s.callersN.Load(), PageWrites: uint64(st.TxStats.GetWrite())}
+	return CommitStats{Commits: s.commitsN.Load(), Callers: s.callersN.Load(), PageWrites: uint64(st.TxStats.GetWrite()),
+		CommitTime: time.Duration(s.busyNs.Load()), WriteTime: st.TxStats.GetWriteTime()}
 }
 
 func (s *Store) runBatch(batch []*commitReq) {
 	for len(batch) > 0 {
 		var tx *Tx
+		start := time.Now()
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			fillAppendOnly(btx)
 			tx = &Tx{tx: btx, s: s, cases: map[string]*Case{}}
@@ -390,6 +401,7 @@ func (s *Store) runBatch(batch []*commitReq) {
 			}
 			return tx.recordChanges()
 		})
+		s.busyNs.Add(int64(time.Since(start)))
 		var bf *batchFailure
 		if errors.As(err, &bf) {
 			batch[bf.index].done <- bf.err

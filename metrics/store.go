@@ -29,6 +29,7 @@ type StoreSource struct {
 // CommitCounts are the group committer's counters since the daemon started.
 type CommitCounts struct {
 	Commits, Callers, PageWrites uint64
+	CommitTime, WriteTime        time.Duration
 }
 
 // WatchStore registers the gauges computed from src at scrape time.
@@ -55,6 +56,10 @@ var (
 		"Transactions (SMTP intake, procedure steps, delivery records) carried by those commits.", nil, nil)
 	descPageWrites = prometheus.NewDesc("parley_store_page_writes_total",
 		"Page writes of those commits (a page, or a run of overflow pages, each).", nil, nil)
+	descCommitTime = prometheus.NewDesc("parley_store_commit_seconds_total",
+		"Time the store's one writer spent in transactions (work, writes, fsyncs); its rate near 1 means writes wait for it.", nil, nil)
+	descWriteTime = prometheus.NewDesc("parley_store_write_seconds_total",
+		"Of that, writing pages and the meta page with their fdatasync: write_seconds / page_writes is the disk's cost of a page.", nil, nil)
 	descScrapeErr = prometheus.NewDesc("parley_store_scrape_errors_total",
 		"Failures to read the store for these gauges.", nil, nil)
 )
@@ -75,7 +80,7 @@ type storeCollector struct {
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueued, descOldest, descJobs, descTimers, descParked, descCases, descCommits, descCallers, descPageWrites, descScrapeErr} {
+	for _, d := range []*prometheus.Desc{descQueued, descOldest, descJobs, descTimers, descParked, descCases, descCommits, descCallers, descPageWrites, descCommitTime, descWriteTime, descScrapeErr} {
 		ch <- d
 	}
 }
@@ -120,6 +125,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(n.Commits))
 		ch <- prometheus.MustNewConstMetric(descCallers, prometheus.CounterValue, float64(n.Callers))
 		ch <- prometheus.MustNewConstMetric(descPageWrites, prometheus.CounterValue, float64(n.PageWrites))
+		ch <- prometheus.MustNewConstMetric(descCommitTime, prometheus.CounterValue, n.CommitTime.Seconds())
+		ch <- prometheus.MustNewConstMetric(descWriteTime, prometheus.CounterValue, n.WriteTime.Seconds())
 	}
 	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.CounterValue, c.errs)
 }

@@ -33,6 +33,8 @@ var rows = []row{
 	{"retention sweep", func(f *figures) float64 { return f.SweepS }, "s", true},
 	{"  its commits", func(f *figures) float64 { return f.SweepCommits }, "", false},
 	{"  page writes a commit", func(f *figures) float64 { return f.SweepWrites }, "", false},
+	{"  the writer's time in them", func(f *figures) float64 { return f.SweepBusyS }, "s", false},
+	{"  writing and fsync a page", func(f *figures) float64 { return f.SweepPageUs }, "µs", false},
 	{"ingest accepted", func(f *figures) float64 { return f.Ingest }, "msg/s", true},
 	{"ingest relayed", func(f *figures) float64 { return f.Relayed }, "msg/s", true},
 	{"VmRSS after IMAP", func(f *figures) float64 { return f.RSSIMAP }, "MiB", true},

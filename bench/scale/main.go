@@ -21,7 +21,9 @@
 //     `case show` of an open case; VmRSS and VmHWM after all that;
 //  2. the retention sweep: SCALE_SWEEP retention timers made due before the
 //     start, the time from the first firing to the last purge (from the
-//     cases' events);
+//     cases' events), and from the daemon's metrics its commits, page
+//     writes a commit, the writer's time in them and writing with fsync a
+//     page (what a larger file makes dearer);
 //  3. ingest: bench/latency on the store (a case opened over SMTP, trader
 //     replies offered faster than taken; its accepted msg/s).
 //

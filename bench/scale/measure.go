@@ -97,10 +97,15 @@ type figures struct {
 	// rewrites rows all over the file, more distinct pages in a larger one.
 	SweepCommits float64 `json:"sweep_commits"`
 	SweepWrites  float64 `json:"sweep_page_writes_per_commit"`
-	Ingest       float64 `json:"ingest_accepted_per_s"`
-	Relayed      float64 `json:"ingest_relayed_per_s"`
-	IngestPeak   float64 `json:"ingest_peak_rss_mib"`
-	FileMiB      float64 `json:"file_mib"`
+	// Where the sweep's time goes: the writer's time in its transactions,
+	// and the part of it writing and fsyncing pages, a page (the disk's
+	// cost of a page write, higher when they are spread over a larger file).
+	SweepBusyS  float64 `json:"sweep_commit_s"`
+	SweepPageUs float64 `json:"sweep_write_us_per_page"`
+	Ingest      float64 `json:"ingest_accepted_per_s"`
+	Relayed     float64 `json:"ingest_relayed_per_s"`
+	IngestPeak  float64 `json:"ingest_peak_rss_mib"`
+	FileMiB     float64 `json:"file_mib"`
 }
 
 // measureSize generates a store with closed + opt.Open cases in its own
@@ -368,7 +373,7 @@ func measureSweep(ctx context.Context, opt options, work, smarthost string, g *g
 	}
 	// The daemon was started for the sweep: its commits are the sweep's
 	// (and a few of the start's).
-	m, err := d.Metrics("parley_store_commits_total", "parley_store_page_writes_total")
+	m, err := d.Metrics("parley_store_commits_total", "parley_store_page_writes_total", "parley_store_commit_seconds_total", "parley_store_write_seconds_total")
 	d.Stop()
 	if err != nil {
 		return err
@@ -381,6 +386,10 @@ func measureSweep(ctx context.Context, opt options, work, smarthost string, g *g
 	f.SweepCommits = m["parley_store_commits_total"]
 	if f.SweepCommits > 0 {
 		f.SweepWrites = round(m["parley_store_page_writes_total"]/f.SweepCommits, 1)
+	}
+	f.SweepBusyS = round(m["parley_store_commit_seconds_total"], 3)
+	if w := m["parley_store_page_writes_total"]; w > 0 {
+		f.SweepPageUs = round(m["parley_store_write_seconds_total"]/w*1e6, 1)
 	}
 	logf("retention sweep: %d of %d cases made due purged in %.2f s", f.SweepN, len(ids), f.SweepS)
 	return nil

@@ -124,6 +124,13 @@ func TestStoreGaugesAtScrape(t *testing.T) {
 	if writes < 2 {
 		t.Errorf("parley_store_page_writes_total = %v after two commits", writes)
 	}
+	// Real commits to a real file: each one wrote and fsynced, which takes
+	// time, and the writes are a part of the commit.
+	busy, _ := f.Value("parley_store_commit_seconds_total")
+	disk, _ := f.Value("parley_store_write_seconds_total")
+	if disk <= 0 || busy < disk {
+		t.Errorf("parley_store_commit_seconds_total = %v, parley_store_write_seconds_total = %v after two commits", busy, disk)
+	}
 
 	put(func(tx *casestore.Tx) error {
 		c, err := tx.Case("PC-C")
@@ -143,6 +150,12 @@ func TestStoreGaugesAtScrape(t *testing.T) {
 	expect(f, "parley_store_commits_total", 3)
 	if w, _ := f.Value("parley_store_page_writes_total"); w <= writes {
 		t.Errorf("parley_store_page_writes_total = %v after a third commit, was %v", w, writes)
+	}
+	if b, _ := f.Value("parley_store_commit_seconds_total"); b <= busy {
+		t.Errorf("parley_store_commit_seconds_total = %v after a third commit, was %v", b, busy)
+	}
+	if d, _ := f.Value("parley_store_write_seconds_total"); d <= disk {
+		t.Errorf("parley_store_write_seconds_total = %v after a third commit, was %v", d, disk)
 	}
 }
 
