@@ -92,11 +92,15 @@ type Store struct {
 	commitsN atomic.Uint64 // commits that succeeded
 	callersN atomic.Uint64 // Update callers those commits carried
 	busyNs   atomic.Int64  // time in write transactions of the committer, retried ones included
-	stopped  chan struct{}
-	closeMu  sync.RWMutex
-	closed   bool
-	watchMu  sync.Mutex
-	watches  []*Watch
+	// The page writes and write time of Open's own transaction (schema,
+	// migrations), which CommitStats leaves out: it counts the committer's.
+	openWrites    int64
+	openWriteTime time.Duration
+	stopped       chan struct{}
+	closeMu       sync.RWMutex
+	closed        bool
+	watchMu       sync.Mutex
+	watches       []*Watch
 }
 
 // DBPath is the bbolt file of the data folder dir; a folder without it holds
@@ -160,10 +164,12 @@ func Open(dir string, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	opened := db.Stats().TxStats
 	s := &Store{
 		db: db, dir: dir, Blobs: blobs, now: opts.Now,
 		commits: make(chan *commitReq, 4096), maxBatch: opts.MaxBatch, gather: opts.Gather,
-		stopped: make(chan struct{}),
+		stopped:    make(chan struct{}),
+		openWrites: opened.GetWrite(), openWriteTime: opened.GetWriteTime(),
 	}
 	blobs.removeDeferred = func(sum string) { s.RemoveUnreferencedBlob(sum, nil) }
 	go s.commitLoop()
@@ -383,8 +389,8 @@ type CommitStats struct {
 // CommitStats reads the counters.
 func (s *Store) CommitStats() CommitStats {
 	st := s.db.Stats()
-	return CommitStats{Commits: s.commitsN.Load(), Callers: s.callersN.Load(), PageWrites: uint64(st.TxStats.GetWrite()),
-		CommitTime: time.Duration(s.busyNs.Load()), WriteTime: st.TxStats.GetWriteTime()}
+	return CommitStats{Commits: s.commitsN.Load(), Callers: s.callersN.Load(), PageWrites: uint64(st.TxStats.GetWrite() - s.openWrites),
+		CommitTime: time.Duration(s.busyNs.Load()), WriteTime: st.TxStats.GetWriteTime() - s.openWriteTime}
 }
 
 func (s *Store) runBatch(batch []*commitReq) {

@@ -132,6 +132,29 @@ func TestGroupCommitGathers(t *testing.T) {
 	}
 }
 
+// TestCommitStatsCountTheCommitter: Open's own transaction (the schema,
+// a migration) is not the committer's and is left out; a commit's time
+// covers its writes and fsyncs, which take time on a real file.
+func TestCommitStatsCountTheCommitter(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	if st := s.CommitStats(); st != (CommitStats{}) {
+		t.Fatalf("after Open: %+v, want nothing", st)
+	}
+	if err := s.Update(func(tx *Tx) error {
+		return tx.PutTrader(Trader{Handle: "acme", Name: "n", Email: "acme@x.example"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st := s.CommitStats()
+	if st.Commits != 1 || st.Callers != 1 || st.PageWrites == 0 {
+		t.Errorf("after a commit: %+v", st)
+	}
+	if st.WriteTime <= 0 || st.CommitTime < st.WriteTime {
+		t.Errorf("after a commit: commit time %v, write time %v", st.CommitTime, st.WriteTime)
+	}
+}
+
 func TestEventChain(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()

@@ -59,7 +59,7 @@ var (
 	descCommitTime = prometheus.NewDesc("parley_store_commit_seconds_total",
 		"Time the store's one writer spent in transactions (work, writes, fsyncs); its rate near 1 means writes wait for it.", nil, nil)
 	descWriteTime = prometheus.NewDesc("parley_store_write_seconds_total",
-		"Of that, writing pages and the meta page with their fdatasync: write_seconds / page_writes is the disk's cost of a page.", nil, nil)
+		"Part of the commit time spent writing pages and the meta page, each followed by fdatasync; divided by page_writes_total, the disk's cost of a page.", nil, nil)
 	descScrapeErr = prometheus.NewDesc("parley_store_scrape_errors_total",
 		"Failures to read the store for these gauges.", nil, nil)
 )
