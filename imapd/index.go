@@ -103,7 +103,15 @@ func (x *index) refresh() error {
 		// The start reads the change log up to at least every commit
 		// before it; later ones stay pending.
 		x.watch.Take()
-		return x.loadLocked()
+		if err := x.loadLocked(); err != nil {
+			return err
+		}
+		// The load read every listed case: its pages would stay mapped,
+		// and counted in the daemon's RSS, until it ends.
+		if err := x.store.ReleaseMapped(); err != nil {
+			x.log.Warn("release the pages the index's load mapped", "err", err)
+		}
+		return nil
 	}
 	changes, through := x.watch.TakeThrough()
 	return x.syncAll(changes, false, through)

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
+
+	"parley/casestore"
 )
 
 // The garbage collector's settings for serve, unless the environment sets
@@ -26,4 +30,24 @@ func tuneGC(log *slog.Logger) {
 		debug.SetMemoryLimit(serveMemoryLimit)
 	}
 	log.Debug("garbage collector", "gogc", os.Getenv("GOGC"), "gomemlimit", os.Getenv("GOMEMLIMIT"), "memory_limit", debug.SetMemoryLimit(-1))
+}
+
+// mappedReleaseEvery is how often serve drops its mapping of the store
+// file's pages (casestore.ReleaseMapped): between two, RSS holds the daemon's
+// own memory and the pages it read in those minutes; a page read again costs
+// a minor fault from the page cache.
+const mappedReleaseEvery = 5 * time.Minute
+
+// releaseMapped runs store.ReleaseMapped at each tick until ctx ends.
+func releaseMapped(ctx context.Context, store *casestore.Store, ticks <-chan time.Time, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+			if err := store.ReleaseMapped(); err != nil {
+				log.Warn("release the store's mapped pages", "err", err)
+			}
+		}
+	}
 }

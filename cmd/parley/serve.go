@@ -161,6 +161,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	timersDone := make(chan struct{})
 	go func() { defer close(timersDone); engine.RunTimers(workCtx) }()
+	releaseDone := make(chan struct{})
+	releaseTicker := time.NewTicker(mappedReleaseEvery)
+	defer releaseTicker.Stop()
+	go func() { defer close(releaseDone); releaseMapped(workCtx, store, releaseTicker.C, log) }()
 
 	tlsSrc, closeTLS, err := startTLS(ctx, cfg, log.With("part", "tls"))
 	if err != nil {
@@ -242,6 +246,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	stopWork()
 	runner.Wait()
 	<-timersDone
+	<-releaseDone
 	queue.Wait()
 	return nil
 }
