@@ -139,9 +139,8 @@ func copyCompact(src *bolt.DB, tmp string) error {
 	// As Store.Close does: with the free page list in the file, the next
 	// Open reads it instead of walking every page (14 s for a million cases
 	// read from disk).
-	dst.NoFreelistSync = false
-	if err := dst.Update(func(*bolt.Tx) error { return nil }); err != nil {
-		return fmt.Errorf("write the free page list of %s: %w", tmp, err)
+	if err := writeFreelist(dst); err != nil {
+		return err
 	}
 	if err := dst.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", tmp, err)

@@ -68,7 +68,7 @@ func TestCompact(t *testing.T) {
 	}
 	before, fillBefore := dump(db), fill(db)
 	db.Close()
-	if err := os.WriteFile(DBPath(dir)+".compact", []byte("left by a run that was killed"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, CompactFile), []byte("left by a run that was killed"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -99,7 +99,7 @@ func TestCompact(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("compacted file mode %v, want 0600", st.Mode().Perm())
 	}
-	if _, err := os.Stat(DBPath(dir) + ".compact"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, CompactFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("copy left beside the file: %v", err)
 	}
 	db, err = bolt.Open(DBPath(dir), 0o600, &bolt.Options{ReadOnly: true})

@@ -229,23 +229,25 @@ func (s *Store) Close() error {
 	close(s.commits)
 	s.closeMu.Unlock()
 	<-s.stopped
-	return errors.Join(s.syncFreelist(), s.db.Close())
+	var err error
+	if !s.db.IsReadOnly() {
+		err = writeFreelist(s.db)
+	}
+	return errors.Join(err, s.db.Close())
 }
 
-// syncFreelist writes bbolt's list of free pages, once, as the store
-// closes. Commits skip it (NoFreelistSync: a large list written per commit
-// would slow every commit), so without it the next Open rebuilds the list by
-// reading every page of the file: at a million cases, a minute and the whole
-// file in memory. After a clean Close the next Open reads the list instead,
-// and its first commit drops it again, so a crash still leaves a file whose
-// list is rebuilt from the pages.
-func (s *Store) syncFreelist() error {
-	if s.db.IsReadOnly() {
-		return nil
-	}
-	s.db.NoFreelistSync = false
-	if err := s.db.Update(func(*bolt.Tx) error { return nil }); err != nil {
-		return fmt.Errorf("close %s: write the free page list: %w", s.db.Path(), err)
+// writeFreelist writes bbolt's list of free pages into the file, once: as
+// the store closes, and into a compacted copy. Commits skip it
+// (NoFreelistSync: a large list written per commit would slow every commit),
+// so without it the next Open rebuilds the list by reading every page of the
+// file: at a million cases, a minute and the whole file in memory. After a
+// clean Close the next Open reads the list instead, and its first commit
+// drops it again, so a crash still leaves a file whose list is rebuilt from
+// the pages.
+func writeFreelist(db *bolt.DB) error {
+	db.NoFreelistSync = false
+	if err := db.Update(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("write the free page list of %s: %w", db.Path(), err)
 	}
 	return nil
 }

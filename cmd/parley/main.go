@@ -19,7 +19,8 @@
 //	parley compact
 //
 // The admin commands take --data DIR and --config FILE, and work whether or
-// not `serve` runs on the same data folder (they use its control socket).
+// not `serve` runs on the same data folder (they use its control socket);
+// compact alone needs it stopped.
 // Flags may come before or after the positional arguments (args.go).
 package main
 

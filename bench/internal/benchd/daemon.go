@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"parley/metrics"
 	"parley/porttest"
 )
 
@@ -222,25 +222,14 @@ func (d *Daemon) Metrics(names ...string) (map[string]float64, error) {
 // ReadMetrics reads the named unlabelled metrics from the /metrics of the
 // listener at addr; a name it does not serve is missing from the map.
 func ReadMetrics(addr string, names ...string) (map[string]float64, error) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + addr + "/metrics")
+	fams, err := metrics.Scrape("http://" + addr + "/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: %s, %v", resp.Status, err)
-	}
 	out := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		for _, name := range names {
-			if v, ok := strings.CutPrefix(line, name+" "); ok {
-				var f float64
-				if _, err := fmt.Sscan(v, &f); err == nil {
-					out[name] = f
-				}
-			}
+	for _, name := range names {
+		if v, ok := fams.Value(name); ok {
+			out[name] = v
 		}
 	}
 	return out, nil
